@@ -1,0 +1,173 @@
+//! Where signing keys come from, and signature/expiry/audience/issuer checks.
+
+use super::{AuthError, LOCAL_AUDIENCE};
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
+use rand::RngCore;
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+
+/// The name of the local signing key inside the data dir.
+pub const LOCAL_KEY_FILE: &str = "signing-key";
+
+/// The keys tokens are checked against.
+pub enum KeySource {
+    /// A local HS256 secret; issuer is Entra's v1 form for the token's tenant.
+    Local { secret: Vec<u8> },
+    /// RS256 public keys by `kid`; `issuer` may contain `{tenantid}`, filled from `tid`.
+    Jwks {
+        keys: HashMap<String, DecodingKey>,
+        issuer: String,
+        audience: String,
+    },
+}
+
+pub(super) struct Verified {
+    pub claims: serde_json::Map<String, serde_json::Value>,
+    pub exp: i64,
+}
+
+impl KeySource {
+    /// Loads a JWKS file (RS256 keys) for production validation.
+    pub fn from_jwks_file(path: &Path, issuer: String, audience: String) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read JWKS file {}: {e}", path.display()))?;
+        let set: JwkSet = serde_json::from_str(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "JWKS file {} is not a JSON Web Key Set: {e}",
+                path.display()
+            )
+        })?;
+        let mut keys = HashMap::new();
+        for (i, jwk) in set.keys.iter().enumerate() {
+            let kid = jwk.common.key_id.clone().unwrap_or_else(|| format!("#{i}"));
+            let key = DecodingKey::from_jwk(jwk).map_err(|e| {
+                anyhow::anyhow!("key '{kid}' in {} is unusable: {e}", path.display())
+            })?;
+            keys.insert(kid, key);
+        }
+        anyhow::ensure!(
+            !keys.is_empty(),
+            "JWKS file {} holds no keys",
+            path.display()
+        );
+        Ok(KeySource::Jwks {
+            keys,
+            issuer,
+            audience,
+        })
+    }
+
+    pub(super) fn verify(&self, token: &str) -> Result<Verified, AuthError> {
+        let invalid = |why: String| AuthError::InvalidToken(why);
+        let header = decode_header(token)
+            .map_err(|e| invalid(format!("Access token is malformed: {e}.")))?;
+        let (key, alg, audience, issuer) = match self {
+            KeySource::Local { secret } => (
+                DecodingKey::from_secret(secret),
+                Algorithm::HS256,
+                LOCAL_AUDIENCE,
+                "https://sts.windows.net/{tenantid}/",
+            ),
+            KeySource::Jwks {
+                keys,
+                issuer,
+                audience,
+            } => {
+                let key = match &header.kid {
+                    Some(kid) => keys.get(kid),
+                    None if keys.len() == 1 => keys.values().next(),
+                    None => None,
+                }
+                .ok_or_else(|| invalid("Access token is signed with a key this service does not know (unknown 'kid').".into()))?;
+                (
+                    key.clone(),
+                    Algorithm::RS256,
+                    audience.as_str(),
+                    issuer.as_str(),
+                )
+            }
+        };
+        if header.alg != alg {
+            return Err(invalid(format!(
+                "Access token is signed with {:?}; this service accepts {alg:?}.",
+                header.alg
+            )));
+        }
+        let mut v = Validation::new(alg);
+        v.set_audience(&[audience]);
+        v.set_required_spec_claims(&["exp", "aud"]);
+        v.leeway = 60;
+        let data =
+            decode::<serde_json::Map<String, serde_json::Value>>(token, &key, &v).map_err(|e| {
+                use jsonwebtoken::errors::ErrorKind as K;
+                invalid(match e.kind() {
+                    K::ExpiredSignature => {
+                        "Lifetime validation failed, the token is expired.".into()
+                    }
+                    K::ImmatureSignature => {
+                        "Lifetime validation failed, the token is not yet valid.".into()
+                    }
+                    K::InvalidAudience => {
+                        format!("Invalid audience; this service accepts tokens for '{audience}'.")
+                    }
+                    K::InvalidSignature => "Access token signature is invalid.".into(),
+                    _ => format!("Access token is not valid: {e}."),
+                })
+            })?;
+        let claims = data.claims;
+        let tid = claims
+            .get("tid")
+            .and_then(|t| t.as_str())
+            .unwrap_or_default();
+        let expected = issuer.replace("{tenantid}", tid);
+        if claims.get("iss").and_then(|i| i.as_str()) != Some(expected.as_str()) {
+            return Err(invalid(format!("Invalid issuer; expected '{expected}'.")));
+        }
+        let exp = claims.get("exp").and_then(|e| e.as_i64()).unwrap_or(0);
+        Ok(Verified { claims, exp })
+    }
+}
+
+/// Reads the local signing secret from the data dir, creating it (mode 0600) on first use.
+pub fn load_or_create_local_secret(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| anyhow::anyhow!("cannot create data dir {}: {e}", data_dir.display()))?;
+    let path = data_dir.join(LOCAL_KEY_FILE);
+    let mut secret = vec![0u8; 32];
+    rand::thread_rng().fill_bytes(&mut secret);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(&path) {
+        Ok(mut f) => {
+            f.write_all(STANDARD.encode(&secret).as_bytes())?;
+            f.sync_all()?;
+            Ok(secret)
+        }
+        // Another process (or an earlier start) made it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let text = std::fs::read_to_string(&path)?;
+            let secret = STANDARD
+                .decode(text.trim())
+                .map_err(|e| anyhow::anyhow!("signing key {} is corrupt: {e}", path.display()))?;
+            anyhow::ensure!(
+                secret.len() >= 32,
+                "signing key {} is too short",
+                path.display()
+            );
+            Ok(secret)
+        }
+        Err(e) => Err(anyhow::anyhow!(
+            "cannot create signing key {}: {e}",
+            path.display()
+        )),
+    }
+}

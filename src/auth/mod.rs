@@ -1,0 +1,177 @@
+//! Who is calling: bearer-token validation to a [`Caller`], permission checks, and
+//! minting local development tokens.
+//!
+//! Two key sources: a local HS256 secret the server creates in its data dir (for
+//! development and the `token` command), or a JWKS file of RS256 public keys with a
+//! configured issuer and audience (production, e.g. Entra ID's keys).
+
+mod keys;
+mod token;
+
+pub use keys::{load_or_create_local_secret, KeySource};
+pub use token::{mint_local_token, MintRequest, TokenKind};
+
+use crate::model::TenantId;
+use keys::Verified;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use uuid::Uuid;
+
+/// The permission that reads partner connections.
+pub const READ_ALL: &str = "CloudPC.Read.All";
+/// The permission that reads and writes partner connections.
+pub const READ_WRITE_ALL: &str = "CloudPC.ReadWrite.All";
+/// The permission a partner's own service holds to call the partner API.
+pub const PARTNER_READ_WRITE_ALL: &str = "CloudPC.PartnerReadWrite.All";
+/// The tenant of personal Microsoft accounts, which these APIs do not support.
+pub const CONSUMER_TENANT: Uuid = Uuid::from_u128(0x9188040d_6c67_4c5b_b112_36a304b66dad);
+/// The audience local tokens carry (Microsoft Graph's).
+pub const LOCAL_AUDIENCE: &str = "https://graph.microsoft.com";
+
+/// What a Graph call needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    Read,
+    ReadWrite,
+}
+
+/// How the caller holds its permissions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallerKind {
+    /// A user signed in to an app: permissions in `scp`.
+    Delegated { scopes: Vec<String> },
+    /// An app acting as itself: permissions in `roles`.
+    Application { roles: Vec<String> },
+    /// An external partner's service, for the partner API only.
+    Partner { partner_id: Uuid },
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub tenant: TenantId,
+    /// The client app (`appid`/`azp`), the unit throttling counts per.
+    pub app_id: String,
+    pub kind: CallerKind,
+}
+
+/// Why a call is refused; the Graph layer maps each to 401 or 403.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("Access token is empty; send an Authorization header of the form 'Bearer <token>'.")]
+    MissingToken,
+    #[error("{0}")]
+    InvalidToken(String),
+    #[error("Personal Microsoft accounts are not supported for this API; sign in with a work or school account.")]
+    PersonalAccount,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    WrongApi(String),
+}
+
+impl Caller {
+    /// Checks a Graph call: partner credentials are refused, and the token must hold
+    /// a permission that grants `needed`.
+    pub fn require_graph(&self, needed: Permission) -> Result<(), AuthError> {
+        let (held, claim) = match &self.kind {
+            CallerKind::Delegated { scopes } => (scopes, "scp"),
+            CallerKind::Application { roles } => (roles, "roles"),
+            CallerKind::Partner { .. } => {
+                return Err(AuthError::WrongApi(
+                    "A partner credential can call only the partner API (/partner/v1); use an admin token with CloudPC.Read.All or CloudPC.ReadWrite.All for Microsoft Graph.".into(),
+                ))
+            }
+        };
+        let accepted: &[&str] = match needed {
+            Permission::Read => &[READ_ALL, READ_WRITE_ALL],
+            Permission::ReadWrite => &[READ_WRITE_ALL],
+        };
+        if held
+            .iter()
+            .any(|h| accepted.iter().any(|a| h.eq_ignore_ascii_case(a)))
+        {
+            return Ok(());
+        }
+        Err(AuthError::Forbidden(format!(
+            "Missing scope permissions on the request. API requires one of '{}'. {} on the request '{}'.",
+            accepted.join(", "),
+            if claim == "scp" { "Scopes" } else { "Roles" },
+            held.join(" ")
+        )))
+    }
+
+    /// Checks a partner API call and returns the partner it is for.
+    pub fn require_partner(&self) -> Result<Uuid, AuthError> {
+        match &self.kind {
+            CallerKind::Partner { partner_id } => Ok(*partner_id),
+            _ => Err(AuthError::WrongApi(format!(
+                "The partner API needs a partner credential: an application token with the '{PARTNER_READ_WRITE_ALL}' role and a partnerId claim (cloudpc-partners token --tenant T --partner P)."
+            ))),
+        }
+    }
+}
+
+/// Most verified tokens kept; past this the cache starts over.
+const CACHE_LIMIT: usize = 50_000;
+
+/// Validates bearer tokens. Verified tokens are cached until they expire, so a
+/// partner sending a heartbeat every few seconds pays for one signature check.
+pub struct Authenticator {
+    keys: KeySource,
+    cache: Mutex<HashMap<String, (Caller, i64)>>,
+}
+
+impl Authenticator {
+    pub fn new(keys: KeySource) -> Self {
+        Self {
+            keys,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Authenticates the value of an `Authorization` header at time `now` (Unix seconds).
+    pub fn authenticate(&self, header: Option<&str>, now: i64) -> Result<Caller, AuthError> {
+        let token = bearer(header)?;
+        if let Some((caller, exp)) = self.cache_get(token) {
+            if now < exp {
+                return Ok(caller);
+            }
+        }
+        let Verified { claims, exp } = self.keys.verify(token)?;
+        let caller = token::caller_from_claims(claims)?;
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(token.to_owned(), (caller.clone(), exp));
+        Ok(caller)
+    }
+
+    fn cache_get(&self, token: &str) -> Option<(Caller, i64)> {
+        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache.get(token).cloned()
+    }
+}
+
+fn bearer(header: Option<&str>) -> Result<&str, AuthError> {
+    let value = header
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .ok_or(AuthError::MissingToken)?;
+    let (scheme, token) = value.split_once(' ').ok_or_else(|| {
+        AuthError::InvalidToken(
+            "The Authorization header must be of the form 'Bearer <token>'.".into(),
+        )
+    })?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(AuthError::InvalidToken(format!(
+            "The Authorization scheme '{scheme}' is not supported; use 'Bearer <token>'."
+        )));
+    }
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(AuthError::MissingToken);
+    }
+    Ok(token)
+}

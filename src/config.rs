@@ -1,0 +1,118 @@
+//! Configuration: one struct per command, each flag with an environment-variable
+//! fallback, and defaults that work with no flags at all.
+
+use clap::Args;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Parses durations as operators write them: `2s`, `90s`, `5m`, `1h 30m`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s.trim())
+        .map_err(|e| format!("'{s}' is not a duration like 90s, 5m or 1h: {e}"))?;
+    if d.is_zero() {
+        return Err(format!("'{s}' is zero; give a positive duration"));
+    }
+    Ok(d)
+}
+
+/// `cloudpc-partners serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeConfig {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(
+        long,
+        env = "CLOUDPC_PARTNERS_LISTEN",
+        default_value = "127.0.0.1:8080"
+    )]
+    pub listen: String,
+
+    /// Folder for the embedded database and the local signing key; created if missing.
+    #[arg(
+        long,
+        env = "CLOUDPC_PARTNERS_DATA_DIR",
+        default_value = "./cloudpc-partners-data"
+    )]
+    pub data_dir: PathBuf,
+
+    /// Database URL: `postgres://…` for PostgreSQL, `sqlite:PATH` for a specific SQLite
+    /// file; default is the embedded database in the data dir.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database: Option<String>,
+
+    /// How long a heartbeat keeps a connection `healthy`.
+    #[arg(long, env = "CLOUDPC_PARTNERS_HEARTBEAT_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
+    pub heartbeat_timeout: Duration,
+
+    /// JWKS file of RS256 public keys; switches from local tokens to production validation.
+    #[arg(long, env = "CLOUDPC_PARTNERS_JWKS_FILE", requires_all = ["issuer", "audience"])]
+    pub jwks_file: Option<PathBuf>,
+
+    /// Expected `iss` with --jwks-file; `{tenantid}` is replaced by the token's `tid`.
+    #[arg(long, env = "CLOUDPC_PARTNERS_ISSUER", requires = "jwks_file")]
+    pub issuer: Option<String>,
+
+    /// Expected `aud` with --jwks-file.
+    #[arg(long, env = "CLOUDPC_PARTNERS_AUDIENCE", requires = "jwks_file")]
+    pub audience: Option<String>,
+
+    /// Turn off the deprecated externalPartnerSettings view (404, as Microsoft does now).
+    #[arg(long, env = "CLOUDPC_PARTNERS_NO_LEGACY_SETTINGS")]
+    pub no_legacy_settings: bool,
+
+    /// Log format: `text` for people, `json` for log pipelines.
+    #[arg(long, env = "CLOUDPC_PARTNERS_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+}
+
+impl ServeConfig {
+    /// The defaults, rooted in a given data dir; what tests start from.
+    pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            listen: "127.0.0.1:0".into(),
+            data_dir: data_dir.into(),
+            database: None,
+            heartbeat_timeout: Duration::from_secs(300),
+            jwks_file: None,
+            issuer: None,
+            audience: None,
+            no_legacy_settings: false,
+            log_format: "text".into(),
+        }
+    }
+}
+
+/// `cloudpc-partners token`.
+#[derive(Debug, Clone, Args)]
+pub struct TokenConfig {
+    /// Folder holding the local signing key (the server's --data-dir).
+    #[arg(
+        long,
+        env = "CLOUDPC_PARTNERS_DATA_DIR",
+        default_value = "./cloudpc-partners-data"
+    )]
+    pub data_dir: PathBuf,
+
+    /// Tenant (GUID) the token acts for.
+    #[arg(long)]
+    pub tenant: uuid::Uuid,
+
+    /// Permissions, separated by spaces or commas.
+    #[arg(long, default_value = "CloudPC.ReadWrite.All")]
+    pub scopes: String,
+
+    /// Mint an application token (`roles`) instead of a delegated one (`scp`).
+    #[arg(long, conflicts_with = "partner")]
+    pub app: bool,
+
+    /// Mint a partner credential for this partner id (GUID) instead.
+    #[arg(long)]
+    pub partner: Option<uuid::Uuid>,
+
+    /// Client application id (`appid`) the token names; throttling counts per app.
+    #[arg(long)]
+    pub app_id: Option<String>,
+
+    /// How long the token is valid.
+    #[arg(long, default_value = "24h", value_parser = parse_duration)]
+    pub lifetime: Duration,
+}

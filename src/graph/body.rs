@@ -1,0 +1,84 @@
+//! Reading a JSON request body: content type, size limit, syntax.
+
+use super::GraphError;
+use axum::body::Body;
+use axum::http::{header, HeaderMap};
+use serde_json::{Map, Value};
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// Reads a body that must be a JSON object.
+pub async fn read_json_object(
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Map<String, Value>, GraphError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(GraphError::PayloadTooLarge);
+    }
+    check_json_content_type(headers)?;
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|e| {
+            let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+            let mut too_large = false;
+            while let Some(c) = cause {
+                too_large |= c.is::<http_body_util::LengthLimitError>();
+                cause = c.source();
+            }
+            if too_large {
+                GraphError::PayloadTooLarge
+            } else {
+                GraphError::BadRequest(format!("The request body could not be read: {e}."))
+            }
+        })?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(GraphError::BadRequest(
+            "The request body is empty; send a JSON object.".into(),
+        ));
+    }
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(other) => Err(GraphError::BadRequest(format!(
+            "The request body must be a JSON object, not {}.",
+            json_kind(&other)
+        ))),
+        Err(e) => Err(GraphError::BadRequest(format!(
+            "The request body is not valid JSON: {e}."
+        ))),
+    }
+}
+
+/// Accepts `application/json` with any parameters (`charset`, `odata.metadata`, …).
+pub fn check_json_content_type(headers: &HeaderMap) -> Result<(), GraphError> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let essence = ct.map(|c| c.split(';').next().unwrap_or("").trim());
+    match essence {
+        Some(e) if e.eq_ignore_ascii_case("application/json") => Ok(()),
+        Some(_) => Err(GraphError::UnsupportedMediaType(format!(
+            "The content type '{}' is not supported; send the body as application/json.",
+            ct.unwrap_or_default()
+        ))),
+        None => Err(GraphError::UnsupportedMediaType(
+            "The request has no Content-Type header; send the body as application/json.".into(),
+        )),
+    }
+}
+
+/// A JSON value's kind, for messages.
+pub fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a Boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}

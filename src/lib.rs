@@ -1,0 +1,14 @@
+//! cloudpc-partners: a self-hostable implementation of the Microsoft Graph (beta)
+//! Cloud PC external-partner API, with the partner side that drives connection health.
+
+pub mod app;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod graph;
+pub mod model;
+pub mod odata;
+pub mod ops;
+pub mod store;
+
+pub use app::{start, AppState, Server};

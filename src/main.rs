@@ -1,0 +1,111 @@
+//! The command line: `serve` runs the service, `token` mints a local token.
+
+use clap::{Parser, Subcommand};
+use cloudpc_partners::auth::{
+    load_or_create_local_secret, mint_local_token, MintRequest, TokenKind,
+};
+use cloudpc_partners::clock::SystemClock;
+use cloudpc_partners::config::{ServeConfig, TokenConfig};
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "cloudpc-partners",
+    version,
+    about = "Microsoft Graph Cloud PC externalPartners API, self-hosted"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service.
+    Serve(ServeConfig),
+    /// Print a bearer token signed with the local key in the data dir.
+    Token(TokenConfig),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(config) => serve(config),
+        Command::Token(config) => token(config),
+    }
+}
+
+fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    init_logging(&config.log_format);
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let server = cloudpc_partners::start(&config, Arc::new(SystemClock)).await?;
+        // Tools read this line to learn the port; it must come first on stdout.
+        println!("listening on http://{}", server.addr);
+        tracing::info!(addr = %server.addr, data_dir = %config.data_dir.display(), "cloudpc-partners started");
+        shutdown_signal().await;
+        tracing::info!("shutting down: draining in-flight requests");
+        server.shutdown().await
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+fn init_logging(format: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn token(config: TokenConfig) -> anyhow::Result<()> {
+    let secret = load_or_create_local_secret(&config.data_dir)?;
+    let names: Vec<String> = config
+        .scopes
+        .split([' ', ','])
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let kind = match (config.partner, config.app) {
+        (Some(partner_id), _) => TokenKind::Partner { partner_id },
+        (None, true) => TokenKind::Application { roles: names },
+        (None, false) => TokenKind::Delegated { scopes: names },
+    };
+    let token = mint_local_token(
+        &secret,
+        &MintRequest {
+            tenant: config.tenant,
+            kind,
+            app_id: config.app_id,
+            lifetime: config.lifetime,
+            now: chrono::Utc::now().timestamp(),
+        },
+    )?;
+    println!("{token}");
+    Ok(())
+}

@@ -1,0 +1,229 @@
+//! The health rules: one pure function decides `connectionStatus` and `statusDetails`
+//! from the stored timestamps, the clock and the heartbeat timeout.
+
+use super::PartnerRecord;
+use crate::clock::format_graph_time;
+use chrono::{DateTime, Duration, Utc};
+
+/// `cloudPcExternalPartnerStatus`, in the schema's member order (which is also the
+/// order `$orderby=connectionStatus` sorts by, as OData orders enums by value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ConnectionStatus {
+    NotAvailable = 0,
+    Available = 1,
+    Healthy = 2,
+    Unhealthy = 3,
+}
+
+impl ConnectionStatus {
+    pub const ALL: [ConnectionStatus; 4] = [
+        ConnectionStatus::NotAvailable,
+        ConnectionStatus::Available,
+        ConnectionStatus::Healthy,
+        ConnectionStatus::Unhealthy,
+    ];
+
+    /// The member name as it appears in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionStatus::NotAvailable => "notAvailable",
+            ConnectionStatus::Available => "available",
+            ConnectionStatus::Healthy => "healthy",
+            ConnectionStatus::Unhealthy => "unhealthy",
+        }
+    }
+
+    /// Parses a member name exactly as the schema spells it.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+
+    /// The enum's underlying value, used for ordering and SQL.
+    pub fn value(self) -> i64 {
+        self as i64
+    }
+}
+
+/// How long a heartbeat keeps a connection healthy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthPolicy {
+    pub heartbeat_timeout: Duration,
+}
+
+impl Default for HealthPolicy {
+    fn default() -> Self {
+        Self {
+            heartbeat_timeout: Duration::minutes(5),
+        }
+    }
+}
+
+impl HealthPolicy {
+    /// Heartbeats at or after this instant are fresh.
+    pub fn fresh_since(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now - self.heartbeat_timeout
+    }
+}
+
+/// The derived status and the sentence that explains it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusReport {
+    pub status: ConnectionStatus,
+    pub details: String,
+}
+
+/// The one place that decides a connection's health.
+///
+/// A heartbeat counts only if it arrived at or after the connection was (last)
+/// enabled, so re-enabling starts again at `available`.
+pub fn derive_status(
+    partner: &PartnerRecord,
+    now: DateTime<Utc>,
+    policy: &HealthPolicy,
+) -> StatusReport {
+    let timeout = format_timeout(policy.heartbeat_timeout);
+    if !partner.enable_connection {
+        return StatusReport {
+            status: ConnectionStatus::NotAvailable,
+            details: "The connection is disabled; set enableConnection to true to accept calls from the external partner".into(),
+        };
+    }
+    let heartbeat = partner
+        .last_heartbeat_at
+        .filter(|hb| partner.enabled_at.is_none_or(|enabled| *hb >= enabled));
+    match heartbeat {
+        None => StatusReport {
+            status: ConnectionStatus::Available,
+            details: "The external partner is available; no heartbeat received yet".into(),
+        },
+        Some(hb) if hb >= policy.fresh_since(now) => StatusReport {
+            status: ConnectionStatus::Healthy,
+            details: format!(
+                "The external partner is healthy; last heartbeat at {}",
+                format_graph_time(hb)
+            ),
+        },
+        Some(hb) => StatusReport {
+            status: ConnectionStatus::Unhealthy,
+            details: format!(
+                "No heartbeat since {} (timeout {timeout}); check that the external partner's service is running and can reach this service",
+                format_graph_time(hb)
+            ),
+        },
+    }
+}
+
+/// Renders a timeout the way operators write it on the command line (`90s`, `5m`, `2h`).
+pub fn format_timeout(d: Duration) -> String {
+    let secs = d.num_seconds();
+    if secs > 0 && secs % 3600 == 0 {
+        format!("{}h", secs / 3600)
+    } else if secs > 0 && secs % 60 == 0 {
+        format!("{}m", secs / 60)
+    } else if d.num_milliseconds() % 1000 == 0 {
+        format!("{secs}s")
+    } else {
+        format!("{}ms", d.num_milliseconds())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use uuid::Uuid;
+
+    fn t(min: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap() + Duration::minutes(min)
+    }
+
+    fn partner(enabled: bool, enabled_at: i64, heartbeat: Option<i64>) -> PartnerRecord {
+        PartnerRecord {
+            id: Uuid::nil(),
+            partner_id: Uuid::nil(),
+            enable_connection: enabled,
+            enabled_at: Some(t(enabled_at)),
+            last_heartbeat_at: heartbeat.map(t),
+            last_sync_at: None,
+            created_at: t(0),
+            updated_at: t(0),
+            version: 1,
+        }
+    }
+
+    const POLICY: HealthPolicy = HealthPolicy {
+        heartbeat_timeout: Duration::minutes(5),
+    };
+
+    #[test]
+    fn disabled_is_not_available_whatever_the_heartbeats() {
+        for hb in [None, Some(0), Some(9)] {
+            let r = derive_status(&partner(false, 0, hb), t(10), &POLICY);
+            assert_eq!(r.status, ConnectionStatus::NotAvailable);
+            assert!(r.details.contains("enableConnection"));
+        }
+    }
+
+    #[test]
+    fn enabled_without_heartbeat_is_available() {
+        let r = derive_status(&partner(true, 0, None), t(100), &POLICY);
+        assert_eq!(r.status, ConnectionStatus::Available);
+    }
+
+    #[test]
+    fn fresh_heartbeat_is_healthy_up_to_the_timeout_inclusive() {
+        let p = partner(true, 0, Some(10));
+        assert_eq!(
+            derive_status(&p, t(10), &POLICY).status,
+            ConnectionStatus::Healthy
+        );
+        assert_eq!(
+            derive_status(&p, t(15), &POLICY).status,
+            ConnectionStatus::Healthy
+        );
+        let r = derive_status(&p, t(15) + Duration::milliseconds(1), &POLICY);
+        assert_eq!(r.status, ConnectionStatus::Unhealthy);
+        assert_eq!(
+            r.details,
+            "No heartbeat since 2026-11-23T10:10:00Z (timeout 5m); check that the external partner's service is running and can reach this service"
+        );
+    }
+
+    #[test]
+    fn re_enabled_ignores_heartbeats_from_before() {
+        // Beat at 10, disabled, re-enabled at 12: the old beat no longer counts.
+        let p = partner(true, 12, Some(10));
+        assert_eq!(
+            derive_status(&p, t(13), &POLICY).status,
+            ConnectionStatus::Available
+        );
+        assert_eq!(
+            derive_status(&p, t(60), &POLICY).status,
+            ConnectionStatus::Available
+        );
+        // A new beat after re-enabling counts again.
+        let p = partner(true, 12, Some(12));
+        assert_eq!(
+            derive_status(&p, t(13), &POLICY).status,
+            ConnectionStatus::Healthy
+        );
+    }
+
+    #[test]
+    fn status_names_round_trip_in_schema_order() {
+        for (i, s) in ConnectionStatus::ALL.into_iter().enumerate() {
+            assert_eq!(ConnectionStatus::parse(s.as_str()), Some(s));
+            assert_eq!(s.value(), i as i64);
+        }
+        assert_eq!(ConnectionStatus::parse("Healthy"), None);
+        assert_eq!(ConnectionStatus::parse("unknownFutureValue"), None);
+    }
+
+    #[test]
+    fn timeouts_render_as_written() {
+        assert_eq!(format_timeout(Duration::minutes(5)), "5m");
+        assert_eq!(format_timeout(Duration::seconds(90)), "90s");
+        assert_eq!(format_timeout(Duration::hours(2)), "2h");
+        assert_eq!(format_timeout(Duration::milliseconds(1500)), "1500ms");
+    }
+}

@@ -1,0 +1,499 @@
+//! All query options of a request, parsed into typed values.
+//!
+//! Options may be written with or without `$` and in any case, as Graph accepts.
+//! Unknown `$` options, options that make no sense where they are used, repeated
+//! options and malformed values are all errors: mistakes should surface in
+//! development, not be silently ignored.
+
+use super::filter::parse_filter;
+use super::paging::{fingerprint, SkipToken};
+use super::{EntityShape, Filter, Property, QueryError};
+
+/// Most items in one page, as in Graph.
+pub const PAGE_SIZE: u64 = 100;
+/// Largest `$top` accepted.
+pub const MAX_TOP: u64 = 999;
+/// Largest `$skip` accepted; keeps offsets within what the databases take.
+const MAX_SKIP: u64 = 1 << 40;
+
+const KNOWN: [&str; 7] = [
+    "filter",
+    "select",
+    "top",
+    "skip",
+    "skiptoken",
+    "count",
+    "orderby",
+];
+const NOT_SUPPORTED: [&str; 9] = [
+    "expand",
+    "search",
+    "format",
+    "apply",
+    "compute",
+    "levels",
+    "deltatoken",
+    "index",
+    "schemaversion",
+];
+
+/// Sort direction of one `$orderby` key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Asc,
+    Desc,
+}
+
+/// One `$orderby` key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderBy {
+    pub property: Property,
+    pub direction: Direction,
+}
+
+/// Query options of a collection GET.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CollectionQuery {
+    pub filter: Option<Filter>,
+    /// `None` means all properties.
+    pub select: Option<Vec<Property>>,
+    pub orderby: Vec<OrderBy>,
+    pub count: bool,
+    /// First item of this page.
+    pub offset: u64,
+    /// One past the last item the client asked for (`$skip` + `$top`), if bounded.
+    pub end: Option<u64>,
+    /// The options as the client wrote them, carried into `@odata.nextLink`.
+    pub raw_filter: Option<String>,
+    pub raw_select: Option<String>,
+    pub raw_orderby: Option<String>,
+}
+
+/// Where one page of a collection lies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageWindow {
+    pub offset: u64,
+    pub limit: u64,
+}
+
+impl CollectionQuery {
+    /// The page this request returns: at most [`PAGE_SIZE`] items, never past `end`.
+    pub fn window(&self) -> PageWindow {
+        let room = self.end.map_or(u64::MAX, |e| e.saturating_sub(self.offset));
+        PageWindow {
+            offset: self.offset,
+            limit: room.min(PAGE_SIZE),
+        }
+    }
+
+    /// The token for the page after this one, given that the store found more rows.
+    pub fn next_token(&self) -> Option<SkipToken> {
+        let w = self.window();
+        let next = w.offset + w.limit;
+        if self.end.is_some_and(|e| next >= e) {
+            return None;
+        }
+        Some(SkipToken {
+            offset: next,
+            end: self.end,
+            fingerprint: fingerprint(self.raw_filter.as_deref(), self.raw_orderby.as_deref()),
+        })
+    }
+}
+
+/// Query options of a single-entity GET: only `$select`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EntityQuery {
+    pub select: Option<Vec<Property>>,
+    pub raw_select: Option<String>,
+}
+
+/// Query options of `/$count`: only `$filter`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CountQuery {
+    pub filter: Option<Filter>,
+}
+
+/// The options present in a query string, by canonical name.
+struct Options {
+    pairs: Vec<(&'static str, String)>,
+}
+
+impl Options {
+    fn parse(raw: Option<&str>, allowed: &[&str], target: &str) -> Result<Self, QueryError> {
+        let mut pairs: Vec<(&'static str, String)> = Vec::new();
+        for (name, value) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+            let bare = name.strip_prefix('$').unwrap_or(&name).to_ascii_lowercase();
+            let Some(canonical) = KNOWN.iter().find(|k| **k == bare) else {
+                if let Some(ns) = NOT_SUPPORTED.iter().find(|k| **k == bare) {
+                    return Err(QueryError::new(format!(
+                        "The query option '${ns}' is not supported on {target}."
+                    )));
+                }
+                if name.starts_with('$') {
+                    return Err(QueryError::new(format!(
+                        "The query parameter '{name}' is not supported; the system query options here are {}.",
+                        allowed.iter().map(|a| format!("${a}")).collect::<Vec<_>>().join(", ")
+                    )));
+                }
+                // Not an OData option: a custom query option, which OData lets services ignore.
+                continue;
+            };
+            if !allowed.contains(canonical) {
+                return Err(QueryError::new(format!(
+                    "The query option '${canonical}' is not supported on {target}."
+                )));
+            }
+            if pairs.iter().any(|(n, _)| n == canonical) {
+                return Err(QueryError::new(format!(
+                    "The query option '${canonical}' is given more than once; give it once."
+                )));
+            }
+            pairs.push((canonical, value.into_owned()));
+        }
+        Ok(Self { pairs })
+    }
+
+    fn take(&mut self, name: &str) -> Option<String> {
+        let i = self.pairs.iter().position(|(n, _)| *n == name)?;
+        Some(self.pairs.swap_remove(i).1)
+    }
+}
+
+/// Parses the query string of a collection GET.
+pub fn parse_collection(
+    raw: Option<&str>,
+    shape: &EntityShape,
+) -> Result<CollectionQuery, QueryError> {
+    let target = format!("the {} collection", shape.set_name);
+    let mut o = Options::parse(
+        raw,
+        &[
+            "filter",
+            "select",
+            "top",
+            "skip",
+            "skiptoken",
+            "count",
+            "orderby",
+        ],
+        &target,
+    )?;
+    let raw_filter = o.take("filter");
+    let raw_select = o.take("select");
+    let raw_orderby = o.take("orderby");
+    let filter = raw_filter
+        .as_deref()
+        .map(|f| parse_filter(f, shape))
+        .transpose()?;
+    let select = raw_select
+        .as_deref()
+        .map(|s| parse_select(s, shape))
+        .transpose()?;
+    let orderby = raw_orderby
+        .as_deref()
+        .map(|s| parse_orderby(s, shape))
+        .transpose()?
+        .unwrap_or_default();
+    let count = match o.take("count") {
+        None => false,
+        Some(v) if v.eq_ignore_ascii_case("true") => true,
+        Some(v) if v.eq_ignore_ascii_case("false") => false,
+        Some(v) => {
+            return Err(QueryError::new(format!(
+                "Invalid value '{v}' for $count; use true or false."
+            )))
+        }
+    };
+    let top = o
+        .take("top")
+        .map(|v| number("$top", &v, MAX_TOP))
+        .transpose()?;
+    let skip = o
+        .take("skip")
+        .map(|v| number("$skip", &v, MAX_SKIP))
+        .transpose()?;
+    let (offset, end) = match o.take("skiptoken") {
+        Some(token) => {
+            if top.is_some() || skip.is_some() {
+                return Err(QueryError::new(
+                    "$skiptoken cannot be combined with $top or $skip: the token already carries the paging; follow @odata.nextLink as it is.",
+                ));
+            }
+            let t = SkipToken::decode(&token)?;
+            if t.fingerprint != fingerprint(raw_filter.as_deref(), raw_orderby.as_deref()) {
+                return Err(QueryError::new(
+                    "The $skiptoken was issued for a different $filter or $orderby; follow @odata.nextLink as it is.",
+                ));
+            }
+            (t.offset, t.end)
+        }
+        None => {
+            let skip = skip.unwrap_or(0);
+            (skip, top.map(|t| skip + t))
+        }
+    };
+    Ok(CollectionQuery {
+        filter,
+        select,
+        orderby,
+        count,
+        offset,
+        end,
+        raw_filter,
+        raw_select,
+        raw_orderby,
+    })
+}
+
+/// Parses the query string of a single-entity GET.
+pub fn parse_entity(raw: Option<&str>, shape: &EntityShape) -> Result<EntityQuery, QueryError> {
+    let target = format!(
+        "a single {} entity; it accepts only $select",
+        shape.set_name
+    );
+    let mut o = Options::parse(raw, &["select"], &target)?;
+    let raw_select = o.take("select");
+    let select = raw_select
+        .as_deref()
+        .map(|s| parse_select(s, shape))
+        .transpose()?;
+    Ok(EntityQuery { select, raw_select })
+}
+
+/// Parses the query string of `/$count`.
+pub fn parse_count(raw: Option<&str>, shape: &EntityShape) -> Result<CountQuery, QueryError> {
+    let target = format!("{}/$count; it accepts only $filter", shape.set_name);
+    let mut o = Options::parse(raw, &["filter"], &target)?;
+    let filter = o
+        .take("filter")
+        .map(|f| parse_filter(&f, shape))
+        .transpose()?;
+    Ok(CountQuery { filter })
+}
+
+/// Rejects options on requests that take none (POST, PATCH, DELETE).
+pub fn parse_none(raw: Option<&str>, target: &str) -> Result<(), QueryError> {
+    Options::parse(raw, &[], target).map(|_| ())
+}
+
+fn number(option: &str, v: &str, max: u64) -> Result<u64, QueryError> {
+    v.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|n| *n <= max)
+        .ok_or_else(|| {
+            QueryError::new(format!(
+                "Invalid value '{v}' for {option}; it must be a whole number from 0 to {max}."
+            ))
+        })
+}
+
+fn parse_select(s: &str, shape: &EntityShape) -> Result<Vec<Property>, QueryError> {
+    let mut out: Vec<Property> = Vec::new();
+    for item in s.split(',').map(str::trim) {
+        if item == "*" {
+            return Ok(Property::ALL.to_vec());
+        }
+        if item.is_empty() {
+            return Err(QueryError::new(
+                "Parsing OData Select and Expand failed: $select has an empty item; list property names separated by commas.",
+            ));
+        }
+        let p = shape.resolve(item, "Parsing OData Select and Expand failed")?;
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    // Render in schema order, whatever order the client listed them in.
+    Ok(Property::ALL
+        .into_iter()
+        .filter(|p| out.contains(p))
+        .collect())
+}
+
+fn parse_orderby(s: &str, shape: &EntityShape) -> Result<Vec<OrderBy>, QueryError> {
+    let mut out: Vec<OrderBy> = Vec::new();
+    for item in s.split(',').map(str::trim) {
+        let mut words = item.split_whitespace();
+        let Some(name) = words.next() else {
+            return Err(QueryError::new(
+                "Invalid $orderby: it has an empty item; list property names, each optionally followed by asc or desc.",
+            ));
+        };
+        let property = shape.resolve(name, "Invalid $orderby")?;
+        if property == Property::StatusDetails {
+            return Err(QueryError::new(format!(
+                "Invalid $orderby: the property '{}' does not support sorting.",
+                shape.name(property)
+            )));
+        }
+        let direction = match words.next() {
+            None => Direction::Asc,
+            Some(d) if d.eq_ignore_ascii_case("asc") => Direction::Asc,
+            Some(d) if d.eq_ignore_ascii_case("desc") => Direction::Desc,
+            Some(d) => {
+                return Err(QueryError::new(format!(
+                    "Invalid $orderby: '{d}' after '{name}' is not a direction; use asc or desc."
+                )))
+            }
+        };
+        if let Some(extra) = words.next() {
+            return Err(QueryError::new(format!(
+                "Invalid $orderby: unexpected '{extra}' in '{item}'; separate keys with commas."
+            )));
+        }
+        if out.iter().any(|o| o.property == property) {
+            return Err(QueryError::new(format!(
+                "Invalid $orderby: '{name}' appears more than once."
+            )));
+        }
+        out.push(OrderBy {
+            property,
+            direction,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    const S: EntityShape = EntityShape::PARTNERS;
+
+    fn coll(q: &str) -> Result<CollectionQuery, QueryError> {
+        parse_collection(Some(q), &S)
+    }
+
+    #[test]
+    fn names_with_or_without_dollar_and_encoded() {
+        let q = coll("%24top=5&skip=2&$COUNT=true&select=id,partnerId").unwrap();
+        assert_eq!(
+            q.window(),
+            PageWindow {
+                offset: 2,
+                limit: 5
+            }
+        );
+        assert!(q.count);
+        assert_eq!(q.select, Some(vec![Property::Id, Property::PartnerId]));
+    }
+
+    #[test]
+    fn paging_windows_and_tokens() {
+        let q = coll("$top=250").unwrap();
+        assert_eq!(
+            q.window(),
+            PageWindow {
+                offset: 0,
+                limit: 100
+            }
+        );
+        let t = q.next_token().unwrap();
+        assert_eq!((t.offset, t.end), (100, Some(250)));
+        let q2 = coll(&format!("$skiptoken={}", t.encode())).unwrap();
+        assert_eq!(
+            q2.window(),
+            PageWindow {
+                offset: 100,
+                limit: 100
+            }
+        );
+        let t3 = q2.next_token().unwrap();
+        let q3 = coll(&format!("$skiptoken={}", t3.encode())).unwrap();
+        assert_eq!(
+            q3.window(),
+            PageWindow {
+                offset: 200,
+                limit: 50
+            }
+        );
+        assert_eq!(q3.next_token(), None);
+        assert_eq!(
+            coll("").unwrap().window(),
+            PageWindow {
+                offset: 0,
+                limit: 100
+            }
+        );
+    }
+
+    #[test]
+    fn skiptoken_is_bound_to_its_query() {
+        let q = coll("$filter=enableConnection eq true").unwrap();
+        let t = q.next_token().unwrap().encode();
+        assert!(coll(&format!("$filter=enableConnection eq true&$skiptoken={t}")).is_ok());
+        let e = coll(&format!("$filter=enableConnection eq false&$skiptoken={t}")).unwrap_err();
+        assert!(e.message.contains("different $filter"));
+        assert!(coll(&format!(
+            "$filter=enableConnection eq true&$skiptoken={t}&$top=3"
+        ))
+        .is_err());
+    }
+
+    #[test]
+    fn bad_options_are_named() {
+        let m = |q: &str| coll(q).unwrap_err().message;
+        assert!(m("$top=-1").contains("$top"));
+        assert!(m("$top=1000").contains("0 to 999"));
+        assert!(m("$skip=x").contains("$skip"));
+        assert!(m("$count=yes").contains("$count"));
+        assert!(m("$expand=x").contains("'$expand' is not supported"));
+        assert!(m("$search=x").contains("'$search' is not supported"));
+        assert!(m("$bogus=1").contains("'$bogus'"));
+        assert!(m("$top=1&top=2").contains("more than once"));
+        assert!(m("$select=nope").contains(
+            "Could not find a property named 'nope' on type 'microsoft.graph.cloudPcExternalPartner'"
+        ));
+        assert!(m("$select=id,,partnerId").contains("empty item"));
+        assert!(m("$orderby=partnerId sideways").contains("not a direction"));
+        assert!(m("$orderby=statusDetails").contains("does not support sorting"));
+        assert!(m("$orderby=id,id").contains("more than once"));
+        assert!(m("$skiptoken=abc").contains("$skiptoken is not valid"));
+        // A custom (non-$) option that is not an OData option is ignored.
+        assert!(coll("api-version=1").is_ok());
+    }
+
+    #[test]
+    fn select_star_and_schema_order() {
+        assert_eq!(coll("$select=*").unwrap().select.unwrap().len(), 6);
+        assert_eq!(
+            coll("$select=statusDetails,ID").unwrap().select,
+            Some(vec![Property::Id, Property::StatusDetails])
+        );
+    }
+
+    #[test]
+    fn orderby_keys() {
+        assert_eq!(
+            coll("$orderby=lastSyncDateTime desc, partnerId")
+                .unwrap()
+                .orderby,
+            vec![
+                OrderBy {
+                    property: Property::LastSyncDateTime,
+                    direction: Direction::Desc
+                },
+                OrderBy {
+                    property: Property::PartnerId,
+                    direction: Direction::Asc
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn entity_and_count_accept_only_their_options() {
+        assert!(parse_entity(Some("$select=id"), &S).is_ok());
+        assert!(parse_entity(Some("$top=1"), &S)
+            .unwrap_err()
+            .message
+            .contains("only $select"));
+        assert!(parse_count(Some("$filter=enableConnection"), &S).is_ok());
+        assert!(parse_count(Some("$select=id"), &S)
+            .unwrap_err()
+            .message
+            .contains("only $filter"));
+        assert!(parse_none(Some("$top=1"), "a POST").is_err());
+    }
+}

@@ -1,0 +1,125 @@
+//! Storage behind one trait, every call scoped to a tenant: `sqlite` is the embedded
+//! default, `postgres` the shared database for several server processes. Both run
+//! the SQL that `sql` writes.
+
+use crate::model::{NewPartner, PartnerRecord, PartnerUpdate, TenantId};
+use crate::odata::{Filter, OrderBy};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+pub mod row;
+pub mod sql;
+pub mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+/// What a store call can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("a connection for partner {0} already exists in this tenant")]
+    DuplicatePartner(Uuid),
+    #[error("the record does not exist")]
+    NotFound,
+    #[error("the record has changed since the given ETag")]
+    VersionMismatch,
+    #[error("stored data is not valid: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("schema migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// The moment and policy against which `connectionStatus` is evaluated in SQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusClock {
+    /// Heartbeats at or after this instant are fresh.
+    pub fresh_since: DateTime<Utc>,
+}
+
+/// One page of a filtered, ordered collection.
+#[derive(Debug, Clone)]
+pub struct ListRequest<'a> {
+    pub filter: Option<&'a Filter>,
+    pub orderby: &'a [OrderBy],
+    pub offset: u64,
+    pub limit: u64,
+    pub status: StatusClock,
+}
+
+/// A page of records and whether more follow it.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub items: Vec<PartnerRecord>,
+    pub more: bool,
+}
+
+/// Persistence for partner connections. No call reads or writes across tenants.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Stores a new connection; a second one with the same `partnerId` in the tenant
+    /// is [`StoreError::DuplicatePartner`]. Durable when it returns.
+    async fn create_partner(
+        &self,
+        tenant: TenantId,
+        new: &NewPartner,
+        now: DateTime<Utc>,
+    ) -> Result<PartnerRecord, StoreError>;
+
+    async fn get_partner(&self, tenant: TenantId, id: Uuid) -> Result<PartnerRecord, StoreError>;
+
+    /// Applies an update, if `expected_version` is `None` or matches. Durable when it returns.
+    async fn update_partner(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        update: &PartnerUpdate,
+        expected_version: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<PartnerRecord, StoreError>;
+
+    async fn delete_partner(&self, tenant: TenantId, id: Uuid) -> Result<(), StoreError>;
+
+    async fn list_partners(
+        &self,
+        tenant: TenantId,
+        request: &ListRequest<'_>,
+    ) -> Result<Page, StoreError>;
+
+    async fn count_partners(
+        &self,
+        tenant: TenantId,
+        filter: Option<&Filter>,
+        status: StatusClock,
+    ) -> Result<u64, StoreError>;
+
+    /// Succeeds when the database answers; for readiness probes.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// The record a create stores: a new id, version 1, and, if enabled, enabled now.
+pub(crate) fn new_record(new: &NewPartner, now: DateTime<Utc>) -> PartnerRecord {
+    PartnerRecord {
+        id: Uuid::new_v4(),
+        partner_id: new.partner_id,
+        enable_connection: new.enable_connection,
+        enabled_at: new.enable_connection.then_some(now),
+        last_heartbeat_at: None,
+        last_sync_at: None,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    }
+}
+
+/// Cuts the one-extra row a list fetches into a page and a "more follow" flag.
+pub(crate) fn page_from_rows(rows: Vec<row::PartnerRow>, limit: u64) -> Result<Page, StoreError> {
+    let more = rows.len() as u64 > limit;
+    let items = rows
+        .into_iter()
+        .take(usize::try_from(limit).unwrap_or(usize::MAX))
+        .map(PartnerRecord::try_from)
+        .collect::<Result<_, _>>()?;
+    Ok(Page { items, more })
+}

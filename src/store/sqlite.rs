@@ -1,0 +1,177 @@
+//! The embedded store: one SQLite file in WAL mode.
+//!
+//! Writes go through a single connection with `synchronous=FULL`, so a write that
+//! returned is on disk (it survives `kill -9` and power loss) and writers never
+//! contend for the lock; reads use a small pool of their own that WAL lets run
+//! beside the writer.
+
+use super::row::PartnerRow;
+use super::sql::{self, Bind, Statement};
+use super::{ListRequest, Page, StatusClock, Store, StoreError};
+use crate::clock::to_millis;
+use crate::model::{NewPartner, PartnerRecord, PartnerUpdate, TenantId};
+use crate::odata::Filter;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{
+    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Arguments, SqlitePool};
+use std::path::Path;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Partner connections in an embedded SQLite database.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    readers: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and applies pending migrations.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let base = SqliteConnectOptions::new()
+            .filename(path)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(base.clone().create_if_missing(true))
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(base.read_only(true))
+            .await?;
+        Ok(Self { writer, readers })
+    }
+
+    /// The pool writes go through; for the heartbeat flusher and data migration.
+    pub fn writer(&self) -> &SqlitePool {
+        &self.writer
+    }
+}
+
+pub(crate) fn arguments(binds: &[Bind]) -> Result<SqliteArguments<'static>, StoreError> {
+    let mut args = SqliteArguments::default();
+    for b in binds {
+        let added = match b {
+            Bind::Bool(v) => args.add(*v),
+            Bind::Int(v) => args.add(*v),
+            Bind::Text(v) => args.add(v.clone()),
+        };
+        added.map_err(sqlx::Error::Encode)?;
+    }
+    Ok(args)
+}
+
+async fn fetch_rows(pool: &SqlitePool, s: Statement) -> Result<Vec<PartnerRow>, StoreError> {
+    let args = arguments(&s.binds)?;
+    Ok(sqlx::query_as_with::<_, PartnerRow, _>(&s.sql, args)
+        .fetch_all(pool)
+        .await?)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_partner(
+        &self,
+        tenant: TenantId,
+        new: &NewPartner,
+        now: DateTime<Utc>,
+    ) -> Result<PartnerRecord, StoreError> {
+        let record = super::new_record(new, now);
+        let s = sql::insert(&tenant.to_string(), &record);
+        let args = arguments(&s.binds)?;
+        match sqlx::query_with(&s.sql, args).execute(&self.writer).await {
+            Ok(_) => Ok(record),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Err(StoreError::DuplicatePartner(new.partner_id))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn get_partner(&self, tenant: TenantId, id: Uuid) -> Result<PartnerRecord, StoreError> {
+        let rows = fetch_rows(
+            &self.readers,
+            sql::get(&tenant.to_string(), &id.to_string()),
+        )
+        .await?;
+        rows.into_iter()
+            .next()
+            .ok_or(StoreError::NotFound)?
+            .try_into()
+    }
+
+    async fn update_partner(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        update: &PartnerUpdate,
+        expected_version: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<PartnerRecord, StoreError> {
+        let s = sql::update(
+            &tenant.to_string(),
+            &id.to_string(),
+            update.enable_connection,
+            expected_version,
+            to_millis(now),
+        );
+        match fetch_rows(&self.writer, s).await?.into_iter().next() {
+            Some(row) => row.try_into(),
+            None => match expected_version {
+                // Tell "gone" from "changed under you".
+                Some(_) => self
+                    .get_partner(tenant, id)
+                    .await
+                    .and(Err(StoreError::VersionMismatch)),
+                None => Err(StoreError::NotFound),
+            },
+        }
+    }
+
+    async fn delete_partner(&self, tenant: TenantId, id: Uuid) -> Result<(), StoreError> {
+        let s = sql::delete(&tenant.to_string(), &id.to_string());
+        let args = arguments(&s.binds)?;
+        let done = sqlx::query_with(&s.sql, args).execute(&self.writer).await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn list_partners(
+        &self,
+        tenant: TenantId,
+        request: &ListRequest<'_>,
+    ) -> Result<Page, StoreError> {
+        let rows = fetch_rows(&self.readers, sql::list(&tenant.to_string(), request)).await?;
+        super::page_from_rows(rows, request.limit)
+    }
+
+    async fn count_partners(
+        &self,
+        tenant: TenantId,
+        filter: Option<&Filter>,
+        status: StatusClock,
+    ) -> Result<u64, StoreError> {
+        let s = sql::count(&tenant.to_string(), filter, status);
+        let args = arguments(&s.binds)?;
+        let n: i64 = sqlx::query_scalar_with(&s.sql, args)
+            .fetch_one(&self.readers)
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.readers).await?;
+        Ok(())
+    }
+}
