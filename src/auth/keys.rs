@@ -8,6 +8,9 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 
+/// Clock skew tolerated on `exp` and `nbf`, as Entra ID's own validators do.
+const CLOCK_SKEW_SECS: i64 = 60;
+
 /// The name of the local signing key inside the data dir.
 pub const LOCAL_KEY_FILE: &str = "signing-key";
 
@@ -59,7 +62,7 @@ impl KeySource {
         })
     }
 
-    pub(super) fn verify(&self, token: &str) -> Result<Verified, AuthError> {
+    pub(super) fn verify(&self, token: &str, now: i64) -> Result<Verified, AuthError> {
         let invalid = |why: String| AuthError::InvalidToken(why);
         let header = decode_header(token)
             .map_err(|e| invalid(format!("Access token is malformed: {e}.")))?;
@@ -98,7 +101,9 @@ impl KeySource {
         let mut v = Validation::new(alg);
         v.set_audience(&[audience]);
         v.set_required_spec_claims(&["exp", "aud"]);
-        v.leeway = 60;
+        // Lifetime is checked below against the service's clock, not the library's.
+        v.validate_exp = false;
+        v.validate_nbf = false;
         let data =
             decode::<serde_json::Map<String, serde_json::Value>>(token, &key, &v).map_err(|e| {
                 use jsonwebtoken::errors::ErrorKind as K;
@@ -120,12 +125,26 @@ impl KeySource {
         let tid = claims
             .get("tid")
             .and_then(|t| t.as_str())
-            .unwrap_or_default();
+            .ok_or_else(|| invalid("Access token has no 'tid' (tenant) claim.".into()))?;
         let expected = issuer.replace("{tenantid}", tid);
         if claims.get("iss").and_then(|i| i.as_str()) != Some(expected.as_str()) {
             return Err(invalid(format!("Invalid issuer; expected '{expected}'.")));
         }
         let exp = claims.get("exp").and_then(|e| e.as_i64()).unwrap_or(0);
+        if now > exp.saturating_add(CLOCK_SKEW_SECS) {
+            return Err(invalid(
+                "Lifetime validation failed, the token is expired.".into(),
+            ));
+        }
+        let nbf = claims
+            .get("nbf")
+            .and_then(|e| e.as_i64())
+            .unwrap_or(i64::MIN);
+        if now < nbf.saturating_sub(CLOCK_SKEW_SECS) {
+            return Err(invalid(
+                "Lifetime validation failed, the token is not yet valid.".into(),
+            ));
+        }
         Ok(Verified { claims, exp })
     }
 }

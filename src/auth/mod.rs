@@ -134,11 +134,11 @@ impl Authenticator {
     pub fn authenticate(&self, header: Option<&str>, now: i64) -> Result<Caller, AuthError> {
         let token = bearer(header)?;
         if let Some((caller, exp)) = self.cache_get(token) {
-            if now < exp {
+            if now <= exp {
                 return Ok(caller);
             }
         }
-        let Verified { claims, exp } = self.keys.verify(token)?;
+        let Verified { claims, exp } = self.keys.verify(token, now)?;
         let caller = token::caller_from_claims(claims)?;
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= CACHE_LIMIT {
@@ -159,6 +159,9 @@ fn bearer(header: Option<&str>) -> Result<&str, AuthError> {
         .map(str::trim)
         .filter(|h| !h.is_empty())
         .ok_or(AuthError::MissingToken)?;
+    if value.eq_ignore_ascii_case("bearer") {
+        return Err(AuthError::MissingToken);
+    }
     let (scheme, token) = value.split_once(' ').ok_or_else(|| {
         AuthError::InvalidToken(
             "The Authorization header must be of the form 'Bearer <token>'.".into(),

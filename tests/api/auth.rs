@@ -1,0 +1,291 @@
+//! Authentication (401) versus authorization (403), token kinds, production JWKS mode,
+//! and tenant isolation.
+
+use crate::common::*;
+use cloudpc_partners::auth::TokenKind;
+use jsonwebtoken::{encode, EncodingKey, Header};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use uuid::Uuid;
+
+/// The harness clock's start, in Unix seconds.
+const TEST_NOW: i64 = 1_795_428_000;
+
+fn claims(tenant: Uuid, aud: &str, exp_offset: i64) -> serde_json::Value {
+    let now = TEST_NOW;
+    json!({
+        "aud": aud,
+        "iss": format!("https://sts.windows.net/{tenant}/"),
+        "tid": tenant.to_string(),
+        "exp": now + exp_offset,
+        "nbf": now - 10,
+        "scp": "CloudPC.ReadWrite.All",
+        "appid": "app-1",
+    })
+}
+
+#[tokio::test]
+async fn missing_or_bad_tokens_are_401_with_a_challenge() {
+    let s = TestServer::start().await;
+    let url = s.url(SET);
+    let res = s.client.get(&url).send().await.unwrap();
+    assert!(res.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .starts_with("Bearer"));
+    assert_error(res, StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken").await;
+
+    let key = EncodingKey::from_secret(&s.secret);
+    let expired = encode(
+        &Header::default(),
+        &claims(TENANT_A, "https://graph.microsoft.com", -3600),
+        &key,
+    )
+    .unwrap();
+    let wrong_aud = encode(
+        &Header::default(),
+        &claims(TENANT_A, "api://something-else", 3600),
+        &key,
+    )
+    .unwrap();
+    let wrong_key = encode(
+        &Header::default(),
+        &claims(TENANT_A, "https://graph.microsoft.com", 3600),
+        &EncodingKey::from_secret(b"another secret that is long enough"),
+    )
+    .unwrap();
+    let mut no_tid = claims(TENANT_A, "https://graph.microsoft.com", 3600);
+    no_tid.as_object_mut().unwrap().remove("tid");
+    let no_tid = encode(&Header::default(), &no_tid, &key).unwrap();
+    let mut bad_iss = claims(TENANT_A, "https://graph.microsoft.com", 3600);
+    bad_iss["iss"] = json!(format!("https://sts.windows.net/{TENANT_B}/"));
+    let bad_iss = encode(&Header::default(), &bad_iss, &key).unwrap();
+
+    for (header, needle) in [
+        ("Bearer".to_string(), "empty"),
+        ("Bearer not.a.jwt".to_string(), "malformed"),
+        ("Basic dXNlcjpwYXNz".to_string(), "'Basic'"),
+        (format!("Bearer {expired}"), "expired"),
+        (format!("Bearer {wrong_aud}"), "audience"),
+        (format!("Bearer {wrong_key}"), "signature"),
+        (format!("Bearer {no_tid}"), "tid"),
+        (format!("Bearer {bad_iss}"), "issuer"),
+    ] {
+        let res = s
+            .client
+            .get(&url)
+            .header("authorization", header.clone())
+            .send()
+            .await
+            .unwrap();
+        let msg = error_message(res, StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken").await;
+        assert!(msg.contains(needle), "{header}: {msg}");
+    }
+}
+
+#[tokio::test]
+async fn read_permission_reads_but_cannot_write() {
+    let s = TestServer::start().await;
+    let admin = s.admin(TENANT_A);
+    let created = s.create(&admin, Uuid::new_v4(), true).await;
+    let path = format!("{SET}/{}", created["id"].as_str().unwrap());
+    let reader = s.reader(TENANT_A);
+    assert_eq!(s.get(SET, &reader).await.status(), StatusCode::OK);
+    assert_eq!(s.get(&path, &reader).await.status(), StatusCode::OK);
+    assert_eq!(
+        s.get(&format!("{SET}/$count"), &reader).await.status(),
+        StatusCode::OK
+    );
+
+    let res = s
+        .post_json(
+            SET,
+            &reader,
+            &json!({"partnerId": Uuid::new_v4(), "enableConnection": true}),
+        )
+        .await;
+    let msg = error_message(res, StatusCode::FORBIDDEN, "Authorization_RequestDenied").await;
+    assert!(msg.contains("CloudPC.ReadWrite.All"), "{msg}");
+    let res = s
+        .patch_json(&path, &reader, &json!({"enableConnection": false}))
+        .await;
+    assert_error(res, StatusCode::FORBIDDEN, "Authorization_RequestDenied").await;
+    let res = s
+        .request(Method::DELETE, &path, &reader)
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, StatusCode::FORBIDDEN, "Authorization_RequestDenied").await;
+    // Authorization comes before body validation: a 403, not a 400.
+    let res = s.post_json(SET, &reader, &json!({"bogus": 1})).await;
+    assert_error(res, StatusCode::FORBIDDEN, "Authorization_RequestDenied").await;
+}
+
+#[tokio::test]
+async fn token_without_cloudpc_permission_is_403() {
+    let s = TestServer::start().await;
+    let tok = s.mint(
+        TENANT_A,
+        TokenKind::Delegated {
+            scopes: vec!["User.Read".into()],
+        },
+    );
+    let msg = error_message(
+        s.get(SET, &tok).await,
+        StatusCode::FORBIDDEN,
+        "Authorization_RequestDenied",
+    )
+    .await;
+    assert!(msg.contains("User.Read"), "{msg}");
+    // A delegated token naming the permission as a role does not count (and vice versa).
+    let tok = s.mint(TENANT_A, TokenKind::Application { roles: vec![] });
+    assert_error(
+        s.get(SET, &tok).await,
+        StatusCode::FORBIDDEN,
+        "Authorization_RequestDenied",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn application_tokens_use_roles() {
+    let s = TestServer::start().await;
+    let rw = s.mint(
+        TENANT_A,
+        TokenKind::Application {
+            roles: vec!["CloudPC.ReadWrite.All".into()],
+        },
+    );
+    let ro = s.mint(
+        TENANT_A,
+        TokenKind::Application {
+            roles: vec!["CloudPC.Read.All".into()],
+        },
+    );
+    s.create(&rw, Uuid::new_v4(), true).await;
+    assert_eq!(s.get(SET, &ro).await.status(), StatusCode::OK);
+    let res = s
+        .post_json(
+            SET,
+            &ro,
+            &json!({"partnerId": Uuid::new_v4(), "enableConnection": true}),
+        )
+        .await;
+    let msg = error_message(res, StatusCode::FORBIDDEN, "Authorization_RequestDenied").await;
+    assert!(msg.contains("Roles"), "{msg}");
+}
+
+#[tokio::test]
+async fn personal_accounts_and_partner_credentials_are_refused() {
+    let s = TestServer::start().await;
+    let consumer = Uuid::parse_str("9188040d-6c67-4c5b-b112-36a304b66dad").unwrap();
+    let msg = error_message(
+        s.get(SET, &s.admin(consumer)).await,
+        StatusCode::FORBIDDEN,
+        "Forbidden",
+    )
+    .await;
+    assert!(msg.contains("Personal Microsoft accounts"), "{msg}");
+    let partner = s.mint(
+        TENANT_A,
+        TokenKind::Partner {
+            partner_id: Uuid::new_v4(),
+        },
+    );
+    let msg = error_message(
+        s.get(SET, &partner).await,
+        StatusCode::FORBIDDEN,
+        "Forbidden",
+    )
+    .await;
+    assert!(msg.contains("partner API"), "{msg}");
+}
+
+#[tokio::test]
+async fn tenants_are_kept_apart() {
+    let s = TestServer::start().await;
+    let a = s.admin(TENANT_A);
+    let b = s.admin(TENANT_B);
+    let created = s.create(&a, Uuid::new_v4(), true).await;
+    let path = format!("{SET}/{}", created["id"].as_str().unwrap());
+
+    assert_error(
+        s.get(&path, &b).await,
+        StatusCode::NOT_FOUND,
+        "ResourceNotFound",
+    )
+    .await;
+    assert_error(
+        s.patch_json(&path, &b, &json!({"enableConnection": false}))
+            .await,
+        StatusCode::NOT_FOUND,
+        "ResourceNotFound",
+    )
+    .await;
+    assert_error(
+        s.request(Method::DELETE, &path, &b).send().await.unwrap(),
+        StatusCode::NOT_FOUND,
+        "ResourceNotFound",
+    )
+    .await;
+    let list: serde_json::Value = s.get(SET, &b).await.json().await.unwrap();
+    assert_eq!(list["value"].as_array().unwrap().len(), 0);
+    assert_eq!(
+        s.get(&format!("{SET}/$count"), &b)
+            .await
+            .text()
+            .await
+            .unwrap(),
+        "0"
+    );
+    let filtered: serde_json::Value = s
+        .get(
+            &format!("{SET}?$filter=id eq '{}'", created["id"].as_str().unwrap()),
+            &b,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(filtered["value"].as_array().unwrap().len(), 0);
+    // Untouched for its owner.
+    let mine: serde_json::Value = s.get(&path, &a).await.json().await.unwrap();
+    assert_eq!(mine["enableConnection"], true);
+}
+
+#[tokio::test]
+async fn production_mode_validates_rs256_against_jwks() {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let s = TestServer::start_with(|c| {
+        c.jwks_file = Some(fixtures.join("test-jwks.json"));
+        c.issuer = Some("https://login.microsoftonline.com/{tenantid}/v2.0".into());
+        c.audience = Some("api://cloudpc-partners".into());
+    })
+    .await;
+    let pem = std::fs::read(fixtures.join("test-rsa-key.pem")).unwrap();
+    let key = EncodingKey::from_rsa_pem(&pem).unwrap();
+    let mut header = Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some("test-key-1".into());
+    let mut c = claims(TENANT_A, "api://cloudpc-partners", 3600);
+    c["iss"] = json!(format!("https://login.microsoftonline.com/{TENANT_A}/v2.0"));
+    let good = encode(&header, &c, &key).unwrap();
+    assert_eq!(s.get(SET, &good).await.status(), StatusCode::OK);
+
+    let mut unknown_kid = header.clone();
+    unknown_kid.kid = Some("rotated-away".into());
+    let bad = encode(&unknown_kid, &c, &key).unwrap();
+    assert_error(
+        s.get(SET, &bad).await,
+        StatusCode::UNAUTHORIZED,
+        "InvalidAuthenticationToken",
+    )
+    .await;
+    // Local HS256 tokens are not accepted in production mode.
+    let local = s.admin(TENANT_A);
+    assert_error(
+        s.get(SET, &local).await,
+        StatusCode::UNAUTHORIZED,
+        "InvalidAuthenticationToken",
+    )
+    .await;
+}

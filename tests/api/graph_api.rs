@@ -1,0 +1,478 @@
+//! The Graph surface: create, list, get, update, delete, $count, both views, $metadata,
+//! representations and headers.
+
+use crate::common::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+const SEED_PARTNER: &str = "198d7140-80bb-4843-8cc4-811377a49a92";
+
+#[tokio::test]
+async fn create_returns_the_seed_shape_with_location() {
+    let s = TestServer::start().await;
+    let tok = s.admin(TENANT_A);
+    let res = s
+        .post_json(
+            SET,
+            &tok,
+            &json!({
+                "@odata.type": "#microsoft.graph.cloudPcExternalPartner",
+                "partnerId": SEED_PARTNER,
+                "enableConnection": true
+            }),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(res.headers()["odata-version"], "4.0");
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/json;odata.metadata=minimal"));
+    let body: Value = res.json().await.unwrap();
+    let keys: Vec<&str> = body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "@odata.context",
+            "@odata.type",
+            "id",
+            "partnerId",
+            "enableConnection",
+            "lastSyncDateTime",
+            "connectionStatus",
+            "statusDetails"
+        ]
+    );
+    assert_eq!(
+        body["@odata.context"],
+        format!(
+            "{}/beta/$metadata#deviceManagement/virtualEndpoint/externalPartners/$entity",
+            s.origin
+        )
+    );
+    assert_eq!(
+        body["@odata.type"],
+        "#microsoft.graph.cloudPcExternalPartner"
+    );
+    assert_eq!(body["partnerId"], SEED_PARTNER);
+    assert_eq!(body["enableConnection"], true);
+    assert_eq!(body["lastSyncDateTime"], Value::Null);
+    assert_eq!(body["connectionStatus"], "available");
+    assert!(body["statusDetails"]
+        .as_str()
+        .unwrap()
+        .contains("available"));
+    let id = body["id"].as_str().unwrap();
+    assert!(Uuid::try_parse(id).is_ok());
+    assert_eq!(location, format!("{}{SET}/{id}", s.origin));
+
+    // The Location can be read back.
+    let got: Value = s
+        .client
+        .get(&location)
+        .bearer_auth(&tok)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got, body);
+}
+
+#[tokio::test]
+async fn disabled_connection_is_not_available() {
+    let s = TestServer::start().await;
+    let body = s.create(&s.admin(TENANT_A), Uuid::new_v4(), false).await;
+    assert_eq!(body["connectionStatus"], "notAvailable");
+    assert!(body["statusDetails"].as_str().unwrap().contains("disabled"));
+}
+
+#[tokio::test]
+async fn list_get_patch_delete_round_trip() {
+    let s = TestServer::start().await;
+    let tok = s.admin(TENANT_A);
+    let a = s.create(&tok, Uuid::new_v4(), true).await;
+    s.advance(chrono::Duration::seconds(1));
+    let b = s.create(&tok, Uuid::new_v4(), false).await;
+
+    let list: Value = s.get(SET, &tok).await.json().await.unwrap();
+    assert_eq!(
+        list["@odata.context"],
+        format!(
+            "{}/beta/$metadata#deviceManagement/virtualEndpoint/externalPartners",
+            s.origin
+        )
+    );
+    let ids: Vec<&Value> = list["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| &v["id"])
+        .collect();
+    assert_eq!(ids, [&a["id"], &b["id"]], "creation order by default");
+    assert!(list.get("@odata.nextLink").is_none());
+    assert!(list.get("@odata.count").is_none());
+    for item in list["value"].as_array().unwrap() {
+        assert_eq!(
+            item["@odata.type"],
+            "#microsoft.graph.cloudPcExternalPartner"
+        );
+        assert!(item.get("@odata.context").is_none());
+    }
+
+    let path = format!("{SET}/{}", b["id"].as_str().unwrap());
+    let res = s
+        .patch_json(&path, &tok, &json!({"enableConnection": true}))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let patched: Value = res.json().await.unwrap();
+    assert_eq!(patched["enableConnection"], true);
+    assert_eq!(patched["connectionStatus"], "available");
+    assert_eq!(patched["id"], b["id"]);
+    assert_eq!(patched["partnerId"], b["partnerId"]);
+
+    let got: Value = s.get(&path, &tok).await.json().await.unwrap();
+    assert_eq!(got, patched);
+
+    let res = s.request(Method::DELETE, &path, &tok).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_error(
+        s.get(&path, &tok).await,
+        StatusCode::NOT_FOUND,
+        "ResourceNotFound",
+    )
+    .await;
+    let res = s.request(Method::DELETE, &path, &tok).send().await.unwrap();
+    assert_error(res, StatusCode::NOT_FOUND, "ResourceNotFound").await;
+}
+
+#[tokio::test]
+async fn count_endpoint_is_plain_text_and_filters() {
+    let s = TestServer::start().await;
+    let tok = s.admin(TENANT_A);
+    for enabled in [true, true, false] {
+        s.create(&tok, Uuid::new_v4(), enabled).await;
+    }
+    let res = s.get(&format!("{SET}/$count"), &tok).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    assert_eq!(res.text().await.unwrap(), "3");
+    let res = s
+        .get(
+            &format!("{SET}/$count?$filter=enableConnection eq false"),
+            &tok,
+        )
+        .await;
+    assert_eq!(res.text().await.unwrap(), "1");
+    let res = s
+        .get(
+            &format!("{SETTINGS}/$count?$filter=status eq 'available'"),
+            &tok,
+        )
+        .await;
+    assert_eq!(res.text().await.unwrap(), "2");
+}
+
+#[tokio::test]
+async fn settings_view_is_the_same_records_saying_status_with_deprecation_headers() {
+    let s = TestServer::start().await;
+    let tok = s.admin(TENANT_A);
+    let created = s.create(&tok, Uuid::new_v4(), true).await;
+    let id = created["id"].as_str().unwrap();
+
+    let res = s.get(&format!("{SETTINGS}/{id}"), &tok).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["deprecation"], "@1739836800");
+    assert_eq!(res.headers()["sunset"], "Tue, 31 Mar 2026 00:00:00 GMT");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(
+        body["@odata.type"],
+        "#microsoft.graph.cloudPcExternalPartnerSetting"
+    );
+    assert_eq!(body["status"], "available");
+    assert!(body.get("connectionStatus").is_none());
+    assert!(body["@odata.context"]
+        .as_str()
+        .unwrap()
+        .ends_with("/externalPartnerSettings/$entity"));
+
+    // The seed page's PATCH example, through the old view, is seen by the new one.
+    let res = s
+        .patch_json(
+            &format!("{SETTINGS}/{id}"),
+            &tok,
+            &json!({"@odata.type": "#microsoft.graph.cloudPcExternalPartnerSetting", "enableConnection": false}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers().contains_key("deprecation"));
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["status"], "notAvailable");
+    let new_view: Value = s
+        .get(&format!("{SET}/{id}"), &tok)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(new_view["connectionStatus"], "notAvailable");
+    assert!(s
+        .get(&format!("{SET}/{id}"), &tok)
+        .await
+        .headers()
+        .get("deprecation")
+        .is_none());
+
+    // Created through the old view, listed through the new one.
+    let res = s
+        .post_json(
+            SETTINGS,
+            &tok,
+            &json!({"partnerId": Uuid::new_v4(), "enableConnection": true}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert!(res.headers()["location"]
+        .to_str()
+        .unwrap()
+        .contains("/externalPartnerSettings/"));
+    let n = s
+        .get(&format!("{SET}/$count"), &tok)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(n, "2");
+}
+
+#[tokio::test]
+async fn legacy_settings_can_be_switched_off() {
+    let s = TestServer::start_with(|c| c.no_legacy_settings = true).await;
+    let res = s.get(SETTINGS, &s.admin(TENANT_A)).await;
+    assert_error(res, StatusCode::NOT_FOUND, "ResourceNotFound").await;
+    let csdl = s
+        .client
+        .get(s.url("/beta/$metadata"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!csdl.contains("cloudPcExternalPartnerSetting"));
+}
+
+#[tokio::test]
+async fn metadata_is_csdl_for_the_types_and_enum() {
+    let s = TestServer::start().await;
+    let res = s.client.get(s.url("/beta/$metadata")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/xml"));
+    let csdl = res.text().await.unwrap();
+    for needle in [
+        "<EntityType Name=\"cloudPcExternalPartner\" BaseType=\"graph.entity\">",
+        "<EntityType Name=\"cloudPcExternalPartnerSetting\"",
+        "<EnumType Name=\"cloudPcExternalPartnerStatus\">",
+        "<Member Name=\"unhealthy\" Value=\"3\" />",
+        "<Property Name=\"lastSyncDateTime\" Type=\"Edm.DateTimeOffset\" />",
+        "<Property Name=\"partnerId\" Type=\"Edm.String\" Nullable=\"false\" />",
+        "Name=\"externalPartners\" Type=\"Collection(graph.cloudPcExternalPartner)\" ContainsTarget=\"true\"",
+    ] {
+        assert!(csdl.contains(needle), "missing {needle}");
+    }
+}
+
+#[tokio::test]
+async fn unknown_paths_and_methods_get_graph_errors() {
+    let s = TestServer::start().await;
+    let tok = s.admin(TENANT_A);
+    assert_error(
+        s.get("/beta/deviceManagement/virtualEndpoint/nothing", &tok)
+            .await,
+        StatusCode::NOT_FOUND,
+        "ResourceNotFound",
+    )
+    .await;
+    let msg = error_message(
+        s.get(
+            "/v1.0/deviceManagement/virtualEndpoint/externalPartners",
+            &tok,
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "ResourceNotFound",
+    )
+    .await;
+    assert!(msg.contains("/beta"), "{msg}");
+    for (method, path, allow) in [
+        (Method::PUT, SET.to_string(), "GET, POST"),
+        (Method::DELETE, SET.to_string(), "GET, POST"),
+        (
+            Method::POST,
+            format!("{SET}/{}", Uuid::new_v4()),
+            "GET, PATCH, DELETE",
+        ),
+        (
+            Method::PUT,
+            format!("{SET}/{}", Uuid::new_v4()),
+            "GET, PATCH, DELETE",
+        ),
+        (Method::POST, format!("{SET}/$count"), "GET"),
+        (Method::PATCH, format!("{SETTINGS}/$count"), "GET"),
+    ] {
+        let res = s.request(method.clone(), &path, &tok).send().await.unwrap();
+        assert_eq!(res.headers()["allow"], allow, "{method} {path}");
+        assert_error(res, StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed").await;
+    }
+}
+
+#[tokio::test]
+async fn unknown_or_malformed_ids_are_not_found() {
+    let s = TestServer::start().await;
+    let tok = s.admin(TENANT_A);
+    for id in [
+        Uuid::new_v4().to_string(),
+        "not-a-guid".into(),
+        "%27x%27".into(),
+    ] {
+        let path = format!("{SET}/{id}");
+        assert_error(
+            s.get(&path, &tok).await,
+            StatusCode::NOT_FOUND,
+            "ResourceNotFound",
+        )
+        .await;
+        let res = s
+            .patch_json(&path, &tok, &json!({"enableConnection": true}))
+            .await;
+        assert_error(res, StatusCode::NOT_FOUND, "ResourceNotFound").await;
+    }
+}
+
+#[tokio::test]
+async fn every_response_carries_request_ids_and_odata_version() {
+    let s = TestServer::start().await;
+    let tok = s.admin(TENANT_A);
+    let res = s
+        .request(Method::GET, SET, &tok)
+        .header("client-request-id", "my-trace-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["client-request-id"], "my-trace-42");
+    let rid = res.headers()["request-id"].to_str().unwrap();
+    assert!(Uuid::try_parse(rid).is_ok());
+    assert_eq!(res.headers()["odata-version"], "4.0");
+
+    // Without one, client-request-id is the request-id; errors echo it too.
+    let res = s.client.get(s.url(SET)).send().await.unwrap();
+    assert_eq!(
+        res.headers()["client-request-id"],
+        res.headers()["request-id"]
+    );
+    let res = s
+        .client
+        .get(s.url(SET))
+        .header("client-request-id", "abc")
+        .send()
+        .await
+        .unwrap();
+    let err = assert_error(res, StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken").await;
+    assert_eq!(err["innerError"]["client-request-id"], "abc");
+}
+
+#[tokio::test]
+async fn cors_exposes_graph_headers_to_browsers() {
+    let s = TestServer::start().await;
+    let res = s
+        .client
+        .request(Method::OPTIONS, s.url(SET))
+        .header("Origin", "http://localhost:3000")
+        .header("Access-Control-Request-Method", "PATCH")
+        .header(
+            "Access-Control-Request-Headers",
+            "authorization,content-type",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        "http://localhost:3000"
+    );
+    let res = s
+        .request(Method::GET, SET, &s.admin(TENANT_A))
+        .header("Origin", "http://localhost:3000")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        "http://localhost:3000"
+    );
+    let exposed = res.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    for h in [
+        "etag",
+        "location",
+        "request-id",
+        "client-request-id",
+        "retry-after",
+        "www-authenticate",
+    ] {
+        assert!(exposed.contains(h), "{h} not exposed: {exposed}");
+    }
+}
+
+#[tokio::test]
+async fn operational_endpoints_answer() {
+    let s = TestServer::start().await;
+    let tok = s.admin(TENANT_A);
+    s.get(SET, &tok).await;
+    assert_eq!(
+        s.client
+            .get(s.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        s.client
+            .get(s.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let metrics = s
+        .client
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("http_requests_total"), "{metrics}");
+    assert!(metrics.contains("route=\"/beta/deviceManagement/virtualEndpoint/externalPartners\""));
+    assert!(metrics.contains("http_request_duration_seconds_bucket"));
+}

@@ -1,0 +1,8 @@
+//! Integration tests: the real server over HTTP.
+
+mod auth;
+mod bad_input;
+mod common;
+mod graph_api;
+mod persistence;
+mod query_options;

@@ -1,0 +1,169 @@
+//! Data survives a restart, and an acknowledged write survives `kill -9`.
+
+use crate::common::*;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use uuid::Uuid;
+
+#[tokio::test]
+async fn data_survives_a_clean_restart() {
+    let mut s = TestServer::start().await;
+    let tok = s.admin(TENANT_A);
+    let created = s.create(&tok, Uuid::new_v4(), true).await;
+    s.stop().await;
+
+    let config = s.config.clone();
+    let restarted = cloudpc_partners::start(&config, s.clock.clone())
+        .await
+        .unwrap();
+    let url = format!(
+        "http://{}{SET}/{}",
+        restarted.addr,
+        created["id"].as_str().unwrap()
+    );
+    let got: Value = s
+        .client
+        .get(&url)
+        .bearer_auth(&tok)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["partnerId"], created["partnerId"]);
+    restarted.shutdown().await.unwrap();
+}
+
+/// Starts the real binary and returns it with its base URL.
+fn spawn_binary(data_dir: &std::path::Path) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cloudpc-partners"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .expect("first stdout line")
+        .to_owned();
+    (child, url)
+}
+
+fn token_from_cli(data_dir: &std::path::Path, tenant: Uuid) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_cloudpc-partners"))
+        .args(["token", "--tenant", &tenant.to_string(), "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[tokio::test]
+async fn acknowledged_writes_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, base) = spawn_binary(dir.path());
+    let key = dir.path().join("signing-key");
+    assert!(key.exists(), "the signing key is created on first start");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let tok = token_from_cli(dir.path(), TENANT_A);
+    let client = reqwest::Client::new();
+    let mut acknowledged = Vec::new();
+    for i in 0..40 {
+        let res = client
+            .post(format!("{base}{SET}"))
+            .bearer_auth(&tok)
+            .json(&json!({"partnerId": Uuid::new_v4(), "enableConnection": i % 2 == 0}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let v: Value = res.json().await.unwrap();
+        acknowledged.push(v["id"].as_str().unwrap().to_owned());
+    }
+    let last = format!("{base}{SET}/{}", acknowledged[1]);
+    let res = client
+        .patch(&last)
+        .bearer_auth(&tok)
+        .json(&json!({"enableConnection": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    child.kill().unwrap(); // SIGKILL: no chance to flush anything
+    child.wait().unwrap();
+
+    let (mut child, base) = spawn_binary(dir.path());
+    let count = client
+        .get(format!("{base}{SET}/$count"))
+        .bearer_auth(&tok)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(count, "40");
+    for id in &acknowledged {
+        let res = client
+            .get(format!("{base}{SET}/{id}"))
+            .bearer_auth(&tok)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{id} lost");
+    }
+    let v: Value = client
+        .get(format!("{base}{SET}/{}", acknowledged[1]))
+        .bearer_auth(&tok)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["enableConnection"], true, "acknowledged PATCH lost");
+    // The same data dir means the same key: the old token still works (checked above).
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[tokio::test]
+async fn serve_drains_and_exits_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, base) = spawn_binary(dir.path());
+    let client = reqwest::Client::new();
+    assert_eq!(
+        client
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "exit status {:?}", out.status);
+}

@@ -1,0 +1,395 @@
+//! OData query options over HTTP: $filter, $select, $top, $skip, $skiptoken, $count, $orderby.
+
+use crate::common::*;
+use reqwest::StatusCode;
+use serde_json::Value;
+use uuid::Uuid;
+
+async fn list(s: &TestServer, tok: &str, query: &str) -> Value {
+    let res = s.get(&format!("{SET}?{query}"), tok).await;
+    assert_eq!(res.status(), StatusCode::OK, "{query}");
+    res.json().await.unwrap()
+}
+
+fn ids(v: &Value) -> Vec<String> {
+    v["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Creates `n` partners, every third one disabled; returns their ids in creation order.
+async fn seed(s: &TestServer, tok: &str, n: usize) -> Vec<(String, String, bool)> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        let enabled = i % 3 != 2;
+        let v = s.create(tok, Uuid::new_v4(), enabled).await;
+        out.push((
+            v["id"].as_str().unwrap().to_owned(),
+            v["partnerId"].as_str().unwrap().to_owned(),
+            enabled,
+        ));
+        // Distinct creation times keep the default order unambiguous.
+        s.advance(chrono::Duration::milliseconds(5));
+    }
+    out
+}
+
+#[tokio::test]
+async fn filter_on_each_property() {
+    let s = TestServer::start().await;
+    let tok = s.admin(TENANT_A);
+    let rows = seed(&s, &tok, 6).await;
+    let enabled: Vec<String> = rows.iter().filter(|r| r.2).map(|r| r.0.clone()).collect();
+    let disabled: Vec<String> = rows.iter().filter(|r| !r.2).map(|r| r.0.clone()).collect();
+
+    assert_eq!(
+        ids(&list(&s, &tok, "$filter=enableConnection eq true").await),
+        enabled
+    );
+    assert_eq!(
+        ids(&list(&s, &tok, "$filter=enableConnection ne true").await),
+        disabled
+    );
+    assert_eq!(
+        ids(&list(&s, &tok, "$filter=not enableConnection").await),
+        disabled
+    );
+    assert_eq!(
+        ids(&list(&s, &tok, "$filter=connectionStatus eq 'notAvailable'").await),
+        disabled
+    );
+    assert_eq!(
+        ids(&list(
+            &s,
+            &tok,
+            "$filter=connectionStatus eq microsoft.graph.cloudPcExternalPartnerStatus'available'"
+        )
+        .await),
+        enabled
+    );
+    assert_eq!(
+        ids(&list(
+            &s,
+            &tok,
+            "$filter=connectionStatus in ('healthy','unhealthy')"
+        )
+        .await)
+        .len(),
+        0
+    );
+    assert_eq!(
+        ids(&list(&s, &tok, &format!("$filter=id eq '{}'", rows[1].0)).await),
+        [rows[1].0.clone()]
+    );
+    assert_eq!(
+        ids(&list(&s, &tok, &format!("$filter=partnerId eq {}", rows[4].1)).await),
+        [rows[4].0.clone()]
+    );
+    assert_eq!(
+        ids(&list(
+            &s,
+            &tok,
+            &format!("$filter=partnerId eq '{}'", rows[4].1.to_uppercase())
+        )
+        .await),
+        [rows[4].0.clone()],
+        "GUIDs compare case-insensitively"
+    );
+    assert_eq!(
+        ids(&list(
+            &s,
+            &tok,
+            &format!("$filter=partnerId in ('{}', '{}')", rows[0].1, rows[5].1)
+        )
+        .await),
+        [rows[0].0.clone(), rows[5].0.clone()]
+    );
+    assert_eq!(
+        ids(&list(&s, &tok, "$filter=lastSyncDateTime eq null").await).len(),
+        6
+    );
+    assert_eq!(
+        ids(&list(&s, &tok, "$filter=lastSyncDateTime ne null").await).len(),
+        0
+    );
+    assert_eq!(
+        ids(&list(&s, &tok, "$filter=lastSyncDateTime gt 2020-01-01T00:00:00Z").await).len(),
+        0
+    );
+    assert_eq!(
+        ids(&list(
+            &s,
+            &tok,
+            "$filter=not (lastSyncDateTime gt 2020-01-01T00:00:00Z)"
+        )
+        .await)
+        .len(),
+        6
+    );
+    let q = format!(
+        "$filter=(enableConnection eq false or id eq '{}') and not (id eq '{}')",
+        rows[0].0, rows[2].0
+    );
+    assert_eq!(
+        ids(&list(&s, &tok, &q).await),
+        [rows[0].0.clone(), rows[5].0.clone()]
+    );
+    // Option names without '$', percent-encoded, any case.
+    assert_eq!(
+        ids(&list(&s, &tok, "filter=enableConnection%20eq%20false").await),
+        disabled
+    );
+    assert_eq!(
+        ids(&list(&s, &tok, "%24FILTER=enableConnection eq false").await),
+        disabled
+    );
+}
+
+#[tokio::test]
+async fn select_limits_properties_and_context() {
+    let s = TestServer::start().await;
+    let tok = s.admin(TENANT_A);
+    let created = s.create(&tok, Uuid::new_v4(), true).await;
+    let v = list(&s, &tok, "$select=partnerId,id").await;
+    assert!(v["@odata.context"]
+        .as_str()
+        .unwrap()
+        .ends_with("/externalPartners(id,partnerId)"));
+    let item = v["value"][0].as_object().unwrap();
+    let keys: Vec<&str> = item.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["@odata.type", "id", "partnerId"]);
+
+    let id = created["id"].as_str().unwrap();
+    let res = s
+        .get(
+            &format!("{SET}/{id}?$select=connectionStatus,statusDetails"),
+            &tok,
+        )
+        .await;
+    let one: Value = res.json().await.unwrap();
+    assert!(one["@odata.context"]
+        .as_str()
+        .unwrap()
+        .ends_with("/externalPartners(connectionStatus,statusDetails)/$entity"));
+    assert_eq!(one["connectionStatus"], "available");
+    assert!(one.get("id").is_none());
+
+    let res = s
+        .get(&format!("{SETTINGS}/{id}?$select=status"), &tok)
+        .await;
+    let one: Value = res.json().await.unwrap();
+    assert_eq!(one["status"], "available");
+}
+
+#[tokio::test]
+async fn top_skip_and_count() {
+    let s = TestServer::start().await;
+    let tok = s.admin(TENANT_A);
+    let rows = seed(&s, &tok, 7).await;
+    let all: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+    let v = list(&s, &tok, "$top=3").await;
+    assert_eq!(ids(&v), all[..3]);
+    assert!(
+        v.get("@odata.nextLink").is_none(),
+        "$top=3 is satisfied in one page"
+    );
+    assert_eq!(ids(&list(&s, &tok, "$skip=5").await), all[5..]);
+    assert_eq!(ids(&list(&s, &tok, "$skip=2&$top=2").await), all[2..4]);
+    assert_eq!(ids(&list(&s, &tok, "$top=0").await).len(), 0);
+    let v = list(
+        &s,
+        &tok,
+        "$top=2&$count=true&$filter=enableConnection eq true",
+    )
+    .await;
+    assert_eq!(v["@odata.count"], 5);
+    assert_eq!(ids(&v).len(), 2);
+    let v = list(&s, &tok, "$count=false").await;
+    assert!(v.get("@odata.count").is_none());
+}
+
+#[tokio::test]
+async fn paging_follows_next_links_to_the_end() {
+    let s = TestServer::start().await;
+    let tok = s.admin(TENANT_A);
+    let rows = seed(&s, &tok, 230).await;
+    let expected: Vec<String> = rows.iter().filter(|r| r.2).map(|r| r.0.clone()).collect();
+    assert_eq!(expected.len(), 154);
+
+    let mut url = s.url(&format!(
+        "{SET}?$filter=enableConnection eq true&$count=true&$select=id"
+    ));
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    loop {
+        let v: Value = s
+            .client
+            .get(&url)
+            .bearer_auth(&tok)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        pages += 1;
+        assert_eq!(v["@odata.count"], 154);
+        assert!(ids(&v).len() <= 100);
+        seen.extend(ids(&v));
+        match v["@odata.nextLink"].as_str() {
+            Some(next) => {
+                assert!(next.starts_with(&s.origin));
+                assert!(next.contains("$skiptoken="));
+                assert!(next.contains("$filter=enableConnection+eq+true"));
+                url = next.to_owned();
+            }
+            None => break,
+        }
+    }
+    assert_eq!(pages, 2);
+    assert_eq!(seen, expected);
+
+    // $top larger than a page: pages of 100 until $top is reached.
+    let mut url = s.url(&format!("{SET}?$top=150"));
+    let mut seen = Vec::new();
+    while let Some(v) = Some(
+        s.client
+            .get(&url)
+            .bearer_auth(&tok)
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap(),
+    ) {
+        seen.extend(ids(&v));
+        match v["@odata.nextLink"].as_str() {
+            Some(next) => url = next.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 150);
+    assert_eq!(
+        seen,
+        rows.iter()
+            .take(150)
+            .map(|r| r.0.clone())
+            .collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn tampered_or_foreign_skiptoken_is_rejected() {
+    let s = TestServer::start().await;
+    let tok = s.admin(TENANT_A);
+    seed(&s, &tok, 101).await;
+    let v = list(
+        &s,
+        &tok,
+        "$filter=enableConnection eq true or enableConnection eq false",
+    )
+    .await;
+    let next = v["@odata.nextLink"].as_str().unwrap();
+    let token = next.split("$skiptoken=").nth(1).unwrap();
+
+    let mut forged = token.to_owned().into_bytes();
+    forged[2] = if forged[2] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap();
+    let res = s.get(&format!("{SET}?$filter=enableConnection eq true or enableConnection eq false&$skiptoken={forged}"), &tok).await;
+    let msg = error_message(res, StatusCode::BAD_REQUEST, "BadRequest").await;
+    assert!(msg.contains("$skiptoken"), "{msg}");
+
+    // A genuine token replayed against another query.
+    let res = s.get(&format!("{SET}?$skiptoken={token}"), &tok).await;
+    let msg = error_message(res, StatusCode::BAD_REQUEST, "BadRequest").await;
+    assert!(msg.contains("different $filter"), "{msg}");
+}
+
+#[tokio::test]
+async fn orderby_sorts_with_id_tiebreak() {
+    let s = TestServer::start().await;
+    let tok = s.admin(TENANT_A);
+    let rows = seed(&s, &tok, 9).await;
+    let mut by_partner: Vec<(String, String)> =
+        rows.iter().map(|r| (r.1.clone(), r.0.clone())).collect();
+    by_partner.sort();
+    let v = list(&s, &tok, "$orderby=partnerId").await;
+    assert_eq!(
+        ids(&v),
+        by_partner.iter().map(|p| p.1.clone()).collect::<Vec<_>>()
+    );
+    let v = list(&s, &tok, "$orderby=partnerId desc").await;
+    assert_eq!(
+        ids(&v),
+        by_partner
+            .iter()
+            .rev()
+            .map(|p| p.1.clone())
+            .collect::<Vec<_>>()
+    );
+
+    // Enum order: notAvailable before available; ties keep creation order.
+    let v = list(&s, &tok, "$orderby=connectionStatus,id desc").await;
+    let statuses: Vec<&str> = v["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["connectionStatus"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses.iter().filter(|s| **s == "notAvailable").count(), 3);
+    assert!(statuses[..3].iter().all(|s| *s == "notAvailable"));
+    let v = list(&s, &tok, "$orderby=enableConnection desc,lastSyncDateTime").await;
+    assert_eq!(v["value"][0]["enableConnection"], true);
+    assert_eq!(v["value"][8]["enableConnection"], false);
+}
+
+#[tokio::test]
+async fn bad_query_options_are_400_with_a_pointed_message() {
+    let s = TestServer::start().await;
+    let tok = s.admin(TENANT_A);
+    let id = s.create(&tok, Uuid::new_v4(), true).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cases: Vec<(String, &str)> = vec![
+        (format!("{SET}?$filter=nope eq 1"), "Could not find a property named 'nope'"),
+        (format!("{SET}?$filter=enableConnection eq"), "position"),
+        (format!("{SET}?$filter=enableConnection eq 'x'"), "incompatible types"),
+        (format!("{SET}?$filter=connectionStatus eq 'sleepy'"), "not a member"),
+        (format!("{SET}?$filter=startswith(partnerId,'a')"), "not supported"),
+        (format!("{SET}?$filter=statusDetails eq 'x'"), "does not support filtering"),
+        (format!("{SET}?$filter="), "empty"),
+        (format!("{SET}?$select=colour"), "Parsing OData Select and Expand failed: Could not find a property named 'colour' on type 'microsoft.graph.cloudPcExternalPartner'."),
+        (format!("{SET}?$select=connectionStatus&x=1&$select=id"), "more than once"),
+        (format!("{SET}?$top=-1"), "$top"),
+        (format!("{SET}?$top=1000"), "0 to 999"),
+        (format!("{SET}?$top=abc"), "$top"),
+        (format!("{SET}?$skip=1.5"), "$skip"),
+        (format!("{SET}?$count=maybe"), "$count"),
+        (format!("{SET}?$orderby=partnerId up"), "not a direction"),
+        (format!("{SET}?$orderby=ghost"), "Could not find a property named 'ghost'"),
+        (format!("{SET}?$expand=*"), "'$expand' is not supported"),
+        (format!("{SET}?$search=abc"), "'$search' is not supported"),
+        (format!("{SET}?$frobnicate=1"), "'$frobnicate' is not supported"),
+        (format!("{SET}?$skiptoken=garbage"), "$skiptoken is not valid"),
+        (format!("{SET}/{id}?$top=1"), "only $select"),
+        (format!("{SET}/{id}?$filter=enableConnection"), "only $select"),
+        (format!("{SET}/{id}?$select=nope"), "Could not find a property named 'nope'"),
+        (format!("{SET}/$count?$top=1"), "only $filter"),
+        (format!("{SET}/$count?$filter=(("), "position"),
+        (format!("{SETTINGS}?$filter=connectionStatus eq 'healthy'"), "cloudPcExternalPartnerSetting"),
+    ];
+    for (path, needle) in cases {
+        let msg = error_message(
+            s.get(&path, &tok).await,
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+        )
+        .await;
+        assert!(msg.contains(needle), "{path}: {msg}");
+    }
+}
