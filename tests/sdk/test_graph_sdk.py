@@ -1,0 +1,230 @@
+"""Microsoft's Graph beta SDK for Python, unchanged, against a real cloudpc-partners.
+
+The server binary is started on a free port with a fresh data dir; tokens come from
+its `token` command. The SDK's request adapter takes our base URL and a static-token
+provider, exactly as an integration test of a partner tool would set it up.
+"""
+
+import asyncio
+import os
+import pathlib
+import subprocess
+import tempfile
+import uuid
+
+import pytest
+from kiota_abstractions.authentication import (
+    AccessTokenProvider,
+    AllowedHostsValidator,
+    BaseBearerTokenAuthenticationProvider,
+)
+from kiota_abstractions.base_request_configuration import RequestConfiguration
+from msgraph_beta import GraphRequestAdapter, GraphServiceClient
+from msgraph_beta.generated.device_management.virtual_endpoint.external_partner_settings.external_partner_settings_request_builder import (
+    ExternalPartnerSettingsRequestBuilder,
+)
+from msgraph_beta.generated.device_management.virtual_endpoint.external_partners.external_partners_request_builder import (
+    ExternalPartnersRequestBuilder,
+)
+from msgraph_beta.generated.models.cloud_pc_external_partner import CloudPcExternalPartner
+from msgraph_beta.generated.models.cloud_pc_external_partner_setting import CloudPcExternalPartnerSetting
+from msgraph_beta.generated.models.cloud_pc_external_partner_status import CloudPcExternalPartnerStatus
+from msgraph_beta.generated.models.o_data_errors.o_data_error import ODataError
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BINARY = os.environ.get("CLOUDPC_PARTNERS_BIN", str(ROOT / "target" / "debug" / "cloudpc-partners"))
+TENANT = str(uuid.uuid4())
+OTHER_TENANT = str(uuid.uuid4())
+
+
+class StaticToken(AccessTokenProvider):
+    def __init__(self, token: str):
+        self.token = token
+
+    async def get_authorization_token(self, uri, additional_authentication_context=None) -> str:
+        return self.token
+
+    def get_allowed_hosts_validator(self) -> AllowedHostsValidator:
+        return AllowedHostsValidator(["127.0.0.1"])
+
+
+@pytest.fixture(scope="module")
+def server():
+    data_dir = tempfile.mkdtemp(prefix="cloudpc-sdk-")
+    proc = subprocess.Popen(
+        [BINARY, "serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    line = proc.stdout.readline().strip()
+    assert line.startswith("listening on http://"), line
+    base = line.removeprefix("listening on ")
+    yield {"base": base, "data_dir": data_dir}
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def token(server, tenant=TENANT, scopes="CloudPC.ReadWrite.All", app=False, partner=None):
+    args = [BINARY, "token", "--data-dir", server["data_dir"], "--tenant", tenant, "--scopes", scopes]
+    if app:
+        args.append("--app")
+    if partner:
+        args += ["--partner", partner]
+    return subprocess.run(args, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def client(server, tok) -> GraphServiceClient:
+    adapter = GraphRequestAdapter(BaseBearerTokenAuthenticationProvider(StaticToken(tok)))
+    adapter.base_url = server["base"] + "/beta"
+    return GraphServiceClient(request_adapter=adapter)
+
+
+# One loop for the module: the SDK's HTTP client keeps connections bound to the loop
+# that opened them.
+LOOP = asyncio.new_event_loop()
+
+
+def run(coro):
+    return LOOP.run_until_complete(coro)
+
+
+def test_create_get_patch_through_the_new_view(server):
+    ve = client(server, token(server)).device_management.virtual_endpoint
+    partner_id = str(uuid.uuid4())
+    created = run(ve.external_partners.post(CloudPcExternalPartner(partner_id=partner_id, enable_connection=True)))
+    assert created.partner_id == partner_id
+    assert created.enable_connection is True
+    assert created.connection_status == CloudPcExternalPartnerStatus.Available
+    assert created.last_sync_date_time is None
+    assert created.status_details
+    assert created.odata_type == "#microsoft.graph.cloudPcExternalPartner"
+
+    got = run(ve.external_partners.by_cloud_pc_external_partner_id(created.id).get())
+    assert got.id == created.id and got.partner_id == partner_id
+
+    patched = run(
+        ve.external_partners.by_cloud_pc_external_partner_id(created.id).patch(
+            CloudPcExternalPartner(enable_connection=False)
+        )
+    )
+    assert patched.enable_connection is False
+    assert patched.connection_status == CloudPcExternalPartnerStatus.NotAvailable
+
+
+def test_list_with_filter_select_top_count_and_paging(server):
+    tenant = str(uuid.uuid4())
+    ve = client(server, token(server, tenant=tenant, app=True)).device_management.virtual_endpoint
+    for i in range(7):
+        run(ve.external_partners.post(CloudPcExternalPartner(partner_id=str(uuid.uuid4()), enable_connection=i % 2 == 0)))
+
+    params = ExternalPartnersRequestBuilder.ExternalPartnersRequestBuilderGetQueryParameters(
+        filter="enableConnection eq true", select=["id", "partnerId"], top=3, count=True, orderby=["partnerId desc"]
+    )
+    page = run(ve.external_partners.get(request_configuration=RequestConfiguration(query_parameters=params)))
+    assert page.odata_count == 4
+    assert len(page.value) == 3
+    assert all(p.partner_id and p.enable_connection is None for p in page.value)
+    ids = [p.partner_id for p in page.value]
+    assert ids == sorted(ids, reverse=True)
+    assert page.odata_next_link is None
+
+    everything = run(ve.external_partners.get())
+    assert len(everything.value) == 7
+
+    count = run(ve.external_partners.count.get())
+    assert count == 7
+
+
+def test_paging_through_next_links(server):
+    tenant = str(uuid.uuid4())
+    ve = client(server, token(server, tenant=tenant)).device_management.virtual_endpoint
+    for _ in range(120):
+        run(ve.external_partners.post(CloudPcExternalPartner(partner_id=str(uuid.uuid4()), enable_connection=True)))
+    first = run(ve.external_partners.get())
+    assert len(first.value) == 100 and first.odata_next_link
+    second = run(ve.external_partners.with_url(first.odata_next_link).get())
+    assert len(second.value) == 20 and second.odata_next_link is None
+    assert not {p.id for p in first.value} & {p.id for p in second.value}
+
+
+def test_the_older_settings_view_reads_and_writes_the_same_records(server):
+    tenant = str(uuid.uuid4())
+    ve = client(server, token(server, tenant=tenant)).device_management.virtual_endpoint
+    created = run(
+        ve.external_partner_settings.post(
+            CloudPcExternalPartnerSetting(partner_id=str(uuid.uuid4()), enable_connection=False)
+        )
+    )
+    assert created.status == CloudPcExternalPartnerStatus.NotAvailable
+    params = ExternalPartnerSettingsRequestBuilder.ExternalPartnerSettingsRequestBuilderGetQueryParameters(
+        filter="status eq 'notAvailable'", select=["id", "status"], top=5, count=True
+    )
+    page = run(ve.external_partner_settings.get(request_configuration=RequestConfiguration(query_parameters=params)))
+    assert page.odata_count == 1 and page.value[0].id == created.id
+
+    patched = run(
+        ve.external_partner_settings.by_cloud_pc_external_partner_setting_id(created.id).patch(
+            CloudPcExternalPartnerSetting(odata_type="#microsoft.graph.cloudPcExternalPartnerSetting", enable_connection=True)
+        )
+    )
+    assert patched.status == CloudPcExternalPartnerStatus.Available
+    same = run(ve.external_partners.by_cloud_pc_external_partner_id(created.id).get())
+    assert same.connection_status == CloudPcExternalPartnerStatus.Available
+    assert run(ve.external_partner_settings.count.get()) == 1
+    got = run(ve.external_partner_settings.by_cloud_pc_external_partner_setting_id(created.id).get())
+    assert got.partner_id == created.partner_id
+
+
+def test_errors_surface_as_odata_error(server):
+    ve = client(server, token(server)).device_management.virtual_endpoint
+
+    with pytest.raises(ODataError) as e:
+        run(ve.external_partners.by_cloud_pc_external_partner_id(str(uuid.uuid4())).get())
+    assert e.value.response_status_code == 404
+    assert e.value.error.code == "ResourceNotFound"
+    assert e.value.error.inner_error is not None
+
+    with pytest.raises(ODataError) as e:
+        run(ve.external_partners.post(CloudPcExternalPartner(partner_id="not-a-guid", enable_connection=True)))
+    assert e.value.response_status_code == 400
+    assert e.value.error.code == "BadRequest"
+    assert "GUID" in e.value.error.message
+
+    partner_id = str(uuid.uuid4())
+    run(ve.external_partners.post(CloudPcExternalPartner(partner_id=partner_id, enable_connection=True)))
+    with pytest.raises(ODataError) as e:
+        run(ve.external_partners.post(CloudPcExternalPartner(partner_id=partner_id, enable_connection=True)))
+    assert e.value.response_status_code == 409 and e.value.error.code == "Conflict"
+
+    params = ExternalPartnersRequestBuilder.ExternalPartnersRequestBuilderGetQueryParameters(filter="colour eq 'red'")
+    with pytest.raises(ODataError) as e:
+        run(ve.external_partners.get(request_configuration=RequestConfiguration(query_parameters=params)))
+    assert e.value.response_status_code == 400 and "colour" in e.value.error.message
+
+    reader = client(server, token(server, scopes="CloudPC.Read.All")).device_management.virtual_endpoint
+    with pytest.raises(ODataError) as e:
+        run(reader.external_partners.post(CloudPcExternalPartner(partner_id=str(uuid.uuid4()), enable_connection=True)))
+    assert e.value.response_status_code == 403 and e.value.error.code == "Authorization_RequestDenied"
+
+    bad = client(server, "not-a-token").device_management.virtual_endpoint
+    with pytest.raises(ODataError) as e:
+        run(bad.external_partners.get())
+    assert e.value.response_status_code == 401 and e.value.error.code == "InvalidAuthenticationToken"
+
+
+def test_tenants_do_not_see_each_other(server):
+    mine = client(server, token(server, tenant=OTHER_TENANT)).device_management.virtual_endpoint
+    created = run(mine.external_partners.post(CloudPcExternalPartner(partner_id=str(uuid.uuid4()), enable_connection=True)))
+    theirs = client(server, token(server, tenant=str(uuid.uuid4()))).device_management.virtual_endpoint
+    with pytest.raises(ODataError) as e:
+        run(theirs.external_partners.by_cloud_pc_external_partner_id(created.id).get())
+    assert e.value.response_status_code == 404
+    assert run(theirs.external_partners.count.get()) == 0
+
+
+def test_delete_for_cleanup(server):
+    ve = client(server, token(server, tenant=str(uuid.uuid4()))).device_management.virtual_endpoint
+    created = run(ve.external_partners.post(CloudPcExternalPartner(partner_id=str(uuid.uuid4()), enable_connection=True)))
+    run(ve.external_partners.by_cloud_pc_external_partner_id(created.id).delete())
+    assert run(ve.external_partners.count.get()) == 0
