@@ -7,8 +7,10 @@ cd "$(dirname "$0")/.."
 cargo test --all-targets
 cargo build --bin cloudpc-partners
 
+target_dir=$(realpath "${CARGO_TARGET_DIR:-target}")
+
 # The SDK lives in a virtualenv under target/, rebuilt when requirements change.
-venv=target/sdk-venv
+venv="$target_dir/sdk-venv"
 stamp="$venv/.requirements"
 if ! cmp -s tests/sdk/requirements.txt "$stamp" 2>/dev/null; then
   echo "setting up the Graph SDK test environment in $venv"
@@ -17,5 +19,5 @@ if ! cmp -s tests/sdk/requirements.txt "$stamp" 2>/dev/null; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/sdk/requirements.txt
   cp tests/sdk/requirements.txt "$stamp"
 fi
-CLOUDPC_PARTNERS_BIN="$PWD/target/debug/cloudpc-partners" \
+CLOUDPC_PARTNERS_BIN="$target_dir/debug/cloudpc-partners" \
   "$venv/bin/python" -m pytest -q -W ignore::DeprecationWarning tests/sdk
