@@ -5,7 +5,10 @@ use crate::clock::Clock;
 use crate::config::ServeConfig;
 use crate::graph::{self, GraphError};
 use crate::model::{derive_status, HealthPolicy, PartnerRecord, StatusReport};
+use crate::partner::directory::PartnerDirectory;
+use crate::partner::heartbeats::HeartbeatBuffer;
 use crate::store::{SqliteStore, Store};
+use crate::throttle::Throttle;
 use anyhow::Context;
 use axum::http::{header, HeaderMap, HeaderName, Method};
 use axum::Router;
@@ -28,6 +31,9 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub health: HealthPolicy,
     pub legacy_settings: bool,
+    pub throttle: Arc<Throttle>,
+    pub heartbeats: Arc<HeartbeatBuffer>,
+    pub partners: Arc<PartnerDirectory>,
 }
 
 impl AppState {
@@ -86,8 +92,12 @@ pub async fn build_state(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow:
     };
     let heartbeat_timeout = chrono::Duration::from_std(config.heartbeat_timeout)
         .context("--heartbeat-timeout is too large")?;
+    let store = open_store(config).await?;
     Ok(AppState {
-        store: open_store(config).await?,
+        heartbeats: Arc::new(HeartbeatBuffer::new(store.clone())),
+        partners: Arc::new(PartnerDirectory::new(config.partner_cache_ttl)),
+        throttle: Arc::new(Throttle::new(config.throttle_limits(), clock.clone())),
+        store,
         auth: Arc::new(Authenticator::new(keys)),
         clock,
         health: HealthPolicy { heartbeat_timeout },
@@ -118,6 +128,7 @@ pub fn router(state: AppState) -> Router {
         ]);
     graph::routes(state.legacy_settings)
         .merge(crate::ops::routes())
+        .merge(crate::partner::routes())
         .fallback(graph::not_found)
         .layer(axum::middleware::from_fn(graph::context::request_context))
         .layer(cors)
@@ -130,21 +141,20 @@ pub struct Server {
     pub state: AppState,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
+    stop_flusher: tokio::sync::watch::Sender<bool>,
+    flusher: JoinHandle<()>,
 }
 
 impl Server {
-    /// Stops accepting, lets in-flight requests finish, and waits for the server to end.
+    /// Stops accepting, lets in-flight requests finish, writes pending heartbeats,
+    /// and waits for all of it to end.
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         self.task.await??;
-        Ok(())
-    }
-
-    /// Waits until the server ends (after a shutdown signal).
-    pub async fn wait(self) -> anyhow::Result<()> {
-        self.task.await??;
+        let _ = self.stop_flusher.send(true);
+        self.flusher.await?;
         Ok(())
     }
 }
@@ -159,6 +169,11 @@ pub async fn start(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
     let addr = listener.local_addr()?;
     let (tx, rx) = oneshot::channel::<()>();
     let app = router(state.clone());
+    let (stop_flusher, flusher_stopped) = tokio::sync::watch::channel(false);
+    let flusher = state
+        .heartbeats
+        .clone()
+        .spawn_flusher(config.heartbeat_flush_interval, flusher_stopped);
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
@@ -171,5 +186,7 @@ pub async fn start(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         state,
         shutdown: Some(tx),
         task,
+        stop_flusher,
+        flusher,
     })
 }

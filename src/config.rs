@@ -43,6 +43,36 @@ pub struct ServeConfig {
     #[arg(long, env = "CLOUDPC_PARTNERS_HEARTBEAT_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
     pub heartbeat_timeout: Duration,
 
+    /// How often coalesced heartbeats are written to the database; also the most a
+    /// crash can lose, and how soon other processes see a heartbeat.
+    #[arg(long, env = "CLOUDPC_PARTNERS_HEARTBEAT_FLUSH_INTERVAL", default_value = "1s", value_parser = parse_duration)]
+    pub heartbeat_flush_interval: Duration,
+
+    /// How long a partner connection's existence and enabled flag are cached for
+    /// partner calls; changes made through other processes are seen within this.
+    #[arg(long, env = "CLOUDPC_PARTNERS_PARTNER_CACHE_TTL", default_value = "5s", value_parser = parse_duration)]
+    pub partner_cache_ttl: Duration,
+
+    /// Switch throttling off.
+    #[arg(long, env = "CLOUDPC_PARTNERS_NO_THROTTLING")]
+    pub no_throttling: bool,
+
+    /// The throttling window the budgets below refill over.
+    #[arg(long, env = "CLOUDPC_PARTNERS_THROTTLE_WINDOW", default_value = "20s", value_parser = parse_duration)]
+    pub throttle_window: Duration,
+
+    /// Graph requests per app per tenant per window.
+    #[arg(long, env = "CLOUDPC_PARTNERS_THROTTLE_REQUESTS", default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub throttle_requests: u32,
+
+    /// Graph writes (POST, PATCH, DELETE) per app per tenant per window.
+    #[arg(long, env = "CLOUDPC_PARTNERS_THROTTLE_WRITES", default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
+    pub throttle_writes: u32,
+
+    /// Partner API calls per partner connection per window.
+    #[arg(long, env = "CLOUDPC_PARTNERS_THROTTLE_PARTNER_REQUESTS", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub throttle_partner_requests: u32,
+
     /// JWKS file of RS256 public keys; switches from local tokens to production validation.
     #[arg(long, env = "CLOUDPC_PARTNERS_JWKS_FILE", requires_all = ["issuer", "audience"])]
     pub jwks_file: Option<PathBuf>,
@@ -72,12 +102,31 @@ impl ServeConfig {
             data_dir: data_dir.into(),
             database: None,
             heartbeat_timeout: Duration::from_secs(300),
+            heartbeat_flush_interval: Duration::from_secs(1),
+            partner_cache_ttl: Duration::from_secs(5),
+            no_throttling: false,
+            throttle_window: Duration::from_secs(20),
+            throttle_requests: 2000,
+            throttle_writes: 200,
+            throttle_partner_requests: 100,
             jwks_file: None,
             issuer: None,
             audience: None,
             no_legacy_settings: false,
             log_format: "text".into(),
         }
+    }
+}
+
+impl ServeConfig {
+    /// The throttling budgets, or `None` when throttling is off.
+    pub fn throttle_limits(&self) -> Option<crate::throttle::ThrottleLimits> {
+        (!self.no_throttling).then_some(crate::throttle::ThrottleLimits {
+            window: self.throttle_window,
+            requests: self.throttle_requests,
+            writes: self.throttle_writes,
+            partner_requests: self.throttle_partner_requests,
+        })
     }
 }
 

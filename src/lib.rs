@@ -9,6 +9,8 @@ pub mod graph;
 pub mod model;
 pub mod odata;
 pub mod ops;
+pub mod partner;
 pub mod store;
+pub mod throttle;
 
 pub use app::{start, AppState, Server};

@@ -49,7 +49,20 @@ async fn readyz(State(app): State<AppState>) -> Response {
     }
 }
 
-async fn render_metrics() -> Response {
+async fn render_metrics(State(app): State<AppState>) -> Response {
+    let status = crate::store::StatusClock {
+        fresh_since: app.health.fresh_since(app.clock.now()),
+    };
+    match app.store.status_counts(status).await {
+        Ok(counts) => {
+            for s in crate::model::ConnectionStatus::ALL {
+                let n = counts[s.value() as usize];
+                metrics::gauge!("cloudpc_partners", "status" => s.as_str()).set(n as f64);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot count partners by status"),
+    }
+    metrics::gauge!("heartbeats_pending").set(app.heartbeats.pending_len() as f64);
     let mut res = prometheus().render().into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -108,6 +108,18 @@ impl IntoResponse for GraphError {
     }
 }
 
+impl From<crate::throttle::Throttled> for GraphError {
+    fn from(t: crate::throttle::Throttled) -> Self {
+        GraphError::TooManyRequests {
+            message: format!(
+                "Too many requests: this caller's budget of {} is used up; retry after {} seconds.",
+                t.budget, t.retry_after_secs
+            ),
+            retry_after_secs: t.retry_after_secs,
+        }
+    }
+}
+
 impl From<QueryError> for GraphError {
     fn from(e: QueryError) -> Self {
         GraphError::BadRequest(e.message)
@@ -140,6 +152,10 @@ impl From<StoreError> for GraphError {
                 "A connection for partner '{p}' already exists in this tenant; update it instead of creating another."
             )),
             StoreError::NotFound => GraphError::NotFound("The requested resource does not exist.".into()),
+            StoreError::ConnectionDisabled => GraphError::Forbidden {
+                code: "connectionDisabled",
+                message: "The connection is disabled.".into(),
+            },
             StoreError::VersionMismatch => GraphError::PreconditionFailed(
                 "The entity has changed since the ETag in If-Match was read; GET it again and retry with the new ETag.".into(),
             ),

@@ -38,13 +38,19 @@ fn json(status: StatusCode, body: &Value) -> Response {
     res
 }
 
-fn authorize(
+async fn authorize(
     app: &AppState,
     headers: &HeaderMap,
     needed: Permission,
 ) -> Result<Caller, GraphError> {
     let caller = app.authenticate(headers)?;
     caller.require_graph(needed)?;
+    app.throttle
+        .check_graph(&caller, needed == Permission::ReadWrite)?;
+    if needed == Permission::Read {
+        // Heartbeats this process already answered must be visible to the read.
+        app.heartbeats.settle_tenant(caller.tenant).await?;
+    }
     Ok(caller)
 }
 
@@ -73,7 +79,7 @@ pub async fn list(
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, GraphError> {
-    let caller = authorize(&app, &headers, Permission::Read)?;
+    let caller = authorize(&app, &headers, Permission::Read).await?;
     let q = query::parse_collection(uri.query(), &shape)?;
     let now = app.clock.now();
     let status = StatusClock {
@@ -160,7 +166,7 @@ pub async fn count(
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, GraphError> {
-    let caller = authorize(&app, &headers, Permission::Read)?;
+    let caller = authorize(&app, &headers, Permission::Read).await?;
     let q = query::parse_count(uri.query(), &shape)?;
     let n = app
         .store
@@ -182,7 +188,7 @@ pub async fn create(
     uri: Uri,
     body: Body,
 ) -> Result<Response, GraphError> {
-    let caller = authorize(&app, &headers, Permission::ReadWrite)?;
+    let caller = authorize(&app, &headers, Permission::ReadWrite).await?;
     query::parse_none(uri.query(), &format!("a POST to {}", shape.set_name))?;
     let body = read_json_object(&headers, body).await?;
     let new = input::parse_create(&shape, &body)?;
@@ -207,7 +213,7 @@ pub async fn get(
     uri: Uri,
     id: String,
 ) -> Result<Response, GraphError> {
-    let caller = authorize(&app, &headers, Permission::Read)?;
+    let caller = authorize(&app, &headers, Permission::Read).await?;
     let q = query::parse_entity(uri.query(), &shape)?;
     let key = parse_key(&shape, &id)?;
     let rec = app
@@ -235,7 +241,7 @@ pub async fn update(
     id: String,
     body: Body,
 ) -> Result<Response, GraphError> {
-    let caller = authorize(&app, &headers, Permission::ReadWrite)?;
+    let caller = authorize(&app, &headers, Permission::ReadWrite).await?;
     query::parse_none(uri.query(), &format!("a PATCH to {}", shape.set_name))?;
     let key = parse_key(&shape, &id)?;
     let body = read_json_object(&headers, body).await?;
@@ -246,6 +252,7 @@ pub async fn update(
         .update_partner(caller.tenant, key, &update, None, now)
         .await
         .map_err(|e| or_not_found(e, &shape, &id))?;
+    app.partners.forget(caller.tenant, rec.id);
     let body = render::single(
         &shape,
         &base_url(&headers),
@@ -264,13 +271,14 @@ pub async fn delete(
     uri: Uri,
     id: String,
 ) -> Result<Response, GraphError> {
-    let caller = authorize(&app, &headers, Permission::ReadWrite)?;
+    let caller = authorize(&app, &headers, Permission::ReadWrite).await?;
     query::parse_none(uri.query(), &format!("a DELETE on {}", shape.set_name))?;
     let key = parse_key(&shape, &id)?;
     app.store
         .delete_partner(caller.tenant, key)
         .await
         .map_err(|e| or_not_found(e, &shape, &id))?;
+    app.partners.forget(caller.tenant, key);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

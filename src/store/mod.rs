@@ -23,6 +23,8 @@ pub enum StoreError {
     NotFound,
     #[error("the record has changed since the given ETag")]
     VersionMismatch,
+    #[error("the connection is disabled")]
+    ConnectionDisabled,
     #[error("stored data is not valid: {0}")]
     Corrupt(String),
     #[error("database error: {0}")]
@@ -36,6 +38,15 @@ pub enum StoreError {
 pub struct StatusClock {
     /// Heartbeats at or after this instant are fresh.
     pub fresh_since: DateTime<Utc>,
+}
+
+/// The latest heartbeat of one partner connection, as the coalescer flushes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Heartbeat {
+    pub tenant: TenantId,
+    /// The record's `id` (not the `partnerId`).
+    pub id: Uuid,
+    pub at: DateTime<Utc>,
 }
 
 /// One page of a filtered, ordered collection.
@@ -94,6 +105,31 @@ pub trait Store: Send + Sync + 'static {
         status: StatusClock,
     ) -> Result<u64, StoreError>;
 
+    /// The tenant's connection for a partner, looked up by `partnerId`.
+    async fn find_by_partner(
+        &self,
+        tenant: TenantId,
+        partner_id: Uuid,
+    ) -> Result<PartnerRecord, StoreError>;
+
+    /// Writes a batch of heartbeats in one transaction. A heartbeat only moves
+    /// `last_heartbeat_at` forward (the newest wins, across processes too), and is
+    /// dropped if the connection is disabled or was re-enabled after it.
+    async fn record_heartbeats(&self, beats: &[Heartbeat]) -> Result<(), StoreError>;
+
+    /// Records a data sync (durably) on an enabled connection; `lastSyncDateTime`
+    /// only moves forward. [`StoreError::NotFound`] or [`StoreError::ConnectionDisabled`] otherwise.
+    async fn record_sync(
+        &self,
+        tenant: TenantId,
+        partner_id: Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// How many connections, across all tenants, are in each status (indexed by the
+    /// status's value); an operational aggregate for metrics that exposes no record.
+    async fn status_counts(&self, status: StatusClock) -> Result<[u64; 4], StoreError>;
+
     /// Succeeds when the database answers; for readiness probes.
     async fn ping(&self) -> Result<(), StoreError>;
 }
@@ -122,4 +158,15 @@ pub(crate) fn page_from_rows(rows: Vec<row::PartnerRow>, limit: u64) -> Result<P
         .map(PartnerRecord::try_from)
         .collect::<Result<_, _>>()?;
     Ok(Page { items, more })
+}
+
+/// Folds `(status value, count)` rows into counts indexed by status value.
+pub(crate) fn fold_status_counts(rows: &[(i64, i64)]) -> [u64; 4] {
+    let mut out = [0u64; 4];
+    for (status, n) in rows {
+        if let Some(slot) = usize::try_from(*status).ok().and_then(|i| out.get_mut(i)) {
+            *slot = u64::try_from(*n).unwrap_or(0);
+        }
+    }
+    out
 }

@@ -287,6 +287,47 @@ pub fn delete(tenant: &str, id: &str) -> Statement {
     s
 }
 
+/// Reads the tenant's connection for a partner.
+pub fn find_by_partner(tenant: &str, partner_id: &str) -> Statement {
+    let mut s = Statement::default();
+    let t = s.bind(Bind::Text(tenant.into()));
+    let p = s.bind(Bind::Text(partner_id.into()));
+    s.sql = format!(
+        "SELECT {COLUMNS} FROM external_partners WHERE tenant_id = {t} AND partner_id = {p}"
+    );
+    s
+}
+
+/// Moves one connection's last heartbeat forward, if it is enabled and the beat
+/// belongs to its current enablement. Parameters: `$1` time, `$2` tenant, `$3` id.
+pub const HEARTBEAT: &str = "UPDATE external_partners SET last_heartbeat_at = $1 \
+     WHERE tenant_id = $2 AND id = $3 AND enable_connection \
+     AND (enabled_at IS NULL OR enabled_at <= $1) \
+     AND (last_heartbeat_at IS NULL OR last_heartbeat_at < $1)";
+
+/// Moves `last_sync_at` forward on an enabled connection; returns the id if it did.
+pub fn sync(tenant: &str, partner_id: &str, at_ms: i64) -> Statement {
+    let mut s = Statement::default();
+    let at = s.bind(Bind::Int(at_ms));
+    let t = s.bind(Bind::Text(tenant.into()));
+    let p = s.bind(Bind::Text(partner_id.into()));
+    s.sql = format!(
+        "UPDATE external_partners SET last_sync_at = CASE WHEN last_sync_at IS NULL OR last_sync_at < {at} THEN {at} ELSE last_sync_at END \
+         WHERE tenant_id = {t} AND partner_id = {p} AND enable_connection RETURNING id"
+    );
+    s
+}
+
+/// Connections per status value, across tenants.
+pub fn status_counts(status: StatusClock) -> Statement {
+    let mut b = Builder::new(status);
+    let expr = b.status_expr();
+    b.push(&format!(
+        "SELECT {expr} AS status, COUNT(*) FROM external_partners GROUP BY {expr}"
+    ));
+    b.stmt
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

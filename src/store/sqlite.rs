@@ -7,7 +7,7 @@
 
 use super::row::PartnerRow;
 use super::sql::{self, Bind, Statement};
-use super::{ListRequest, Page, StatusClock, Store, StoreError};
+use super::{Heartbeat, ListRequest, Page, StatusClock, Store, StoreError};
 use crate::clock::to_millis;
 use crate::model::{NewPartner, PartnerRecord, PartnerUpdate, TenantId};
 use crate::odata::Filter;
@@ -168,6 +168,66 @@ impl Store for SqliteStore {
             .fetch_one(&self.readers)
             .await?;
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn find_by_partner(
+        &self,
+        tenant: TenantId,
+        partner_id: Uuid,
+    ) -> Result<PartnerRecord, StoreError> {
+        let s = sql::find_by_partner(&tenant.to_string(), &partner_id.to_string());
+        fetch_rows(&self.readers, s)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or(StoreError::NotFound)?
+            .try_into()
+    }
+
+    async fn record_heartbeats(&self, beats: &[Heartbeat]) -> Result<(), StoreError> {
+        // One transaction (one fsync) for the whole batch; the statement is prepared
+        // once and reused from the connection's cache.
+        let mut tx = self.writer.begin().await?;
+        for b in beats {
+            sqlx::query(sql::HEARTBEAT)
+                .bind(to_millis(b.at))
+                .bind(b.tenant.to_string())
+                .bind(b.id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn record_sync(
+        &self,
+        tenant: TenantId,
+        partner_id: Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let s = sql::sync(&tenant.to_string(), &partner_id.to_string(), to_millis(at));
+        let args = arguments(&s.binds)?;
+        let updated: Option<String> = sqlx::query_scalar_with(&s.sql, args)
+            .fetch_optional(&self.writer)
+            .await?;
+        match updated {
+            Some(_) => Ok(()),
+            // Tell "no such connection" from "disabled".
+            None => self
+                .find_by_partner(tenant, partner_id)
+                .await
+                .and(Err(StoreError::ConnectionDisabled)),
+        }
+    }
+
+    async fn status_counts(&self, status: StatusClock) -> Result<[u64; 4], StoreError> {
+        let s = sql::status_counts(status);
+        let args = arguments(&s.binds)?;
+        let rows: Vec<(i64, i64)> = sqlx::query_as_with(&s.sql, args)
+            .fetch_all(&self.readers)
+            .await?;
+        Ok(super::fold_status_counts(&rows))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -35,6 +35,9 @@ impl TestServer {
     pub async fn start_with(adjust: impl FnOnce(&mut ServeConfig)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut config = ServeConfig::for_data_dir(dir.path());
+        // Most tests create more records than one app may write per window; the
+        // throttling tests switch it back on.
+        config.no_throttling = true;
         adjust(&mut config);
         let clock = Arc::new(ManualClock::new(
             Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap(),
@@ -95,6 +98,29 @@ impl TestServer {
                 scopes: vec!["CloudPC.Read.All".into()],
             },
         )
+    }
+
+    /// A partner credential for `partner_id` in `tenant`.
+    pub fn partner(&self, tenant: Uuid, partner_id: Uuid) -> String {
+        self.mint(tenant, TokenKind::Partner { partner_id })
+    }
+
+    pub async fn heartbeat(&self, token: &str) -> Response {
+        self.request(Method::POST, "/partner/v1/heartbeat", token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn sync(&self, token: &str, body: Option<Value>) -> Response {
+        let r = self.request(Method::POST, "/partner/v1/sync", token);
+        match body {
+            Some(b) => r.json(&b),
+            None => r,
+        }
+        .send()
+        .await
+        .unwrap()
     }
 
     pub fn request(&self, method: Method, path: &str, token: &str) -> RequestBuilder {
