@@ -7,7 +7,7 @@ use crate::graph::{self, GraphError};
 use crate::model::{derive_status, HealthPolicy, PartnerRecord, StatusReport};
 use crate::partner::directory::PartnerDirectory;
 use crate::partner::heartbeats::HeartbeatBuffer;
-use crate::store::{SqliteStore, Store};
+use crate::store::{PostgresStore, SqliteStore, Store};
 use crate::throttle::Throttle;
 use anyhow::Context;
 use axum::http::{header, HeaderMap, HeaderName, Method};
@@ -72,9 +72,27 @@ pub async fn open_store(config: &ServeConfig) -> anyhow::Result<Arc<dyn Store>> 
                 .with_context(|| format!("cannot open SQLite database {path}"))?;
             Ok(Arc::new(store))
         }
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            let store = PostgresStore::connect(url, &config.pg_settings())
+                .await
+                .with_context(|| format!("cannot connect to PostgreSQL at {}", redact(url)))?;
+            Ok(Arc::new(store))
+        }
         Some(url) => anyhow::bail!(
-            "unsupported database URL '{url}': use sqlite:PATH, or leave --database out for the embedded database"
+            "unsupported database URL '{}': use postgres://…, sqlite:PATH, or leave --database out for the embedded database",
+            redact(url)
         ),
+    }
+}
+
+/// A database URL with any password replaced, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
     }
 }
 

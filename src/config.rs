@@ -39,6 +39,18 @@ pub struct ServeConfig {
     #[arg(long, env = "DATABASE_URL")]
     pub database: Option<String>,
 
+    /// PostgreSQL: most connections this process holds.
+    #[arg(long, env = "CLOUDPC_PARTNERS_DB_POOL_SIZE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub db_pool_size: u32,
+
+    /// PostgreSQL: how long a request waits for a free connection before a 503.
+    #[arg(long, env = "CLOUDPC_PARTNERS_DB_ACQUIRE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub db_acquire_timeout: Duration,
+
+    /// PostgreSQL: the longest one statement may run.
+    #[arg(long, env = "CLOUDPC_PARTNERS_DB_STATEMENT_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub db_statement_timeout: Duration,
+
     /// How long a heartbeat keeps a connection `healthy`.
     #[arg(long, env = "CLOUDPC_PARTNERS_HEARTBEAT_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
     pub heartbeat_timeout: Duration,
@@ -101,6 +113,9 @@ impl ServeConfig {
             listen: "127.0.0.1:0".into(),
             data_dir: data_dir.into(),
             database: None,
+            db_pool_size: 10,
+            db_acquire_timeout: Duration::from_secs(5),
+            db_statement_timeout: Duration::from_secs(30),
             heartbeat_timeout: Duration::from_secs(300),
             heartbeat_flush_interval: Duration::from_secs(1),
             partner_cache_ttl: Duration::from_secs(5),
@@ -119,6 +134,15 @@ impl ServeConfig {
 }
 
 impl ServeConfig {
+    /// PostgreSQL connection settings.
+    pub fn pg_settings(&self) -> crate::store::PgSettings {
+        crate::store::PgSettings {
+            pool_size: self.db_pool_size,
+            acquire_timeout: self.db_acquire_timeout,
+            statement_timeout: self.db_statement_timeout,
+        }
+    }
+
     /// The throttling budgets, or `None` when throttling is off.
     pub fn throttle_limits(&self) -> Option<crate::throttle::ThrottleLimits> {
         (!self.no_throttling).then_some(crate::throttle::ThrottleLimits {
@@ -164,4 +188,16 @@ pub struct TokenConfig {
     /// How long the token is valid.
     #[arg(long, default_value = "24h", value_parser = parse_duration)]
     pub lifetime: Duration,
+}
+
+/// `cloudpc-partners migrate-data`.
+#[derive(Debug, Clone, Args)]
+pub struct MigrateConfig {
+    /// The embedded database to copy from: `sqlite:PATH` (stop the server using it first).
+    #[arg(long)]
+    pub from: String,
+
+    /// The PostgreSQL database to copy into: `postgres://…`; migrated on connect.
+    #[arg(long, env = "DATABASE_URL")]
+    pub to: String,
 }

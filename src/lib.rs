@@ -6,6 +6,7 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod graph;
+pub mod migrate;
 pub mod model;
 pub mod odata;
 pub mod ops;

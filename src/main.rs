@@ -5,7 +5,7 @@ use cloudpc_partners::auth::{
     load_or_create_local_secret, mint_local_token, MintRequest, TokenKind,
 };
 use cloudpc_partners::clock::SystemClock;
-use cloudpc_partners::config::{ServeConfig, TokenConfig};
+use cloudpc_partners::config::{MigrateConfig, ServeConfig, TokenConfig};
 use std::sync::Arc;
 
 #[derive(Parser)]
@@ -25,6 +25,8 @@ enum Command {
     Serve(ServeConfig),
     /// Print a bearer token signed with the local key in the data dir.
     Token(TokenConfig),
+    /// Copy every record from an embedded database into PostgreSQL.
+    MigrateData(MigrateConfig),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -32,7 +34,21 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(config) => serve(config),
         Command::Token(config) => token(config),
+        Command::MigrateData(config) => migrate_data(config),
     }
+}
+
+fn migrate_data(config: MigrateConfig) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let report = runtime.block_on(cloudpc_partners::migrate::migrate_data(
+        &config.from,
+        &config.to,
+    ))?;
+    println!(
+        "read {} records: copied {}, skipped {} already present",
+        report.read, report.copied, report.skipped
+    );
+    Ok(())
 }
 
 fn serve(config: ServeConfig) -> anyhow::Result<()> {

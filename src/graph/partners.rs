@@ -66,6 +66,45 @@ fn not_found(shape: &EntityShape, id: &str) -> GraphError {
     ))
 }
 
+/// The version an `If-Match` header requires: `None` without one or for `*`.
+fn if_match(headers: &HeaderMap) -> Result<Option<i64>, GraphError> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = value.to_str().unwrap_or_default().trim();
+    if text.split(',').any(|t| t.trim() == "*") {
+        return Ok(None);
+    }
+    text.split(',')
+        .find_map(|t| {
+            let t = t.trim();
+            t.strip_prefix("W/")
+                .unwrap_or(t)
+                .trim_matches('"')
+                .parse::<i64>()
+                .ok()
+        })
+        .map(Some)
+        .ok_or_else(|| {
+            GraphError::PreconditionFailed(format!(
+                "The If-Match value '{text}' is not an ETag this service issued; use the @odata.etag of the entity, or '*'."
+            ))
+        })
+}
+
+/// A single-entity JSON response with its `ETag`.
+fn entity_response(
+    status: StatusCode,
+    body: &Value,
+    rec: &crate::model::PartnerRecord,
+) -> Response {
+    let mut res = json(status, body);
+    if let Ok(tag) = HeaderValue::from_str(&rec.etag()) {
+        res.headers_mut().insert(header::ETAG, tag);
+    }
+    res
+}
+
 fn status_clock(app: &AppState) -> StatusClock {
     StatusClock {
         fresh_since: app.health.fresh_since(app.clock.now()),
@@ -195,9 +234,10 @@ pub async fn create(
     let now = app.clock.now();
     let rec = app.store.create_partner(caller.tenant, &new, now).await?;
     let base = base_url(&headers);
-    let mut res = json(
+    let mut res = entity_response(
         StatusCode::CREATED,
         &render::single(&shape, &base, &rec, &app.status_of(&rec, now), None),
+        &rec,
     );
     if let Ok(loc) = HeaderValue::from_str(&format!("{base}/{}/{}", set_path(&shape), rec.id)) {
         res.headers_mut().insert(header::LOCATION, loc);
@@ -229,7 +269,7 @@ pub async fn get(
         &app.status_of(&rec, now),
         q.select.as_deref(),
     );
-    Ok(json(StatusCode::OK, &body))
+    Ok(entity_response(StatusCode::OK, &body, &rec))
 }
 
 /// `PATCH …/{set}/{id}`
@@ -246,10 +286,11 @@ pub async fn update(
     let key = parse_key(&shape, &id)?;
     let body = read_json_object(&headers, body).await?;
     let update = input::parse_update(&shape, &body)?;
+    let expected = if_match(&headers)?;
     let now = app.clock.now();
     let rec = app
         .store
-        .update_partner(caller.tenant, key, &update, None, now)
+        .update_partner(caller.tenant, key, &update, expected, now)
         .await
         .map_err(|e| or_not_found(e, &shape, &id))?;
     app.partners.forget(caller.tenant, rec.id);
@@ -260,7 +301,7 @@ pub async fn update(
         &app.status_of(&rec, now),
         None,
     );
-    Ok(json(StatusCode::OK, &body))
+    Ok(entity_response(StatusCode::OK, &body, &rec))
 }
 
 /// `DELETE …/{set}/{id}`
@@ -274,8 +315,9 @@ pub async fn delete(
     let caller = authorize(&app, &headers, Permission::ReadWrite).await?;
     query::parse_none(uri.query(), &format!("a DELETE on {}", shape.set_name))?;
     let key = parse_key(&shape, &id)?;
+    let expected = if_match(&headers)?;
     app.store
-        .delete_partner(caller.tenant, key)
+        .delete_partner(caller.tenant, key, expected)
         .await
         .map_err(|e| or_not_found(e, &shape, &id))?;
     app.partners.forget(caller.tenant, key);

@@ -40,6 +40,7 @@ pub fn entity(
         "@odata.type".into(),
         Value::String(format!("#{}", shape.type_name)),
     );
+    m.insert("@odata.etag".into(), Value::String(rec.etag()));
     for p in select.unwrap_or(&Property::ALL) {
         let v = match p {
             Property::Id => Value::String(rec.id.to_string()),

@@ -8,10 +8,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+pub mod postgres;
 pub mod row;
 pub mod sql;
 pub mod sqlite;
 
+pub use postgres::{PgSettings, PostgresStore};
 pub use sqlite::SqliteStore;
 
 /// What a store call can fail with.
@@ -90,7 +92,13 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<PartnerRecord, StoreError>;
 
-    async fn delete_partner(&self, tenant: TenantId, id: Uuid) -> Result<(), StoreError>;
+    /// Deletes, if `expected_version` is `None` or matches.
+    async fn delete_partner(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        expected_version: Option<i64>,
+    ) -> Result<(), StoreError>;
 
     async fn list_partners(
         &self,

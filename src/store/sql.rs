@@ -66,10 +66,11 @@ impl Builder {
                 p
             }
         };
+        // BIGINT so both databases return the same integer type.
         format!(
-            "(CASE WHEN NOT enable_connection THEN {na} \
+            "CAST(CASE WHEN NOT enable_connection THEN {na} \
              WHEN last_heartbeat_at IS NULL OR last_heartbeat_at < enabled_at THEN {av} \
-             WHEN last_heartbeat_at >= {fresh} THEN {he} ELSE {un} END)",
+             WHEN last_heartbeat_at >= {fresh} THEN {he} ELSE {un} END AS BIGINT)",
             na = ConnectionStatus::NotAvailable.value(),
             av = ConnectionStatus::Available.value(),
             he = ConnectionStatus::Healthy.value(),
@@ -278,12 +279,16 @@ pub fn update(
     s
 }
 
-/// Deletes one record.
-pub fn delete(tenant: &str, id: &str) -> Statement {
+/// Deletes one record, if at the expected version.
+pub fn delete(tenant: &str, id: &str, expected_version: Option<i64>) -> Statement {
     let mut s = Statement::default();
     let t = s.bind(Bind::Text(tenant.into()));
     let i = s.bind(Bind::Text(id.into()));
     s.sql = format!("DELETE FROM external_partners WHERE tenant_id = {t} AND id = {i}");
+    if let Some(v) = expected_version {
+        let v = s.bind(Bind::Int(v));
+        s.sql.push_str(&format!(" AND version = {v}"));
+    }
     s
 }
 
@@ -323,7 +328,7 @@ pub fn status_counts(status: StatusClock) -> Statement {
     let mut b = Builder::new(status);
     let expr = b.status_expr();
     b.push(&format!(
-        "SELECT {expr} AS status, COUNT(*) FROM external_partners GROUP BY {expr}"
+        "SELECT {expr} AS status, COUNT(*) FROM external_partners GROUP BY 1"
     ));
     b.stmt
 }

@@ -137,14 +137,23 @@ impl Store for SqliteStore {
         }
     }
 
-    async fn delete_partner(&self, tenant: TenantId, id: Uuid) -> Result<(), StoreError> {
-        let s = sql::delete(&tenant.to_string(), &id.to_string());
+    async fn delete_partner(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        expected_version: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let s = sql::delete(&tenant.to_string(), &id.to_string(), expected_version);
         let args = arguments(&s.binds)?;
         let done = sqlx::query_with(&s.sql, args).execute(&self.writer).await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
+        match (done.rows_affected(), expected_version) {
+            (0, Some(_)) => self
+                .get_partner(tenant, id)
+                .await
+                .and(Err(StoreError::VersionMismatch)),
+            (0, None) => Err(StoreError::NotFound),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     async fn list_partners(

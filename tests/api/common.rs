@@ -8,6 +8,8 @@ use cloudpc_partners::clock::ManualClock;
 use cloudpc_partners::config::ServeConfig;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
@@ -17,6 +19,85 @@ pub const TENANT_B: Uuid = Uuid::from_u128(0xbbbbbbbb_0000_4000_8000_00000000000
 pub const SET: &str = "/beta/deviceManagement/virtualEndpoint/externalPartners";
 pub const SETTINGS: &str = "/beta/deviceManagement/virtualEndpoint/externalPartnerSettings";
 
+/// Which database a test binary runs its tests on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh PostgreSQL schema for one test, dropped when the test ends.
+pub struct TestDatabase {
+    pub url: String,
+    admin_url: String,
+    schema: String,
+}
+
+impl TestDatabase {
+    /// A new schema on `DATABASE_URL`'s server. Without `DATABASE_URL`, `None` (the
+    /// test is skipped, with a notice), except under CI, where that is a failure.
+    pub async fn create() -> Option<TestDatabase> {
+        let Ok(admin_url) = std::env::var("DATABASE_URL") else {
+            if std::env::var_os("CI").is_some() {
+                panic!("CI must run the PostgreSQL tests: set DATABASE_URL=postgres://…");
+            }
+            skip_notice();
+            return None;
+        };
+        let schema = format!("cpt_{}", Uuid::new_v4().simple());
+        let pool = sqlx::PgPool::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("DATABASE_URL is set but PostgreSQL is unreachable: {e}"));
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        let sep = if admin_url.contains('?') { '&' } else { '?' };
+        let url = format!("{admin_url}{sep}options=-c%20search_path%3D{schema}");
+        Some(TestDatabase {
+            url,
+            admin_url,
+            schema,
+        })
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let (url, schema) = (self.admin_url.clone(), self.schema.clone());
+        // Drop runs inside the test's runtime; clean up on a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(pool) = sqlx::PgPool::connect(&url).await {
+                    let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                        .execute(&pool)
+                        .await;
+                    pool.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Says once, on the real stderr (past the test harness's capture), that the
+/// PostgreSQL tests did not run.
+fn skip_notice() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n*** PostgreSQL tests SKIPPED: DATABASE_URL is not set (e.g. DATABASE_URL=postgres://postgres@127.0.0.1:5432/test) ***\n"
+        );
+    });
+}
+
 pub struct TestServer {
     pub server: Option<cloudpc_partners::Server>,
     pub origin: String,
@@ -24,17 +105,26 @@ pub struct TestServer {
     pub config: ServeConfig,
     pub secret: Vec<u8>,
     pub client: reqwest::Client,
-    _dir: tempfile::TempDir,
+    /// Kept alive for the test: dropping them removes the schema and data dir.
+    pub _database: Option<TestDatabase>,
+    pub _dir: tempfile::TempDir,
 }
 
 impl TestServer {
-    pub async fn start() -> Self {
+    /// The server on this binary's backend; `None` when that backend is unavailable
+    /// here (PostgreSQL without `DATABASE_URL`, outside CI).
+    pub async fn start() -> Option<Self> {
         Self::start_with(|_| {}).await
     }
 
-    pub async fn start_with(adjust: impl FnOnce(&mut ServeConfig)) -> Self {
+    pub async fn start_with(adjust: impl FnOnce(&mut ServeConfig)) -> Option<Self> {
         let dir = tempfile::tempdir().unwrap();
+        let database = match crate::BACKEND {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(TestDatabase::create().await?),
+        };
         let mut config = ServeConfig::for_data_dir(dir.path());
+        config.database = database.as_ref().map(|d| d.url.clone());
         // Most tests create more records than one app may write per window; the
         // throttling tests switch it back on.
         config.no_throttling = true;
@@ -46,15 +136,16 @@ impl TestServer {
             .await
             .unwrap();
         let secret = load_or_create_local_secret(&config.data_dir).unwrap();
-        TestServer {
+        Some(TestServer {
             origin: format!("http://{}", server.addr),
             server: Some(server),
             clock,
             config,
             secret,
             client: reqwest::Client::new(),
+            _database: database,
             _dir: dir,
-        }
+        })
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -210,4 +301,39 @@ pub async fn error_message(res: Response, status: StatusCode, code: &str) -> Str
         .as_str()
         .unwrap()
         .to_owned()
+}
+
+/// Starts the real binary and returns it with its base URL.
+pub fn spawn_binary(data_dir: &std::path::Path, extra: &[&str]) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cloudpc-partners"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .args(extra)
+        // The database is what `extra` says, never one inherited from the test's environment.
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .expect("first stdout line")
+        .to_owned();
+    (child, url)
+}
+
+pub fn token_from_cli(data_dir: &std::path::Path, tenant: Uuid) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_cloudpc-partners"))
+        .args(["token", "--tenant", &tenant.to_string(), "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }

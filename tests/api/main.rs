@@ -1,4 +1,5 @@
-//! Integration tests: the real server over HTTP.
+//! Integration tests on the embedded database: the real server over HTTP.
+//! `tests/api_postgres.rs` runs the same tests on PostgreSQL.
 
 mod auth;
 mod bad_input;
@@ -8,3 +9,6 @@ mod health;
 mod persistence;
 mod query_options;
 mod throttling;
+
+/// The database these tests run on.
+pub const BACKEND: common::Backend = common::Backend::Sqlite;

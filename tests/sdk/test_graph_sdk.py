@@ -51,8 +51,11 @@ class StaticToken(AccessTokenProvider):
 @pytest.fixture(scope="module")
 def server():
     data_dir = tempfile.mkdtemp(prefix="cloudpc-sdk-")
+    # The embedded database, whatever DATABASE_URL the test run has.
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     proc = subprocess.Popen(
         [BINARY, "serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir],
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

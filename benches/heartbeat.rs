@@ -1,0 +1,343 @@
+//! Heartbeat load benchmark: N partner connections beating over HTTP against the real
+//! server binary (release build, default settings, throttling on).
+//!
+//!     cargo bench --bench heartbeat -- [--partners 10000] [--seconds 10] [--concurrency 64]
+//!                                      [--postgres postgres://…]
+//!
+//! Prints heartbeats/s, latency percentiles and the server's memory for each backend.
+
+use cloudpc_partners::auth::{
+    load_or_create_local_secret, mint_local_token, MintRequest, TokenKind,
+};
+use serde_json::json;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+const SET: &str = "/beta/deviceManagement/virtualEndpoint/externalPartners";
+/// Partners per tenant: keeps setup within one app's write budget per tenant.
+const PER_TENANT: usize = 100;
+
+struct Options {
+    partners: usize,
+    seconds: u64,
+    concurrency: usize,
+    postgres: Option<String>,
+}
+
+fn options() -> Options {
+    let mut o = Options {
+        partners: 10_000,
+        seconds: 10,
+        concurrency: 64,
+        postgres: None,
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < args.len() {
+        let value = args.get(i + 1).cloned().unwrap_or_default();
+        match args[i].as_str() {
+            "--partners" => o.partners = value.parse().expect("--partners N"),
+            "--seconds" => o.seconds = value.parse().expect("--seconds N"),
+            "--concurrency" => o.concurrency = value.parse().expect("--concurrency N"),
+            "--postgres" => o.postgres = Some(value),
+            // cargo bench passes --bench; anything else is not ours.
+            _ => {
+                i += 1;
+                continue;
+            }
+        }
+        i += 2;
+    }
+    o
+}
+
+struct ServerProcess {
+    child: Child,
+    base: String,
+}
+
+impl ServerProcess {
+    fn start(data_dir: &std::path::Path, database: Option<&str>) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cloudpc-partners"));
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir);
+        if let Some(db) = database {
+            cmd.args(["--database", db]);
+        }
+        let mut child = cmd
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start server");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read first line");
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .expect("listening line")
+            .to_owned();
+        ServerProcess { child, base }
+    }
+
+    /// (current RSS, peak RSS) in MiB, from /proc.
+    fn memory_mib(&self) -> (f64, f64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+                .map(|kb| kb / 1024.0)
+                .unwrap_or(f64::NAN)
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+struct Report {
+    backend: String,
+    setup_secs: f64,
+    rate: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+    errors: u64,
+    rss_mib: f64,
+    peak_mib: f64,
+    healthy_after: u64,
+}
+
+fn token(secret: &[u8], tenant: Uuid, kind: TokenKind) -> String {
+    mint_local_token(
+        secret,
+        &MintRequest {
+            tenant,
+            kind,
+            app_id: None,
+            lifetime: Duration::from_secs(3600),
+            now: chrono::Utc::now().timestamp(),
+        },
+    )
+    .expect("mint")
+}
+
+async fn run(backend: &str, database: Option<&str>, o: &Options) -> Report {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = ServerProcess::start(dir.path(), database);
+    let secret = load_or_create_local_secret(dir.path()).expect("key");
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(o.concurrency * 2)
+        .build()
+        .expect("client");
+
+    // Setup: PER_TENANT connections in each of partners/PER_TENANT tenants.
+    let setup = Instant::now();
+    let tenants: Vec<Uuid> = (0..o.partners.div_ceil(PER_TENANT))
+        .map(|_| Uuid::new_v4())
+        .collect();
+    let mut plan = Vec::new();
+    for (t, tenant) in tenants.iter().enumerate() {
+        let admin = token(
+            &secret,
+            *tenant,
+            TokenKind::Delegated {
+                scopes: vec!["CloudPC.ReadWrite.All".into()],
+            },
+        );
+        for _ in 0..PER_TENANT.min(o.partners - t * PER_TENANT) {
+            plan.push((*tenant, admin.clone(), Uuid::new_v4()));
+        }
+    }
+    let plan = Arc::new(plan);
+    let mut creators = Vec::new();
+    for w in 0..32 {
+        let (plan, client, base) = (plan.clone(), client.clone(), server.base.clone());
+        creators.push(tokio::spawn(async move {
+            for (_, admin, partner) in plan.iter().skip(w).step_by(32) {
+                let res = client
+                    .post(format!("{base}{SET}"))
+                    .bearer_auth(admin)
+                    .json(&json!({"partnerId": partner, "enableConnection": true}))
+                    .send()
+                    .await
+                    .expect("create");
+                assert_eq!(
+                    res.status(),
+                    201,
+                    "create failed: {}",
+                    res.text().await.unwrap_or_default()
+                );
+            }
+        }));
+    }
+    for c in creators {
+        c.await.expect("creator");
+    }
+    let setup_secs = setup.elapsed().as_secs_f64();
+    let credentials: Arc<Vec<String>> = Arc::new(
+        plan.iter()
+            .map(|(tenant, _, partner)| {
+                token(
+                    &secret,
+                    *tenant,
+                    TokenKind::Partner {
+                        partner_id: *partner,
+                    },
+                )
+            })
+            .collect(),
+    );
+
+    // Load: each worker beats for its share of partners, round robin, warm-up first.
+    let warmup = Duration::from_secs(2);
+    let measure = Duration::from_secs(o.seconds);
+    let start = Instant::now();
+    let mut workers = Vec::new();
+    for w in 0..o.concurrency {
+        let (credentials, client, base) =
+            (credentials.clone(), client.clone(), server.base.clone());
+        let concurrency = o.concurrency;
+        workers.push(tokio::spawn(async move {
+            let url = format!("{base}/partner/v1/heartbeat");
+            let mine: Vec<&String> = credentials.iter().skip(w).step_by(concurrency).collect();
+            let mut latencies_us: Vec<u32> = Vec::with_capacity(1 << 16);
+            let mut errors = 0u64;
+            let mut i = 0;
+            loop {
+                let now = start.elapsed();
+                if now >= warmup + measure {
+                    break;
+                }
+                let t = Instant::now();
+                let ok = match client
+                    .post(&url)
+                    .bearer_auth(mine[i % mine.len()])
+                    .send()
+                    .await
+                {
+                    Ok(r) => r.status() == 204,
+                    Err(_) => false,
+                };
+                if now >= warmup {
+                    latencies_us.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                    errors += u64::from(!ok);
+                }
+                i += 1;
+            }
+            (latencies_us, errors)
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for w in workers {
+        let (l, e) = w.await.expect("worker");
+        latencies.extend(l);
+        errors += e;
+    }
+    let (rss_mib, peak_mib) = server.memory_mib();
+    latencies.sort_unstable();
+    let pct = |p: f64| {
+        latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)] as f64 / 1000.0
+    };
+
+    // Sanity: the first tenant's partners all read healthy through Graph.
+    let admin = token(
+        &secret,
+        tenants[0],
+        TokenKind::Delegated {
+            scopes: vec!["CloudPC.Read.All".into()],
+        },
+    );
+    let healthy_after: u64 = client
+        .get(format!(
+            "{}{SET}/$count?$filter=connectionStatus eq 'healthy'",
+            server.base
+        ))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .expect("count")
+        .text()
+        .await
+        .expect("count text")
+        .parse()
+        .unwrap_or(0);
+
+    Report {
+        backend: backend.into(),
+        setup_secs,
+        rate: latencies.len() as f64 / measure.as_secs_f64(),
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        max_ms: latencies.last().copied().unwrap_or(0) as f64 / 1000.0,
+        errors,
+        rss_mib,
+        peak_mib,
+        healthy_after,
+    }
+}
+
+fn main() {
+    let o = options();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    println!(
+        "heartbeat bench: {} partners in {} tenants, {} concurrent clients, {} s measured after 2 s warm-up",
+        o.partners,
+        o.partners.div_ceil(PER_TENANT),
+        o.concurrency,
+        o.seconds
+    );
+    let mut reports = vec![runtime.block_on(run("sqlite (embedded)", None, &o))];
+    if let Some(url) = o.postgres.clone() {
+        reports.push(runtime.block_on(run("postgres", Some(&url), &o)));
+    }
+    println!(
+        "{:<18} {:>10} {:>14} {:>9} {:>9} {:>9} {:>7} {:>9} {:>10} {:>9}",
+        "backend",
+        "setup s",
+        "heartbeats/s",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "errors",
+        "RSS MiB",
+        "peak MiB",
+        "healthy"
+    );
+    for r in &reports {
+        println!(
+            "{:<18} {:>10.1} {:>14.0} {:>9.2} {:>9.2} {:>9.1} {:>7} {:>9.1} {:>10.1} {:>9}",
+            r.backend,
+            r.setup_secs,
+            r.rate,
+            r.p50_ms,
+            r.p99_ms,
+            r.max_ms,
+            r.errors,
+            r.rss_mib,
+            r.peak_mib,
+            format!("{}/{}", r.healthy_after, PER_TENANT.min(o.partners))
+        );
+    }
+}

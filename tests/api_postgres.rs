@@ -1,0 +1,23 @@
+//! The integration tests of `tests/api/` on PostgreSQL (each test in a fresh schema of
+//! `DATABASE_URL`), plus what only a shared database has: several server processes.
+//! Without `DATABASE_URL` they are skipped with a notice; under CI they fail instead.
+
+#[path = "api/auth.rs"]
+mod auth;
+#[path = "api/bad_input.rs"]
+mod bad_input;
+#[path = "api/common.rs"]
+mod common;
+#[path = "api/graph_api.rs"]
+mod graph_api;
+#[path = "api/health.rs"]
+mod health;
+#[path = "api/multiprocess.rs"]
+mod multiprocess;
+#[path = "api/query_options.rs"]
+mod query_options;
+#[path = "api/throttling.rs"]
+mod throttling;
+
+/// The database these tests run on.
+pub const BACKEND: common::Backend = common::Backend::Postgres;
