@@ -310,7 +310,23 @@ fn main() {
     );
     let mut reports = vec![runtime.block_on(run("sqlite (embedded)", None, &o))];
     if let Some(url) = o.postgres.clone() {
-        reports.push(runtime.block_on(run("postgres", Some(&url), &o)));
+        // A throwaway schema, so the bench never touches the database's own tables.
+        let schema = format!("cpb_{}", Uuid::new_v4().simple());
+        let scoped = format!(
+            "{url}{}options=-c%20search_path%3D{schema}",
+            if url.contains('?') { '&' } else { '?' }
+        );
+        let admin = |sql: String| {
+            let url = url.clone();
+            runtime.block_on(async move {
+                let pool = sqlx::PgPool::connect(&url).await.expect("connect to --postgres");
+                sqlx::query(&sql).execute(&pool).await.expect("schema");
+                pool.close().await;
+            })
+        };
+        admin(format!("CREATE SCHEMA {schema}"));
+        reports.push(runtime.block_on(run("postgres", Some(&scoped), &o)));
+        admin(format!("DROP SCHEMA {schema} CASCADE"));
     }
     println!(
         "{:<18} {:>10} {:>14} {:>9} {:>9} {:>9} {:>7} {:>9} {:>10} {:>9}",
