@@ -319,7 +319,9 @@ fn main() {
         let admin = |sql: String| {
             let url = url.clone();
             runtime.block_on(async move {
-                let pool = sqlx::PgPool::connect(&url).await.expect("connect to --postgres");
+                let pool = sqlx::PgPool::connect(&url)
+                    .await
+                    .expect("connect to --postgres");
                 sqlx::query(&sql).execute(&pool).await.expect("schema");
                 pool.close().await;
             })

@@ -166,19 +166,8 @@ pub fn parse_collection(
     shape: &EntityShape,
 ) -> Result<CollectionQuery, QueryError> {
     let target = format!("the {} collection", shape.set_name);
-    let mut o = Options::parse(
-        raw,
-        &[
-            "filter",
-            "select",
-            "top",
-            "skip",
-            "skiptoken",
-            "count",
-            "orderby",
-        ],
-        &target,
-    )?;
+    // A collection takes every option this service knows.
+    let mut o = Options::parse(raw, &KNOWN, &target)?;
     let raw_filter = o.take("filter");
     let raw_select = o.take("select");
     let raw_orderby = o.take("orderby");
