@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo test --all-targets
+cargo test
 cargo build --bin cloudpc-partners
 
 target_dir=$(realpath "${CARGO_TARGET_DIR:-target}")

@@ -150,43 +150,78 @@ impl KeySource {
 }
 
 /// Reads the local signing secret from the data dir, creating it (mode 0600) on first use.
+///
+/// Several processes may start at once on one data dir: the key is written in full
+/// to a private temporary file and then published with `hard_link`, which is atomic
+/// and fails if a key already exists, so no process ever reads a half-written key.
 pub fn load_or_create_local_secret(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
     use base64::engine::general_purpose::STANDARD;
     use base64::Engine;
     std::fs::create_dir_all(data_dir)
         .map_err(|e| anyhow::anyhow!("cannot create data dir {}: {e}", data_dir.display()))?;
     let path = data_dir.join(LOCAL_KEY_FILE);
-    let mut secret = vec![0u8; 32];
-    rand::thread_rng().fill_bytes(&mut secret);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    match options.open(&path) {
-        Ok(mut f) => {
+    if !path.exists() {
+        let mut secret = vec![0u8; 32];
+        rand::thread_rng().fill_bytes(&mut secret);
+        let tmp = data_dir.join(format!(
+            ".{LOCAL_KEY_FILE}.{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let written = options.open(&tmp).and_then(|mut f| {
             f.write_all(STANDARD.encode(&secret).as_bytes())?;
-            f.sync_all()?;
-            Ok(secret)
+            f.sync_all()
+        });
+        let published = written.and_then(|()| std::fs::hard_link(&tmp, &path));
+        let _ = std::fs::remove_file(&tmp);
+        match published {
+            Ok(()) => return Ok(secret),
+            // Another process published one first: use theirs.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => anyhow::bail!("cannot create signing key {}: {e}", path.display()),
         }
-        // Another process (or an earlier start) made it first: use theirs.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let text = std::fs::read_to_string(&path)?;
-            let secret = STANDARD
-                .decode(text.trim())
-                .map_err(|e| anyhow::anyhow!("signing key {} is corrupt: {e}", path.display()))?;
-            anyhow::ensure!(
-                secret.len() >= 32,
-                "signing key {} is too short",
-                path.display()
-            );
-            Ok(secret)
+    }
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| anyhow::anyhow!("cannot read signing key {}: {e}", path.display()))?;
+    let secret = STANDARD
+        .decode(text.trim())
+        .map_err(|e| anyhow::anyhow!("signing key {} is corrupt: {e}", path.display()))?;
+    anyhow::ensure!(
+        secret.len() >= 32,
+        "signing key {} is too short",
+        path.display()
+    );
+    Ok(secret)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn processes_starting_together_agree_on_one_key() {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().to_owned();
+            let keys: Vec<Vec<u8>> = (0..8)
+                .map(|_| {
+                    let path = path.clone();
+                    std::thread::spawn(move || load_or_create_local_secret(&path).unwrap())
+                })
+                .collect::<Vec<_>>()
+                .into_iter()
+                .map(|t| t.join().unwrap())
+                .collect();
+            assert!(keys.windows(2).all(|w| w[0] == w[1]));
+            assert_eq!(keys[0].len(), 32);
+            let leftovers = std::fs::read_dir(&path).unwrap().count();
+            assert_eq!(leftovers, 1, "only the key file remains");
         }
-        Err(e) => Err(anyhow::anyhow!(
-            "cannot create signing key {}: {e}",
-            path.display()
-        )),
     }
 }

@@ -47,10 +47,9 @@ async fn authorize(
     caller.require_graph(needed)?;
     app.throttle
         .check_graph(&caller, needed == Permission::ReadWrite)?;
-    if needed == Permission::Read {
-        // Heartbeats this process already answered must be visible to the read.
-        app.heartbeats.settle_tenant(caller.tenant).await?;
-    }
+    // Heartbeats this process already answered must be visible to whatever this call
+    // reads or returns (a PATCH answers with the status too).
+    app.heartbeats.settle_tenant(caller.tenant).await?;
     Ok(caller)
 }
 

@@ -1,4 +1,6 @@
 //! Test harness: the real server on port 0, a real HTTP client, a clock tests move.
+// Shared by two test binaries (embedded and PostgreSQL), each using a subset.
+#![allow(dead_code)]
 
 use chrono::{TimeZone, Utc};
 use cloudpc_partners::auth::{
@@ -303,9 +305,32 @@ pub async fn error_message(res: Response, status: StatusCode, code: &str) -> Str
         .to_owned()
 }
 
-/// Starts the real binary and returns it with its base URL.
-pub fn spawn_binary(data_dir: &std::path::Path, extra: &[&str]) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cloudpc-partners"))
+/// A server process started by a test; killed when dropped, even by a panic.
+pub struct ServerChild {
+    pub child: Child,
+}
+
+impl ServerChild {
+    /// SIGKILL now: no chance to flush anything.
+    pub fn kill_9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for ServerChild {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the real binary and returns it with its base URL. Its stderr goes to a log
+/// file in the data dir, shown if it fails to start.
+pub fn spawn_binary(data_dir: &std::path::Path, extra: &[&str]) -> (ServerChild, String) {
+    let log_path = data_dir.join(format!("server-{}.log", Uuid::new_v4().simple()));
+    let log = std::fs::File::create(&log_path).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_cloudpc-partners"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         .args(extra)
@@ -313,19 +338,24 @@ pub fn spawn_binary(data_dir: &std::path::Path, extra: &[&str]) -> (Child, Strin
         .env_remove("DATABASE_URL")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .unwrap();
+    let mut server = ServerChild { child };
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
+    BufReader::new(server.child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .expect("first stdout line")
-        .to_owned();
-    (child, url)
+    match line.trim().strip_prefix("listening on ") {
+        Some(url) => (server, url.to_owned()),
+        None => {
+            let _ = server.child.wait();
+            panic!(
+                "server did not start; its stderr:\n{}",
+                std::fs::read_to_string(&log_path).unwrap_or_default()
+            )
+        }
+    }
 }
 
 pub fn token_from_cli(data_dir: &std::path::Path, tenant: Uuid) -> String {

@@ -537,3 +537,33 @@ async fn filter_and_orderby_on_derived_status_agree_across_pages() {
     assert!(metrics.contains("heartbeats_received_total"));
     assert!(metrics.contains("heartbeat_flush_batch_size"));
 }
+
+#[tokio::test]
+async fn a_patch_right_after_a_heartbeat_answers_with_the_fresh_status() {
+    let Some(s) = TestServer::start_with(|c| {
+        c.heartbeat_flush_interval = std::time::Duration::from_secs(3600)
+    })
+    .await
+    else {
+        return;
+    };
+    let admin = s.admin(TENANT_A);
+    let partner_id = Uuid::new_v4();
+    let id = s.create(&admin, partner_id, true).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    s.heartbeat(&s.partner(TENANT_A, partner_id)).await;
+    // Enabling an enabled connection changes nothing but must not hide the heartbeat.
+    let v: Value = s
+        .patch_json(
+            &format!("{SET}/{id}"),
+            &admin,
+            &json!({"enableConnection": true}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["connectionStatus"], "healthy");
+}

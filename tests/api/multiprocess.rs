@@ -8,21 +8,12 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 struct Pair {
-    a: std::process::Child,
-    b: std::process::Child,
+    _a: ServerChild,
+    _b: ServerChild,
     url_a: String,
     url_b: String,
     _db: TestDatabase,
     dir: tempfile::TempDir,
-}
-
-impl Drop for Pair {
-    fn drop(&mut self) {
-        let _ = self.a.kill();
-        let _ = self.b.kill();
-        let _ = self.a.wait();
-        let _ = self.b.wait();
-    }
 }
 
 /// Two server processes started at once on one fresh schema (migrations race).
@@ -48,8 +39,8 @@ async fn pair() -> Option<Pair> {
     });
     let ((a, url_a), (b, url_b)) = (ta.join().unwrap(), tb.join().unwrap());
     Some(Pair {
-        a,
-        b,
+        _a: a,
+        _b: b,
         url_a,
         url_b,
         _db: db,
@@ -223,7 +214,7 @@ async fn migrate_data_moves_an_embedded_deployment_to_postgres() {
     };
     let dir = tempfile::tempdir().unwrap();
     // An embedded deployment with some history.
-    let (mut child, base) = spawn_binary(dir.path(), &["--no-throttling"]);
+    let (child, base) = spawn_binary(dir.path(), &["--no-throttling"]);
     let tok = token_from_cli(dir.path(), TENANT_A);
     let other = token_from_cli(dir.path(), TENANT_B);
     let client = reqwest::Client::new();
@@ -251,8 +242,7 @@ async fn migrate_data_moves_an_embedded_deployment_to_postgres() {
         .json()
         .await
         .unwrap();
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(child);
 
     let sqlite = format!(
         "sqlite:{}",
@@ -282,7 +272,7 @@ async fn migrate_data_moves_an_embedded_deployment_to_postgres() {
     );
 
     // The same data dir (same key) on PostgreSQL serves the same records, ETags included.
-    let (mut child, base) = spawn_binary(dir.path(), &["--database", &db.url]);
+    let (child, base) = spawn_binary(dir.path(), &["--database", &db.url]);
     let list: Value = client
         .get(format!("{base}{SET}"))
         .bearer_auth(&tok)
@@ -321,8 +311,7 @@ async fn migrate_data_moves_an_embedded_deployment_to_postgres() {
         .await
         .unwrap();
     assert_eq!(n, "1");
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(child);
 
     // Wrong arguments are refused with a clear message.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_cloudpc-partners"))

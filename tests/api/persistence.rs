@@ -76,10 +76,9 @@ async fn acknowledged_writes_survive_kill_9() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    child.kill().unwrap(); // SIGKILL: no chance to flush anything
-    child.wait().unwrap();
+    child.kill_9();
 
-    let (mut child, base) = spawn_binary(dir.path(), &[]);
+    let (child, base) = spawn_binary(dir.path(), &[]);
     let count = client
         .get(format!("{base}{SET}/$count"))
         .bearer_auth(&tok)
@@ -110,14 +109,13 @@ async fn acknowledged_writes_survive_kill_9() {
         .unwrap();
     assert_eq!(v["enableConnection"], true, "acknowledged PATCH lost");
     // The same data dir means the same key: the old token still works (checked above).
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(child);
 }
 
 #[tokio::test]
 async fn serve_drains_and_exits_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let (child, base) = spawn_binary(dir.path(), &[]);
+    let (mut child, base) = spawn_binary(dir.path(), &[]);
     let client = reqwest::Client::new();
     assert_eq!(
         client
@@ -129,10 +127,10 @@ async fn serve_drains_and_exits_on_sigterm() {
         StatusCode::OK
     );
     let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &child.child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "exit status {:?}", out.status);
+    let status = child.child.wait().unwrap();
+    assert!(status.success(), "exit status {status:?}");
 }
