@@ -2,7 +2,7 @@
 //! server binary (release build, default settings, throttling on).
 //!
 //!     cargo bench --bench heartbeat -- [--partners 10000] [--seconds 10] [--concurrency 64]
-//!                                      [--postgres postgres://…]
+//!                                      [--postgres postgres://…] [--processes N]
 //!
 //! Prints heartbeats/s, latency percentiles and the server's memory for each backend.
 
@@ -25,6 +25,8 @@ struct Options {
     seconds: u64,
     concurrency: usize,
     postgres: Option<String>,
+    /// Also run this many server processes over one PostgreSQL database.
+    processes: usize,
 }
 
 fn options() -> Options {
@@ -33,6 +35,7 @@ fn options() -> Options {
         seconds: 10,
         concurrency: 64,
         postgres: None,
+        processes: 1,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -43,6 +46,7 @@ fn options() -> Options {
             "--seconds" => o.seconds = value.parse().expect("--seconds N"),
             "--concurrency" => o.concurrency = value.parse().expect("--concurrency N"),
             "--postgres" => o.postgres = Some(value),
+            "--processes" => o.processes = value.parse().expect("--processes N"),
             // cargo bench passes --bench; anything else is not ours.
             _ => {
                 i += 1;
@@ -138,9 +142,12 @@ fn token(secret: &[u8], tenant: Uuid, kind: TokenKind) -> String {
     .expect("mint")
 }
 
-async fn run(backend: &str, database: Option<&str>, o: &Options) -> Report {
+async fn run(backend: &str, database: Option<&str>, processes: usize, o: &Options) -> Report {
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = ServerProcess::start(dir.path(), database);
+    let servers: Vec<ServerProcess> = (0..processes)
+        .map(|_| ServerProcess::start(dir.path(), database))
+        .collect();
+    let server = &servers[0];
     let secret = load_or_create_local_secret(dir.path()).expect("key");
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(o.concurrency * 2)
@@ -211,8 +218,9 @@ async fn run(backend: &str, database: Option<&str>, o: &Options) -> Report {
     let start = Instant::now();
     let mut workers = Vec::new();
     for w in 0..o.concurrency {
-        let (credentials, client, base) =
-            (credentials.clone(), client.clone(), server.base.clone());
+        // Clients spread over the processes, as behind a load balancer.
+        let base = servers[w % servers.len()].base.clone();
+        let (credentials, client) = (credentials.clone(), client.clone());
         let concurrency = o.concurrency;
         workers.push(tokio::spawn(async move {
             let url = format!("{base}/partner/v1/heartbeat");
@@ -251,7 +259,13 @@ async fn run(backend: &str, database: Option<&str>, o: &Options) -> Report {
         latencies.extend(l);
         errors += e;
     }
-    let (rss_mib, peak_mib) = server.memory_mib();
+    let (rss_mib, peak_mib) = servers
+        .iter()
+        .map(ServerProcess::memory_mib)
+        .fold((0.0, 0.0), |(r, p), (r2, p2)| (r + r2, p + p2));
+    // Read through the last process after every process has had time to flush.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let server = &servers[servers.len() - 1];
     latencies.sort_unstable();
     let pct = |p: f64| {
         latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)] as f64 / 1000.0
@@ -314,7 +328,7 @@ fn main() {
         o.concurrency,
         o.seconds
     );
-    let mut reports = vec![runtime.block_on(run("sqlite (embedded)", None, &o))];
+    let mut reports = vec![runtime.block_on(run("sqlite (embedded)", None, 1, &o))];
     if let Some(url) = o.postgres.clone() {
         // A throwaway schema, so the bench never touches the database's own tables.
         let schema = format!("cpb_{}", Uuid::new_v4().simple());
@@ -332,12 +346,23 @@ fn main() {
                 pool.close().await;
             })
         };
-        admin(format!("CREATE SCHEMA {schema}"));
-        reports.push(runtime.block_on(run("postgres", Some(&scoped), &o)));
-        admin(format!("DROP SCHEMA {schema} CASCADE"));
+        let mut counts = vec![1];
+        if o.processes > 1 {
+            counts.push(o.processes);
+        }
+        for n in counts {
+            admin(format!("CREATE SCHEMA {schema}"));
+            let label = if n == 1 {
+                "postgres".to_owned()
+            } else {
+                format!("postgres x{n} procs")
+            };
+            reports.push(runtime.block_on(run(&label, Some(&scoped), n, &o)));
+            admin(format!("DROP SCHEMA {schema} CASCADE"));
+        }
     }
     println!(
-        "{:<18} {:>10} {:>14} {:>9} {:>9} {:>9} {:>7} {:>9} {:>10} {:>9}",
+        "{:<20} {:>10} {:>14} {:>9} {:>9} {:>9} {:>7} {:>9} {:>10} {:>9}",
         "backend",
         "setup s",
         "heartbeats/s",
@@ -351,7 +376,7 @@ fn main() {
     );
     for r in &reports {
         println!(
-            "{:<18} {:>10.1} {:>14.0} {:>9.2} {:>9.2} {:>9.1} {:>7} {:>9.1} {:>10.1} {:>9}",
+            "{:<20} {:>10.1} {:>14.0} {:>9.2} {:>9.2} {:>9.1} {:>7} {:>9.1} {:>10.1} {:>9}",
             r.backend,
             r.setup_secs,
             r.rate,
