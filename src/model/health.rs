@@ -209,6 +209,33 @@ mod tests {
         );
     }
 
+    /// Every combination of enabled / never beat / beat before re-enabling / fresh /
+    /// stale, against the table in API.md.
+    #[test]
+    fn every_combination_follows_the_table() {
+        use ConnectionStatus::*;
+        // (enabled, enabled_at minute, heartbeat minute, now minute, expected)
+        let cases = [
+            (false, 0, None, 1, NotAvailable),
+            (false, 0, Some(1), 2, NotAvailable),
+            (false, 0, Some(1), 60, NotAvailable),
+            (true, 0, None, 1, Available),
+            (true, 0, None, 600, Available),
+            (true, 0, Some(1), 2, Healthy),
+            (true, 0, Some(1), 6, Healthy),
+            (true, 0, Some(1), 7, Unhealthy),
+            (true, 5, Some(1), 2, Available),
+            (true, 5, Some(1), 60, Available),
+            (true, 5, Some(5), 6, Healthy),
+            (true, 5, Some(6), 30, Unhealthy),
+        ];
+        for (enabled, enabled_at, beat, now, expected) in cases {
+            let r = derive_status(&partner(enabled, enabled_at, beat), t(now), &POLICY);
+            assert_eq!(r.status, expected, "{enabled} {enabled_at} {beat:?} {now}");
+            assert!(!r.details.is_empty());
+        }
+    }
+
     #[test]
     fn status_names_round_trip_in_schema_order() {
         for (i, s) in ConnectionStatus::ALL.into_iter().enumerate() {

@@ -244,3 +244,74 @@ impl Store for SqliteStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{derive_status, ConnectionStatus, HealthPolicy};
+    use crate::odata::filter::parse_filter;
+    use crate::odata::EntityShape;
+    use proptest::prelude::*;
+
+    /// (enabled, enabled_at, last heartbeat) in seconds from an origin.
+    type Row = (bool, Option<i64>, Option<i64>);
+
+    fn row() -> impl Strategy<Value = Row> {
+        (
+            any::<bool>(),
+            proptest::option::of(0i64..600),
+            proptest::option::of(0i64..600),
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// The SQL that filters on `connectionStatus` classifies every record exactly
+        /// as `derive_status` renders it.
+        #[test]
+        fn sql_status_agrees_with_derive_status(rows in proptest::collection::vec(row(), 1..25), now in 0i64..900) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                let dir = tempfile::tempdir().unwrap();
+                let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
+                let tenant = TenantId(Uuid::nil());
+                let origin = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+                let at = |s: i64| origin + chrono::Duration::seconds(s);
+                let policy = HealthPolicy { heartbeat_timeout: chrono::Duration::seconds(300) };
+                let mut expected = [0u64; 4];
+                for (enabled, enabled_at, beat) in &rows {
+                    let rec = PartnerRecord {
+                        id: Uuid::new_v4(),
+                        partner_id: Uuid::new_v4(),
+                        enable_connection: *enabled,
+                        enabled_at: enabled_at.map(at),
+                        last_heartbeat_at: beat.map(at),
+                        last_sync_at: None,
+                        created_at: origin,
+                        updated_at: origin,
+                        version: 1,
+                    };
+                    expected[derive_status(&rec, at(now), &policy).status.value() as usize] += 1;
+                    sqlx::query("INSERT INTO external_partners (tenant_id, id, partner_id, enable_connection, enabled_at, last_heartbeat_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 0, 0)")
+                        .bind(tenant.to_string())
+                        .bind(rec.id.to_string())
+                        .bind(rec.partner_id.to_string())
+                        .bind(rec.enable_connection)
+                        .bind(rec.enabled_at.map(to_millis))
+                        .bind(rec.last_heartbeat_at.map(to_millis))
+                        .execute(store.writer())
+                        .await
+                        .unwrap();
+                }
+                let clock = StatusClock { fresh_since: policy.fresh_since(at(now)) };
+                for s in ConnectionStatus::ALL {
+                    let f = parse_filter(&format!("connectionStatus eq '{}'", s.as_str()), &EntityShape::PARTNERS).unwrap();
+                    let n = store.count_partners(tenant, Some(&f), clock).await.unwrap();
+                    assert_eq!(n, expected[s.value() as usize], "{s:?}");
+                }
+                assert_eq!(store.status_counts(clock).await.unwrap(), expected);
+            });
+        }
+    }
+}

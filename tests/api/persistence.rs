@@ -134,3 +134,47 @@ async fn serve_drains_and_exits_on_sigterm() {
     let status = child.child.wait().unwrap();
     assert!(status.success(), "exit status {status:?}");
 }
+
+#[tokio::test]
+async fn serve_without_flags_works_in_an_empty_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    // Only the port is chosen (8080 may be taken); the data dir is the default, relative one.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cloudpc-partners"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .env_remove("DATABASE_URL")
+        .env_remove("CLOUDPC_PARTNERS_DATA_DIR")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let _guard = ServerChild { child };
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned();
+    let data = dir.path().join("cloudpc-partners-data");
+    assert!(data.join("signing-key").exists());
+    assert!(data.join("cloudpc-partners.db").exists());
+    let out = Command::new(env!("CARGO_BIN_EXE_cloudpc-partners"))
+        .args(["token", "--tenant", &TENANT_A.to_string()])
+        .current_dir(dir.path())
+        .env_remove("CLOUDPC_PARTNERS_DATA_DIR")
+        .output()
+        .unwrap();
+    let tok = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let res = reqwest::Client::new()
+        .get(format!("{base}{SET}"))
+        .bearer_auth(tok)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+}
