@@ -123,6 +123,8 @@ struct Report {
     p99_ms: f64,
     max_ms: f64,
     errors: u64,
+    read_p50_ms: f64,
+    read_p99_ms: f64,
     rss_mib: f64,
     peak_mib: f64,
     healthy_after: u64,
@@ -252,6 +254,35 @@ async fn run(backend: &str, database: Option<&str>, processes: usize, o: &Option
             (latencies_us, errors)
         }));
     }
+    // One admin reads alongside, as a dashboard would: a filtered $count per tenant in turn.
+    let readers = {
+        let admins: Vec<String> = plan
+            .iter()
+            .step_by(PER_TENANT)
+            .map(|(_, admin, _)| admin.clone())
+            .collect();
+        let (client, base) = (client.clone(), servers[0].base.clone());
+        tokio::spawn(async move {
+            let mut latencies_us: Vec<u32> = Vec::new();
+            let mut i = 0;
+            while start.elapsed() < warmup + measure {
+                let t = Instant::now();
+                let res = client
+                    .get(format!(
+                        "{base}{SET}/$count?$filter=connectionStatus eq 'healthy'"
+                    ))
+                    .bearer_auth(&admins[i % admins.len()])
+                    .send()
+                    .await;
+                if start.elapsed() >= warmup && res.is_ok_and(|r| r.status() == 200) {
+                    latencies_us.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                }
+                i += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            latencies_us
+        })
+    };
     let mut latencies = Vec::new();
     let mut errors = 0;
     for w in workers {
@@ -267,6 +298,13 @@ async fn run(backend: &str, database: Option<&str>, processes: usize, o: &Option
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let server = &servers[servers.len() - 1];
     latencies.sort_unstable();
+    let mut reads = readers.await.expect("reader");
+    reads.sort_unstable();
+    let read_pct = |p: f64| {
+        reads
+            .get(((reads.len() as f64 * p) as usize).min(reads.len().saturating_sub(1)))
+            .map_or(f64::NAN, |us| *us as f64 / 1000.0)
+    };
     let pct = |p: f64| {
         latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)] as f64 / 1000.0
     };
@@ -302,6 +340,8 @@ async fn run(backend: &str, database: Option<&str>, processes: usize, o: &Option
         p99_ms: pct(0.99),
         max_ms: latencies.last().copied().unwrap_or(0) as f64 / 1000.0,
         errors,
+        read_p50_ms: read_pct(0.50),
+        read_p99_ms: read_pct(0.99),
         rss_mib,
         peak_mib,
         healthy_after,
@@ -362,7 +402,7 @@ fn main() {
         }
     }
     println!(
-        "{:<20} {:>10} {:>14} {:>9} {:>9} {:>9} {:>7} {:>9} {:>10} {:>9}",
+        "{:<20} {:>10} {:>14} {:>9} {:>9} {:>9} {:>7} {:>12} {:>12} {:>9} {:>10} {:>9}",
         "backend",
         "setup s",
         "heartbeats/s",
@@ -370,13 +410,15 @@ fn main() {
         "p99 ms",
         "max ms",
         "errors",
+        "read p50 ms",
+        "read p99 ms",
         "RSS MiB",
         "peak MiB",
         "healthy"
     );
     for r in &reports {
         println!(
-            "{:<20} {:>10.1} {:>14.0} {:>9.2} {:>9.2} {:>9.1} {:>7} {:>9.1} {:>10.1} {:>9}",
+            "{:<20} {:>10.1} {:>14.0} {:>9.2} {:>9.2} {:>9.1} {:>7} {:>12.2} {:>12.2} {:>9.1} {:>10.1} {:>9}",
             r.backend,
             r.setup_secs,
             r.rate,
@@ -384,6 +426,8 @@ fn main() {
             r.p99_ms,
             r.max_ms,
             r.errors,
+            r.read_p50_ms,
+            r.read_p99_ms,
             r.rss_mib,
             r.peak_mib,
             format!("{}/{}", r.healthy_after, PER_TENANT.min(o.partners))

@@ -14,12 +14,37 @@
 use crate::model::TenantId;
 use crate::store::{Heartbeat, Store, StoreError};
 use chrono::{DateTime, Utc};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use uuid::Uuid;
 
-type Pending = HashMap<TenantId, HashMap<Uuid, DateTime<Utc>>>;
+/// Rows per background write: a read that must wait for its tenant's heartbeats
+/// waits for at most one chunk, not for every tenant's.
+const CHUNK_ROWS: usize = 2000;
+
+/// Unflushed heartbeats, and the tenants whose heartbeats a flush is writing now;
+/// one lock for both, so a tenant is never in neither while its beats are unwritten.
+#[derive(Default)]
+struct Pending {
+    beats: HashMap<TenantId, HashMap<Uuid, DateTime<Utc>>>,
+    in_flight: HashSet<TenantId>,
+}
+
+impl Pending {
+    /// Keeps the newest heartbeat per connection.
+    fn note(&mut self, tenant: TenantId, id: Uuid, at: DateTime<Utc>) {
+        let slot = self
+            .beats
+            .entry(tenant)
+            .or_default()
+            .entry(id)
+            .or_insert(at);
+        if *slot < at {
+            *slot = at;
+        }
+    }
+}
 
 /// The latest unflushed heartbeat per connection.
 pub struct HeartbeatBuffer {
@@ -32,7 +57,7 @@ pub struct HeartbeatBuffer {
 impl HeartbeatBuffer {
     pub fn new(store: Arc<dyn Store>) -> Self {
         Self {
-            pending: Mutex::new(HashMap::new()),
+            pending: Mutex::new(Pending::default()),
             flushing: tokio::sync::Mutex::new(()),
             store,
         }
@@ -44,49 +69,87 @@ impl HeartbeatBuffer {
 
     /// Notes a heartbeat; only the newest per connection is kept.
     pub fn record(&self, tenant: TenantId, id: Uuid, at: DateTime<Utc>) {
-        let mut pending = self.lock();
-        let slot = pending.entry(tenant).or_default().entry(id).or_insert(at);
-        if *slot < at {
-            *slot = at;
-        }
+        self.lock().note(tenant, id, at);
         metrics::counter!("heartbeats_received_total").increment(1);
     }
 
     /// How many connections have an unflushed heartbeat.
     pub fn pending_len(&self) -> usize {
-        self.lock().values().map(HashMap::len).sum()
+        self.lock().beats.values().map(HashMap::len).sum()
     }
 
     /// Makes every heartbeat this process has answered for `tenant` visible to the
     /// database before a read of that tenant.
     pub async fn settle_tenant(&self, tenant: TenantId) -> Result<(), StoreError> {
-        let _flush = self.flushing.lock().await;
-        if self.lock().contains_key(&tenant) {
-            self.flush_locked().await?;
+        let unwritten =
+            |p: &Pending| p.beats.contains_key(&tenant) || p.in_flight.contains(&tenant);
+        // The common case costs one uncontended lock: nothing of this tenant's to wait for.
+        if !unwritten(&self.lock()) {
+            return Ok(());
         }
-        Ok(())
-    }
-
-    /// Writes all pending heartbeats now.
-    pub async fn flush(&self) -> Result<usize, StoreError> {
         let _flush = self.flushing.lock().await;
-        self.flush_locked().await
+        // Only this tenant's beats: a small write, however many other tenants wait.
+        self.flush_locked(Some(tenant)).await.map(|_| ())
     }
 
-    async fn flush_locked(&self) -> Result<usize, StoreError> {
-        let batch: Vec<Heartbeat> = std::mem::take(&mut *self.lock())
-            .into_iter()
-            .flat_map(|(tenant, beats)| {
-                beats
-                    .into_iter()
-                    .map(move |(id, at)| Heartbeat { tenant, id, at })
-            })
-            .collect();
+    /// Writes all heartbeats pending now, a chunk of whole tenants at a time, letting
+    /// reads settle their own tenant between chunks.
+    pub async fn flush(&self) -> Result<usize, StoreError> {
+        let due = self.pending_len();
+        let mut written = 0;
+        while written < due {
+            let _flush = self.flushing.lock().await;
+            match self.flush_locked(None).await? {
+                0 => break,
+                n => written += n,
+            }
+        }
+        Ok(written)
+    }
+
+    /// Writes the pending heartbeats of `only` one tenant, or the next chunk of
+    /// whole tenants (at least one, about [`CHUNK_ROWS`] rows).
+    async fn flush_locked(&self, only: Option<TenantId>) -> Result<usize, StoreError> {
+        let batch: Vec<Heartbeat> = {
+            let mut pending = self.lock();
+            let beats: HashMap<TenantId, HashMap<Uuid, DateTime<Utc>>> = match only {
+                Some(t) => pending.beats.remove_entry(&t).into_iter().collect(),
+                None => {
+                    let mut rows = 0;
+                    let tenants: Vec<TenantId> = pending
+                        .beats
+                        .iter()
+                        .take_while(|(_, b)| {
+                            let take = rows < CHUNK_ROWS;
+                            rows += b.len();
+                            take
+                        })
+                        .map(|(t, _)| *t)
+                        .collect();
+                    tenants
+                        .into_iter()
+                        .filter_map(|t| pending.beats.remove_entry(&t))
+                        .collect()
+                }
+            };
+            pending.in_flight = beats.keys().copied().collect();
+            beats
+                .into_iter()
+                .flat_map(|(tenant, beats)| {
+                    beats
+                        .into_iter()
+                        .map(move |(id, at)| Heartbeat { tenant, id, at })
+                })
+                .collect()
+        };
         if batch.is_empty() {
             return Ok(0);
         }
         let started = std::time::Instant::now();
-        match self.store.record_heartbeats(&batch).await {
+        let written = self.store.record_heartbeats(&batch).await;
+        let mut pending = self.lock();
+        pending.in_flight.clear();
+        match written {
             Ok(()) => {
                 metrics::histogram!("heartbeat_flush_seconds")
                     .record(started.elapsed().as_secs_f64());
@@ -96,22 +159,10 @@ impl HeartbeatBuffer {
             Err(e) => {
                 // Put them back (newer ones that arrived meanwhile win) and retry next time.
                 for b in &batch {
-                    self.record_back(b);
+                    pending.note(b.tenant, b.id, b.at);
                 }
                 Err(e)
             }
-        }
-    }
-
-    fn record_back(&self, b: &Heartbeat) {
-        let mut pending = self.lock();
-        let slot = pending
-            .entry(b.tenant)
-            .or_default()
-            .entry(b.id)
-            .or_insert(b.at);
-        if *slot < b.at {
-            *slot = b.at;
         }
     }
 

@@ -43,15 +43,6 @@ pub struct PostgresStore {
     pool: PgPool,
 }
 
-/// The heartbeat batch as one statement: arrays of times, tenants and ids, joined to
-/// the table. Rows are sorted by key first so concurrent flushes from several
-/// processes lock rows in the same order.
-const HEARTBEATS: &str = "UPDATE external_partners AS p SET last_heartbeat_at = b.at \
-     FROM (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[]) AS t(at, tenant_id, id) ORDER BY tenant_id, id) AS b \
-     WHERE p.tenant_id = b.tenant_id AND p.id = b.id AND p.enable_connection \
-     AND (p.enabled_at IS NULL OR p.enabled_at <= b.at) \
-     AND (p.last_heartbeat_at IS NULL OR p.last_heartbeat_at < b.at)";
-
 impl PostgresStore {
     /// Connects and applies pending migrations. Safe when several processes start at
     /// once: sqlx serialises migrations with a PostgreSQL advisory lock.
@@ -217,7 +208,7 @@ impl Store for PostgresStore {
         let at: Vec<i64> = sorted.iter().map(|b| to_millis(b.at)).collect();
         let tenants: Vec<String> = sorted.iter().map(|b| b.tenant.to_string()).collect();
         let ids: Vec<String> = sorted.iter().map(|b| b.id.to_string()).collect();
-        sqlx::query(HEARTBEATS)
+        sqlx::query(sql::HEARTBEATS_POSTGRES)
             .bind(at)
             .bind(tenants)
             .bind(ids)

@@ -303,12 +303,33 @@ pub fn find_by_partner(tenant: &str, partner_id: &str) -> Statement {
     s
 }
 
-/// Moves one connection's last heartbeat forward, if it is enabled and the beat
-/// belongs to its current enablement. Parameters: `$1` time, `$2` tenant, `$3` id.
-pub const HEARTBEAT: &str = "UPDATE external_partners SET last_heartbeat_at = $1 \
-     WHERE tenant_id = $2 AND id = $3 AND enable_connection \
-     AND (enabled_at IS NULL OR enabled_at <= $1) \
-     AND (last_heartbeat_at IS NULL OR last_heartbeat_at < $1)";
+/// The guards every heartbeat batch applies, per row `b`: the heartbeat only moves
+/// `last_heartbeat_at` forward (the newest wins, across processes too), and only on a
+/// connection that is enabled and was not re-enabled after the heartbeat.
+macro_rules! heartbeat_guards {
+    () => {
+        "p.tenant_id = b.tenant_id AND p.id = b.id AND p.enable_connection \
+         AND (p.enabled_at IS NULL OR p.enabled_at <= b.at) \
+         AND (p.last_heartbeat_at IS NULL OR p.last_heartbeat_at < b.at)"
+    };
+}
+
+/// A heartbeat batch on SQLite: `$1` is a JSON array of `[time, tenant, id]`.
+pub const HEARTBEATS_SQLITE: &str = concat!(
+    "UPDATE external_partners AS p SET last_heartbeat_at = b.at \
+     FROM (SELECT json_extract(value, '$[0]') AS at, json_extract(value, '$[1]') AS tenant_id, \
+                  json_extract(value, '$[2]') AS id FROM json_each($1)) AS b WHERE ",
+    heartbeat_guards!()
+);
+
+/// A heartbeat batch on PostgreSQL: arrays of times, tenants and ids, sorted by key
+/// so concurrent flushes from several processes lock rows in the same order.
+pub const HEARTBEATS_POSTGRES: &str = concat!(
+    "UPDATE external_partners AS p SET last_heartbeat_at = b.at \
+     FROM (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[]) AS t(at, tenant_id, id) \
+           ORDER BY tenant_id, id) AS b WHERE ",
+    heartbeat_guards!()
+);
 
 /// Moves `last_sync_at` forward on an enabled connection; returns the id if it did.
 pub fn sync(tenant: &str, partner_id: &str, at_ms: i64) -> Statement {
