@@ -242,6 +242,29 @@ impl TestServer {
             .unwrap()
     }
 
+    /// Every page of a collection, following `@odata.nextLink` from `path` to the end.
+    pub async fn pages(&self, path: &str, token: &str) -> Vec<Value> {
+        let mut url = self.url(path);
+        let mut out = Vec::new();
+        loop {
+            let res = self
+                .client
+                .get(&url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::OK, "{url}");
+            let page: Value = res.json().await.unwrap();
+            let next = page["@odata.nextLink"].as_str().map(str::to_owned);
+            out.push(page);
+            match next {
+                Some(next) => url = next,
+                None => return out,
+            }
+        }
+    }
+
     /// Creates a partner connection and returns its JSON.
     pub async fn create(&self, token: &str, partner_id: Uuid, enabled: bool) -> Value {
         let res = self

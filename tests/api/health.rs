@@ -415,29 +415,13 @@ async fn filter_and_orderby_on_derived_status_agree_across_pages() {
         ("available", 50),
         ("notAvailable", 50),
     ] {
-        let mut url = s.url(&format!(
-            "{SET}?$filter=connectionStatus eq '{status}'&$top=999&$count=true"
-        ));
+        let path = format!("{SET}?$filter=connectionStatus eq '{status}'&$top=999&$count=true");
         let mut seen = Vec::new();
-        loop {
-            let v: Value = s
-                .client
-                .get(&url)
-                .bearer_auth(&admin)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+        for v in s.pages(&path, &admin).await {
             assert_eq!(v["@odata.count"], n, "{status}");
             for item in v["value"].as_array().unwrap() {
                 assert_eq!(item["connectionStatus"], status);
                 seen.push(item["id"].as_str().unwrap().to_owned());
-            }
-            match v["@odata.nextLink"].as_str() {
-                Some(next) => url = next.to_owned(),
-                None => break,
             }
         }
         let mut want: Vec<String> = expected
@@ -461,35 +445,23 @@ async fn filter_and_orderby_on_derived_status_agree_across_pages() {
     }
 
     // Sorted by status (enum order, descending) across three pages, no overlap or gap.
-    let mut url = s.url(&format!(
-        "{SET}?$orderby=connectionStatus desc&$select=id,connectionStatus"
-    ));
-    let mut order = Vec::new();
-    let mut pages = 0;
-    loop {
-        let v: Value = s
-            .client
-            .get(&url)
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        pages += 1;
-        for item in v["value"].as_array().unwrap() {
-            order.push((
+    let pages = s
+        .pages(
+            &format!("{SET}?$orderby=connectionStatus desc&$select=id,connectionStatus"),
+            &admin,
+        )
+        .await;
+    let order: Vec<(String, String)> = pages
+        .iter()
+        .flat_map(|v| v["value"].as_array().unwrap())
+        .map(|item| {
+            (
                 item["id"].as_str().unwrap().to_owned(),
                 item["connectionStatus"].as_str().unwrap().to_owned(),
-            ));
-        }
-        match v["@odata.nextLink"].as_str() {
-            Some(next) => url = next.to_owned(),
-            None => break,
-        }
-    }
-    assert_eq!(pages, 3);
+            )
+        })
+        .collect();
+    assert_eq!(pages.len(), 3);
     assert_eq!(order.len(), 250);
     let rank = |s: &str| {
         ["notAvailable", "available", "healthy", "unhealthy"]

@@ -227,59 +227,33 @@ async fn paging_follows_next_links_to_the_end() {
     let expected: Vec<String> = rows.iter().filter(|r| r.2).map(|r| r.0.clone()).collect();
     assert_eq!(expected.len(), 154);
 
-    let mut url = s.url(&format!(
-        "{SET}?$filter=enableConnection eq true&$count=true&$select=id"
-    ));
+    let pages = s
+        .pages(
+            &format!("{SET}?$filter=enableConnection eq true&$count=true&$select=id"),
+            &tok,
+        )
+        .await;
+    assert_eq!(pages.len(), 2);
     let mut seen = Vec::new();
-    let mut pages = 0;
-    loop {
-        let v: Value = s
-            .client
-            .get(&url)
-            .bearer_auth(&tok)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        pages += 1;
+    for v in &pages {
         assert_eq!(v["@odata.count"], 154);
-        assert!(ids(&v).len() <= 100);
-        seen.extend(ids(&v));
-        match v["@odata.nextLink"].as_str() {
-            Some(next) => {
-                assert!(next.starts_with(&s.origin));
-                assert!(next.contains("$skiptoken="));
-                assert!(next.contains("$filter=enableConnection+eq+true"));
-                url = next.to_owned();
-            }
-            None => break,
+        assert!(ids(v).len() <= 100);
+        seen.extend(ids(v));
+        if let Some(next) = v["@odata.nextLink"].as_str() {
+            assert!(next.starts_with(&s.origin));
+            assert!(next.contains("$skiptoken="));
+            assert!(next.contains("$filter=enableConnection+eq+true"));
         }
     }
-    assert_eq!(pages, 2);
     assert_eq!(seen, expected);
 
     // $top larger than a page: pages of 100 until $top is reached.
-    let mut url = s.url(&format!("{SET}?$top=150"));
-    let mut seen = Vec::new();
-    while let Some(v) = Some(
-        s.client
-            .get(&url)
-            .bearer_auth(&tok)
-            .send()
-            .await
-            .unwrap()
-            .json::<Value>()
-            .await
-            .unwrap(),
-    ) {
-        seen.extend(ids(&v));
-        match v["@odata.nextLink"].as_str() {
-            Some(next) => url = next.to_owned(),
-            None => break,
-        }
-    }
+    let seen: Vec<String> = s
+        .pages(&format!("{SET}?$top=150"), &tok)
+        .await
+        .iter()
+        .flat_map(ids)
+        .collect();
     assert_eq!(seen.len(), 150);
     assert_eq!(
         seen,
