@@ -7,7 +7,7 @@ use crate::graph::{self, GraphError};
 use crate::model::{derive_status, HealthPolicy, PartnerRecord, StatusReport};
 use crate::partner::directory::PartnerDirectory;
 use crate::partner::heartbeats::HeartbeatBuffer;
-use crate::store::{PostgresStore, SqliteStore, Store};
+use crate::store::{PostgresStore, SqliteStore, StatusClock, Store};
 use crate::throttle::Throttle;
 use anyhow::Context;
 use axum::http::{header, HeaderMap, HeaderName, Method};
@@ -50,6 +50,14 @@ impl AppState {
     /// The connection's health at `now`.
     pub fn status_of(&self, rec: &PartnerRecord, now: DateTime<Utc>) -> StatusReport {
         derive_status(rec, now, &self.health)
+    }
+
+    /// What the store needs to evaluate `connectionStatus` in SQL at `now`; the same
+    /// instant as `status_of` renders, so filters and representations agree.
+    pub fn status_clock(&self, now: DateTime<Utc>) -> StatusClock {
+        StatusClock {
+            fresh_since: self.health.fresh_since(now),
+        }
     }
 }
 

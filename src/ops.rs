@@ -50,10 +50,11 @@ async fn readyz(State(app): State<AppState>) -> Response {
 }
 
 async fn render_metrics(State(app): State<AppState>) -> Response {
-    let status = crate::store::StatusClock {
-        fresh_since: app.health.fresh_since(app.clock.now()),
-    };
-    match app.store.status_counts(status).await {
+    match app
+        .store
+        .status_counts(app.status_clock(app.clock.now()))
+        .await
+    {
         Ok(counts) => {
             for s in crate::model::ConnectionStatus::ALL {
                 let n = counts[s.value() as usize];

@@ -13,15 +13,46 @@ pub async fn read_json_object(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Map<String, Value>, GraphError> {
+    reject_declared_oversize(headers)?;
+    check_json_content_type(headers)?;
+    let bytes = read_bytes(body).await?;
+    if is_blank(&bytes) {
+        return Err(GraphError::BadRequest(
+            "The request body is empty; send a JSON object.".into(),
+        ));
+    }
+    parse_object(&bytes)
+}
+
+/// Reads a body that may be left out (`None`); if given, it must be a JSON object.
+pub async fn read_optional_json_object(
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Option<Map<String, Value>>, GraphError> {
+    reject_declared_oversize(headers)?;
+    let bytes = read_bytes(body).await?;
+    if is_blank(&bytes) {
+        return Ok(None);
+    }
+    check_json_content_type(headers)?;
+    parse_object(&bytes).map(Some)
+}
+
+/// A declared `Content-Length` over the limit is refused before reading anything.
+fn reject_declared_oversize(headers: &HeaderMap) -> Result<(), GraphError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        return Err(GraphError::PayloadTooLarge);
+    match declared {
+        Some(n) if n > MAX_BODY_BYTES as u64 => Err(GraphError::PayloadTooLarge),
+        _ => Ok(()),
     }
-    check_json_content_type(headers)?;
-    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+}
+
+/// Reads the body up to the limit; a longer one (streamed without a length) is a 413.
+async fn read_bytes(body: Body) -> Result<axum::body::Bytes, GraphError> {
+    axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
         .map_err(|e| {
             let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
@@ -35,13 +66,15 @@ pub async fn read_json_object(
             } else {
                 GraphError::BadRequest(format!("The request body could not be read: {e}."))
             }
-        })?;
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(GraphError::BadRequest(
-            "The request body is empty; send a JSON object.".into(),
-        ));
-    }
-    match serde_json::from_slice::<Value>(&bytes) {
+        })
+}
+
+fn is_blank(bytes: &[u8]) -> bool {
+    bytes.iter().all(u8::is_ascii_whitespace)
+}
+
+fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, GraphError> {
+    match serde_json::from_slice::<Value>(bytes) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(other) => Err(GraphError::BadRequest(format!(
             "The request body must be a JSON object, not {}.",

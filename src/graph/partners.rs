@@ -8,7 +8,7 @@ use super::{input, GraphError};
 use crate::app::AppState;
 use crate::auth::{Caller, Permission};
 use crate::odata::{query, EntityShape, SkipToken};
-use crate::store::{ListRequest, StatusClock};
+use crate::store::ListRequest;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -104,12 +104,6 @@ fn entity_response(
     res
 }
 
-fn status_clock(app: &AppState) -> StatusClock {
-    StatusClock {
-        fresh_since: app.health.fresh_since(app.clock.now()),
-    }
-}
-
 /// `GET …/{set}`
 pub async fn list(
     shape: EntityShape,
@@ -120,9 +114,7 @@ pub async fn list(
     let caller = authorize(&app, &headers, Permission::Read).await?;
     let q = query::parse_collection(uri.query(), &shape)?;
     let now = app.clock.now();
-    let status = StatusClock {
-        fresh_since: app.health.fresh_since(now),
-    };
+    let status = app.status_clock(now);
     let window = q.window();
     let request = ListRequest {
         filter: q.filter.as_ref(),
@@ -208,7 +200,11 @@ pub async fn count(
     let q = query::parse_count(uri.query(), &shape)?;
     let n = app
         .store
-        .count_partners(caller.tenant, q.filter.as_ref(), status_clock(&app))
+        .count_partners(
+            caller.tenant,
+            q.filter.as_ref(),
+            app.status_clock(app.clock.now()),
+        )
         .await?;
     let mut res = n.to_string().into_response();
     res.headers_mut().insert(

@@ -6,13 +6,13 @@ pub mod directory;
 pub mod heartbeats;
 
 use crate::app::AppState;
-use crate::graph::body::{check_json_content_type, json_kind, MAX_BODY_BYTES};
+use crate::graph::body::{json_kind, read_optional_json_object};
 use crate::graph::GraphError;
 use crate::model::TenantId;
 use crate::store::StoreError;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
@@ -88,37 +88,6 @@ async fn connection(
     }
 }
 
-/// Reads an optional JSON object body; an empty body is `None`.
-async fn optional_object(
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<Option<Map<String, Value>>, GraphError> {
-    let empty = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim() == "0");
-    if empty {
-        return Ok(None);
-    }
-    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| GraphError::PayloadTooLarge)?;
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(None);
-    }
-    check_json_content_type(headers)?;
-    match serde_json::from_slice::<Value>(&bytes) {
-        Ok(Value::Object(m)) => Ok(Some(m)),
-        Ok(other) => Err(GraphError::BadRequest(format!(
-            "The request body must be a JSON object, not {}.",
-            json_kind(&other)
-        ))),
-        Err(e) => Err(GraphError::BadRequest(format!(
-            "The request body is not valid JSON: {e}."
-        ))),
-    }
-}
-
 fn refuse_unknown(body: &Map<String, Value>, known: &[&str]) -> Result<(), GraphError> {
     match body
         .keys()
@@ -143,7 +112,7 @@ async fn heartbeat(
     body: Body,
 ) -> Result<Response, GraphError> {
     let (tenant, partner_id) = authorize(&app, &headers)?;
-    if let Some(body) = optional_object(&headers, body).await? {
+    if let Some(body) = read_optional_json_object(&headers, body).await? {
         refuse_unknown(&body, &[])?;
     }
     let conn = connection(&app, tenant, partner_id).await?;
@@ -162,7 +131,7 @@ async fn sync(
 ) -> Result<Response, GraphError> {
     let (tenant, partner_id) = authorize(&app, &headers)?;
     let now = app.clock.now();
-    let at = match optional_object(&headers, body).await? {
+    let at = match read_optional_json_object(&headers, body).await? {
         None => now,
         Some(body) => {
             refuse_unknown(&body, &["syncDateTime"])?;

@@ -278,6 +278,12 @@ impl TestServer {
         res.json().await.unwrap()
     }
 
+    /// Creates a partner connection and returns its id.
+    pub async fn create_id(&self, token: &str, partner_id: Uuid, enabled: bool) -> String {
+        let v = self.create(token, partner_id, enabled).await;
+        v["id"].as_str().unwrap().to_owned()
+    }
+
     pub fn advance(&self, by: chrono::Duration) {
         self.clock.advance(by);
     }

@@ -110,10 +110,7 @@ async fn heartbeat_timeout_is_configurable() {
     };
     let admin = s.admin(TENANT_A);
     let partner_id = Uuid::new_v4();
-    let id = s.create(&admin, partner_id, true).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = s.create_id(&admin, partner_id, true).await;
     s.heartbeat(&s.partner(TENANT_A, partner_id)).await;
     s.advance(Duration::seconds(91));
     let v = entity(&s, &admin, &id).await;
@@ -131,10 +128,7 @@ async fn sync_sets_last_sync_time_only_forward() {
     };
     let admin = s.admin(TENANT_A);
     let partner_id = Uuid::new_v4();
-    let id = s.create(&admin, partner_id, true).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = s.create_id(&admin, partner_id, true).await;
     let partner = s.partner(TENANT_A, partner_id);
 
     assert_eq!(
@@ -204,10 +198,7 @@ async fn bad_partner_calls_are_refused_precisely() {
     };
     let admin = s.admin(TENANT_A);
     let partner_id = Uuid::new_v4();
-    let id = s.create(&admin, partner_id, true).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = s.create_id(&admin, partner_id, true).await;
     let partner = s.partner(TENANT_A, partner_id);
 
     // No record for this partner in that tenant (or in any).
@@ -298,6 +289,15 @@ async fn bad_partner_calls_are_refused_precisely() {
         .await
         .unwrap();
     assert_error(res, StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed").await;
+    let huge = format!("{{\"syncDateTime\":\"{}\"}}", "x".repeat(4 * 1024 * 1024));
+    let res = s
+        .request(Method::POST, "/partner/v1/sync", &partner)
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge").await;
     // None of that changed anything.
     let v = entity(&s, &admin, &id).await;
     assert_eq!(v["lastSyncDateTime"], Value::Null);
@@ -311,10 +311,7 @@ async fn deleted_connection_refuses_its_partner_at_once() {
     };
     let admin = s.admin(TENANT_A);
     let partner_id = Uuid::new_v4();
-    let id = s.create(&admin, partner_id, true).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = s.create_id(&admin, partner_id, true).await;
     let partner = s.partner(TENANT_A, partner_id);
     assert_eq!(s.heartbeat(&partner).await.status(), StatusCode::NO_CONTENT);
     s.request(Method::DELETE, &format!("{SET}/{id}"), &admin)
@@ -340,10 +337,7 @@ async fn heartbeats_survive_a_clean_shutdown() {
     };
     let admin = s.admin(TENANT_A);
     let partner_id = Uuid::new_v4();
-    let id = s.create(&admin, partner_id, true).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = s.create_id(&admin, partner_id, true).await;
     s.heartbeat(&s.partner(TENANT_A, partner_id)).await;
     s.stop().await; // the flush interval never came; shutdown flushes
     let restarted = cloudpc_partners::start(&s.config, s.clock.clone())
@@ -376,10 +370,7 @@ async fn filter_and_orderby_on_derived_status_agree_across_pages() {
     for i in 0..250 {
         let partner_id = Uuid::new_v4();
         let enabled = i % 5 != 0;
-        let id = s.create(&admin, partner_id, enabled).await["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let id = s.create_id(&admin, partner_id, enabled).await;
         partners.push((id, partner_id, i));
     }
     // Old heartbeats for i % 5 == 1, then time passes, then fresh ones for i % 5 == 2 or 3.
@@ -521,10 +512,7 @@ async fn a_patch_right_after_a_heartbeat_answers_with_the_fresh_status() {
     };
     let admin = s.admin(TENANT_A);
     let partner_id = Uuid::new_v4();
-    let id = s.create(&admin, partner_id, true).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = s.create_id(&admin, partner_id, true).await;
     s.heartbeat(&s.partner(TENANT_A, partner_id)).await;
     // Enabling an enabled connection changes nothing but must not hide the heartbeat.
     let v: Value = s

@@ -339,10 +339,7 @@ async fn bad_query_options_are_400_with_a_pointed_message() {
         return;
     };
     let tok = s.admin(TENANT_A);
-    let id = s.create(&tok, Uuid::new_v4(), true).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = s.create_id(&tok, Uuid::new_v4(), true).await;
     let cases: Vec<(String, &str)> = vec![
         (format!("{SET}?$filter=nope eq 1"), "Could not find a property named 'nope'"),
         (format!("{SET}?$filter=enableConnection eq"), "position"),
