@@ -1,108 +1,23 @@
 //! Assembles the service: configuration → store → router, and runs it.
 
-use crate::auth::{Authenticator, Caller, KeySource};
+use crate::auth::{Authenticator, KeySource};
 use crate::clock::Clock;
 use crate::config::ServeConfig;
-use crate::graph::{self, GraphError};
-use crate::model::{derive_status, HealthPolicy, PartnerRecord, StatusReport};
-use crate::partner::directory::PartnerDirectory;
-use crate::partner::heartbeats::HeartbeatBuffer;
-use crate::store::{PostgresStore, SqliteStore, StatusClock, Store};
+use crate::connections::Connections;
+use crate::model::HealthPolicy;
+use crate::state::AppState;
+use crate::store::{self, DatabaseUrl};
 use crate::throttle::Throttle;
+use crate::{graph, http};
 use anyhow::Context;
-use axum::http::{header, HeaderMap, HeaderName, Method};
+use axum::http::{header, HeaderName, Method};
 use axum::Router;
-use chrono::{DateTime, Utc};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-
-/// The embedded database's file name inside the data dir.
-pub const SQLITE_FILE: &str = "cloudpc-partners.db";
-
-/// Everything a handler needs, cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Arc<dyn Store>,
-    pub auth: Arc<Authenticator>,
-    pub clock: Arc<dyn Clock>,
-    pub health: HealthPolicy,
-    pub legacy_settings: bool,
-    pub throttle: Arc<Throttle>,
-    pub heartbeats: Arc<HeartbeatBuffer>,
-    pub partners: Arc<PartnerDirectory>,
-}
-
-impl AppState {
-    /// Authenticates the request's bearer token.
-    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, GraphError> {
-        let header = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        Ok(self
-            .auth
-            .authenticate(header, self.clock.now().timestamp())?)
-    }
-
-    /// The connection's health at `now`.
-    pub fn status_of(&self, rec: &PartnerRecord, now: DateTime<Utc>) -> StatusReport {
-        derive_status(rec, now, &self.health)
-    }
-
-    /// What the store needs to evaluate `connectionStatus` in SQL at `now`; the same
-    /// instant as `status_of` renders, so filters and representations agree.
-    pub fn status_clock(&self, now: DateTime<Utc>) -> StatusClock {
-        StatusClock {
-            fresh_since: self.health.fresh_since(now),
-        }
-    }
-}
-
-/// Opens the store the configuration names.
-pub async fn open_store(config: &ServeConfig) -> anyhow::Result<Arc<dyn Store>> {
-    match config.database.as_deref() {
-        None => {
-            std::fs::create_dir_all(&config.data_dir)
-                .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
-            let path = config.data_dir.join(SQLITE_FILE);
-            let store = SqliteStore::open(&path)
-                .await
-                .with_context(|| format!("cannot open embedded database {}", path.display()))?;
-            Ok(Arc::new(store))
-        }
-        Some(url) if url.starts_with("sqlite:") => {
-            let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
-            let store = SqliteStore::open(std::path::Path::new(path))
-                .await
-                .with_context(|| format!("cannot open SQLite database {path}"))?;
-            Ok(Arc::new(store))
-        }
-        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            let store = PostgresStore::connect(url, &config.pg_settings())
-                .await
-                .with_context(|| format!("cannot connect to PostgreSQL at {}", redact(url)))?;
-            Ok(Arc::new(store))
-        }
-        Some(url) => anyhow::bail!(
-            "unsupported database URL '{}': use postgres://…, sqlite:PATH, or leave --database out for the embedded database",
-            redact(url)
-        ),
-    }
-}
-
-/// A database URL with any password replaced, for messages and logs.
-pub fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_owned(),
-    }
-}
 
 /// Builds the application state from configuration.
 pub async fn build_state(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
@@ -118,15 +33,18 @@ pub async fn build_state(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow:
     };
     let heartbeat_timeout = chrono::Duration::from_std(config.heartbeat_timeout)
         .context("--heartbeat-timeout is too large")?;
-    let store = open_store(config).await?;
+    let url = DatabaseUrl::parse(config.database.as_deref(), &config.data_dir)?;
+    let store = store::open(&url, &config.pg_settings()).await?;
     Ok(AppState {
-        heartbeats: Arc::new(HeartbeatBuffer::new(store.clone())),
-        partners: Arc::new(PartnerDirectory::new(config.partner_cache_ttl)),
+        connections: Arc::new(Connections::new(
+            store,
+            HealthPolicy { heartbeat_timeout },
+            config.partner_cache_ttl,
+            clock.clone(),
+        )),
         throttle: Arc::new(Throttle::new(config.throttle_limits(), clock.clone())),
-        store,
         auth: Arc::new(Authenticator::new(keys)),
         clock,
-        health: HealthPolicy { heartbeat_timeout },
         legacy_settings: !config.no_legacy_settings,
     })
 }
@@ -156,7 +74,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::ops::routes())
         .merge(crate::partner::routes())
         .fallback(graph::not_found)
-        .layer(axum::middleware::from_fn(graph::context::request_context))
+        .layer(axum::middleware::from_fn(http::context::request_context))
         .layer(cors)
         .with_state(state)
 }
@@ -197,9 +115,8 @@ pub async fn start(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
     let app = router(state.clone());
     let (stop_flusher, flusher_stopped) = tokio::sync::watch::channel(false);
     let flusher = state
-        .heartbeats
-        .clone()
-        .spawn_flusher(config.heartbeat_flush_interval, flusher_stopped);
+        .connections
+        .spawn_heartbeat_flusher(config.heartbeat_flush_interval, flusher_stopped);
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {

@@ -5,13 +5,17 @@ pub mod app;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod connections;
 pub mod graph;
+pub mod http;
 pub mod migrate;
 pub mod model;
 pub mod odata;
 pub mod ops;
 pub mod partner;
+pub mod state;
 pub mod store;
 pub mod throttle;
 
-pub use app::{start, AppState, Server};
+pub use app::{start, Server};
+pub use state::AppState;

@@ -59,7 +59,7 @@ pub async fn migrate_data(from: &str, to: &str) -> anyhow::Result<MigrationRepor
         .with_context(|| format!("cannot open {}", path.display()))?;
     let target = PostgresStore::connect(to, &PgSettings::default())
         .await
-        .with_context(|| format!("cannot connect to {}", crate::app::redact(to)))?;
+        .with_context(|| format!("cannot connect to {}", crate::store::redact(to)))?;
 
     let mut report = MigrationReport::default();
     let (mut after_tenant, mut after_id) = (String::new(), String::new());

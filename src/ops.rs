@@ -1,6 +1,6 @@
 //! Operational endpoints: liveness, readiness and Prometheus metrics.
 
-use crate::app::AppState;
+use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -40,7 +40,7 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(app): State<AppState>) -> Response {
-    match app.store.ping().await {
+    match app.connections.ready().await {
         Ok(()) => "ready".into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
@@ -50,11 +50,7 @@ async fn readyz(State(app): State<AppState>) -> Response {
 }
 
 async fn render_metrics(State(app): State<AppState>) -> Response {
-    match app
-        .store
-        .status_counts(app.status_clock(app.clock.now()))
-        .await
-    {
+    match app.connections.status_summary().await {
         Ok(counts) => {
             for s in crate::model::ConnectionStatus::ALL {
                 let n = counts[s.value() as usize];
@@ -63,7 +59,7 @@ async fn render_metrics(State(app): State<AppState>) -> Response {
         }
         Err(e) => tracing::warn!(error = %e, "cannot count partners by status"),
     }
-    metrics::gauge!("heartbeats_pending").set(app.heartbeats.pending_len() as f64);
+    metrics::gauge!("heartbeats_pending").set(app.connections.pending_heartbeats() as f64);
     let mut res = prometheus().render().into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,

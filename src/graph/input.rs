@@ -1,8 +1,8 @@
 //! Turning a request body into a validated create or update, with a message that
 //! names the offending property for every mistake.
 
-use super::body::json_kind;
-use super::GraphError;
+use crate::http::body::json_kind;
+use crate::http::ApiError;
 use crate::model::{NewPartner, PartnerUpdate};
 use crate::odata::{EntityShape, Property};
 use serde_json::{Map, Value};
@@ -12,7 +12,7 @@ use uuid::Uuid;
 pub fn parse_create(
     shape: &EntityShape,
     body: &Map<String, Value>,
-) -> Result<NewPartner, GraphError> {
+) -> Result<NewPartner, ApiError> {
     check_properties(
         shape,
         body,
@@ -37,7 +37,7 @@ pub fn parse_create(
 pub fn parse_update(
     shape: &EntityShape,
     body: &Map<String, Value>,
-) -> Result<PartnerUpdate, GraphError> {
+) -> Result<PartnerUpdate, ApiError> {
     check_properties(shape, body, &[Property::EnableConnection])?;
     let enable = boolean(required(shape, body, Property::EnableConnection)?)?;
     Ok(PartnerUpdate {
@@ -45,8 +45,8 @@ pub fn parse_update(
     })
 }
 
-fn bad(message: String) -> GraphError {
-    GraphError::BadRequest(message)
+fn bad(message: String) -> ApiError {
+    ApiError::BadRequest(message)
 }
 
 /// Refuses unknown and read-only properties and a mismatched `@odata.type`; other
@@ -55,7 +55,7 @@ fn check_properties(
     shape: &EntityShape,
     body: &Map<String, Value>,
     writable: &[Property],
-) -> Result<(), GraphError> {
+) -> Result<(), ApiError> {
     for (name, value) in body {
         if name == "@odata.type" {
             let expected = shape.type_name;
@@ -93,7 +93,7 @@ fn required<'a>(
     shape: &EntityShape,
     body: &'a Map<String, Value>,
     p: Property,
-) -> Result<&'a Value, GraphError> {
+) -> Result<&'a Value, ApiError> {
     let name = shape.name(p);
     match body.get(name) {
         None => Err(bad(format!("The property '{name}' is required."))),
@@ -102,12 +102,12 @@ fn required<'a>(
     }
 }
 
-fn boolean(v: &Value) -> Result<bool, GraphError> {
+fn boolean(v: &Value) -> Result<bool, ApiError> {
     v.as_bool()
         .ok_or_else(|| wrong_type("enableConnection", "a Boolean (true or false)", v))
 }
 
-fn wrong_type(name: &str, expected: &str, got: &Value) -> GraphError {
+fn wrong_type(name: &str, expected: &str, got: &Value) -> ApiError {
     bad(format!(
         "The property '{name}' must be {expected}, not {}.",
         json_kind(got)

@@ -1,22 +1,20 @@
-//! The Graph API under `/beta`: routes, handlers, representations and errors.
+//! The Graph API under `/beta`: routes, handlers, representations and `$metadata`.
 
-pub mod body;
-pub mod context;
-pub mod error;
 pub mod input;
 pub mod metadata;
+pub mod options;
 pub mod partners;
 pub mod render;
 
-pub use error::GraphError;
-
-use crate::app::AppState;
+use crate::http::respond::Xml;
+use crate::http::ApiError;
 use crate::odata::EntityShape;
-use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, Uri};
-use axum::response::{IntoResponse, Response};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{header, HeaderValue, Method, Uri};
+use axum::response::Response;
 use axum::routing::{get, MethodRouter};
-use axum::Router;
+use axum::{Extension, Router};
 
 /// Microsoft deprecated the settings view on 2025-02-18 (RFC 9745 form: `@` + Unix time).
 const SETTINGS_DEPRECATION: &str = "@1739836800";
@@ -37,9 +35,10 @@ pub fn routes(legacy_settings: bool) -> Router<AppState> {
     r
 }
 
+/// Answers any other method with 405 and the `Allow` list.
 fn with_405(r: MethodRouter<AppState>, allow: &'static str) -> MethodRouter<AppState> {
     r.fallback(move |method: Method| async move {
-        GraphError::MethodNotAllowed {
+        ApiError::MethodNotAllowed {
             method: method.to_string(),
             allow,
         }
@@ -47,43 +46,27 @@ fn with_405(r: MethodRouter<AppState>, allow: &'static str) -> MethodRouter<AppS
 }
 
 /// Collection, `$count` and entity routes for one view of the records.
-fn set_routes(shape: EntityShape) -> Router<AppState> {
-    let base = format!("/beta/deviceManagement/virtualEndpoint/{}", shape.set_name);
-    let collection = get(move |State(app): State<AppState>, h: HeaderMap, u: Uri| {
-        partners::list(shape, app, h, u)
-    })
-    .post(
-        move |State(app): State<AppState>, h: HeaderMap, u: Uri, b: axum::body::Body| {
-            partners::create(shape, app, h, u, b)
-        },
-    );
-    let count = get(move |State(app): State<AppState>, h: HeaderMap, u: Uri| {
-        partners::count(shape, app, h, u)
-    });
-    let entity = get(
-        move |State(app): State<AppState>, h: HeaderMap, u: Uri, Path(id): Path<String>| {
-            partners::get(shape, app, h, u, id)
-        },
-    )
-    .patch(
-        move |State(app): State<AppState>,
-              h: HeaderMap,
-              u: Uri,
-              Path(id): Path<String>,
-              b: axum::body::Body| { partners::update(shape, app, h, u, id, b) },
-    )
-    .delete(
-        move |State(app): State<AppState>, h: HeaderMap, u: Uri, Path(id): Path<String>| {
-            partners::delete(shape, app, h, u, id)
-        },
-    );
+fn set_routes(view: EntityShape) -> Router<AppState> {
+    let base = format!("/beta/deviceManagement/virtualEndpoint/{}", view.set_name);
     Router::new()
-        .route(&base, with_405(collection, "GET, POST"))
-        .route(&format!("{base}/$count"), with_405(count, "GET"))
+        .route(
+            &base,
+            with_405(get(partners::list).post(partners::create), "GET, POST"),
+        )
+        .route(
+            &format!("{base}/$count"),
+            with_405(get(partners::count), "GET"),
+        )
         .route(
             &format!("{base}/{{id}}"),
-            with_405(entity, "GET, PATCH, DELETE"),
+            with_405(
+                get(partners::get)
+                    .patch(partners::update)
+                    .delete(partners::delete),
+                "GET, PATCH, DELETE",
+            ),
         )
+        .layer(Extension(view))
 }
 
 async fn deprecation_headers(mut res: Response) -> Response {
@@ -102,26 +85,22 @@ async fn deprecation_headers(mut res: Response) -> Response {
     res
 }
 
-async fn metadata(State(app): State<AppState>) -> Response {
-    let mut res = metadata::csdl(app.legacy_settings).into_response();
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/xml;charset=utf-8"),
-    );
-    res
+/// `GET /beta/$metadata`
+async fn metadata(State(app): State<AppState>) -> Xml {
+    Xml(metadata::csdl(app.legacy_settings))
 }
 
 /// Anything no route matches: 404 with a Graph error body.
-pub async fn not_found(uri: Uri) -> GraphError {
+pub async fn not_found(uri: Uri) -> ApiError {
     let path = uri.path();
     if path.starts_with("/v1.0/") {
-        return GraphError::NotFound(format!(
+        return ApiError::NotFound(format!(
             "Resource not found for the segment '{}'. The Cloud PC external partner APIs exist only under /beta.",
             path.trim_start_matches("/v1.0/").split('/').next().unwrap_or_default()
         ));
     }
     let segment = path.rsplit('/').find(|s| !s.is_empty()).unwrap_or("/");
-    GraphError::NotFound(format!(
+    ApiError::NotFound(format!(
         "Resource not found for the segment '{segment}'. This service serves /beta/deviceManagement/virtualEndpoint/externalPartners."
     ))
 }

@@ -8,11 +8,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+pub mod open;
 pub mod postgres;
 pub mod row;
 pub mod sql;
 pub mod sqlite;
 
+pub use open::{open, redact, DatabaseUrl, SQLITE_FILE};
 pub use postgres::{PgSettings, PostgresStore};
 pub use sqlite::SqliteStore;
 

@@ -2,14 +2,15 @@
 //! error code here. The body (with request ids) is written by `context`, which knows them.
 
 use crate::auth::AuthError;
+use crate::clock::format_graph_time;
+use crate::connections::ConnectionsError;
 use crate::odata::QueryError;
-use crate::store::StoreError;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 /// A failure a Graph or partner call reports to its client.
 #[derive(Debug, thiserror::Error)]
-pub enum GraphError {
+pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
@@ -47,39 +48,37 @@ pub struct PendingError {
     pub message: String,
 }
 
-impl GraphError {
+impl ApiError {
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
-            GraphError::BadRequest(_) => (StatusCode::BAD_REQUEST, "BadRequest"),
-            GraphError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken"),
-            GraphError::Forbidden { code, .. } => (StatusCode::FORBIDDEN, code),
-            GraphError::NotFound(_) => (StatusCode::NOT_FOUND, "ResourceNotFound"),
-            GraphError::MethodNotAllowed { .. } => {
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "BadRequest"),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken"),
+            ApiError::Forbidden { code, .. } => (StatusCode::FORBIDDEN, code),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "ResourceNotFound"),
+            ApiError::MethodNotAllowed { .. } => {
                 (StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed")
             }
-            GraphError::Conflict(_) => (StatusCode::CONFLICT, "Conflict"),
-            GraphError::PreconditionFailed(_) => {
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "Conflict"),
+            ApiError::PreconditionFailed(_) => {
                 (StatusCode::PRECONDITION_FAILED, "PreconditionFailed")
             }
-            GraphError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge"),
-            GraphError::UnsupportedMediaType(_) => {
+            ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge"),
+            ApiError::UnsupportedMediaType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType")
             }
-            GraphError::TooManyRequests { .. } => {
-                (StatusCode::TOO_MANY_REQUESTS, "TooManyRequests")
-            }
-            GraphError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable"),
-            GraphError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError"),
+            ApiError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "TooManyRequests"),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable"),
+            ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError"),
         }
     }
 }
 
-impl IntoResponse for GraphError {
+impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
         let mut res = status.into_response();
         match &self {
-            GraphError::Unauthorized(msg) => {
+            ApiError::Unauthorized(msg) => {
                 let challenge = format!(
                     "Bearer realm=\"\", authorization_uri=\"https://login.microsoftonline.com/common/oauth2/authorize\", error=\"invalid_token\", error_description=\"{}\"",
                     msg.replace('"', "'")
@@ -88,11 +87,11 @@ impl IntoResponse for GraphError {
                     res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
                 }
             }
-            GraphError::MethodNotAllowed { allow, .. } => {
+            ApiError::MethodNotAllowed { allow, .. } => {
                 res.headers_mut()
                     .insert(header::ALLOW, HeaderValue::from_static(allow));
             }
-            GraphError::TooManyRequests {
+            ApiError::TooManyRequests {
                 retry_after_secs, ..
             } => {
                 res.headers_mut()
@@ -108,9 +107,9 @@ impl IntoResponse for GraphError {
     }
 }
 
-impl From<crate::throttle::Throttled> for GraphError {
+impl From<crate::throttle::Throttled> for ApiError {
     fn from(t: crate::throttle::Throttled) -> Self {
-        GraphError::TooManyRequests {
+        ApiError::TooManyRequests {
             message: format!(
                 "Too many requests: this caller's budget of {} is used up; retry after {} seconds.",
                 t.budget, t.retry_after_secs
@@ -120,24 +119,22 @@ impl From<crate::throttle::Throttled> for GraphError {
     }
 }
 
-impl From<QueryError> for GraphError {
+impl From<QueryError> for ApiError {
     fn from(e: QueryError) -> Self {
-        GraphError::BadRequest(e.message)
+        ApiError::BadRequest(e.message)
     }
 }
 
-impl From<AuthError> for GraphError {
+impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         let message = e.to_string();
         match e {
-            AuthError::MissingToken | AuthError::InvalidToken(_) => {
-                GraphError::Unauthorized(message)
-            }
-            AuthError::Forbidden(_) => GraphError::Forbidden {
+            AuthError::MissingToken | AuthError::InvalidToken(_) => ApiError::Unauthorized(message),
+            AuthError::Forbidden(_) => ApiError::Forbidden {
                 code: "Authorization_RequestDenied",
                 message,
             },
-            AuthError::PersonalAccount | AuthError::WrongApi(_) => GraphError::Forbidden {
+            AuthError::PersonalAccount | AuthError::WrongApi(_) => ApiError::Forbidden {
                 code: "Forbidden",
                 message,
             },
@@ -145,27 +142,39 @@ impl From<AuthError> for GraphError {
     }
 }
 
-impl From<StoreError> for GraphError {
-    fn from(e: StoreError) -> Self {
+impl From<ConnectionsError> for ApiError {
+    fn from(e: ConnectionsError) -> Self {
         match e {
-            StoreError::DuplicatePartner(p) => GraphError::Conflict(format!(
+            ConnectionsError::NotFound(id) => ApiError::NotFound(format!(
+                "No external partner connection with id '{id}' exists in this tenant."
+            )),
+            ConnectionsError::DuplicatePartner(p) => ApiError::Conflict(format!(
                 "A connection for partner '{p}' already exists in this tenant; update it instead of creating another."
             )),
-            StoreError::NotFound => GraphError::NotFound("The requested resource does not exist.".into()),
-            StoreError::ConnectionDisabled => GraphError::Forbidden {
-                code: "connectionDisabled",
-                message: "The connection is disabled.".into(),
-            },
-            StoreError::VersionMismatch => GraphError::PreconditionFailed(
+            ConnectionsError::VersionMismatch => ApiError::PreconditionFailed(
                 "The entity has changed since the ETag in If-Match was read; GET it again and retry with the new ETag.".into(),
             ),
-            StoreError::Database(sqlx::Error::PoolTimedOut) => {
+            ConnectionsError::NoConnection { tenant, partner_id } => ApiError::NotFound(format!(
+                "Tenant {tenant} has no connection for partner {partner_id}; its admin creates one with POST /beta/deviceManagement/virtualEndpoint/externalPartners."
+            )),
+            ConnectionsError::Disabled(tenant) => ApiError::Forbidden {
+                code: "connectionDisabled",
+                message: format!(
+                    "Tenant {tenant} has disabled this partner connection (enableConnection is false); calls are refused until its admin enables it."
+                ),
+            },
+            ConnectionsError::SyncInFuture { at, now } => ApiError::BadRequest(format!(
+                "The property 'syncDateTime' is {}, which is in the future (this service's time is {}); report syncs that have happened.",
+                format_graph_time(at),
+                format_graph_time(now)
+            )),
+            ConnectionsError::Busy => {
                 tracing::warn!("database pool timed out");
-                GraphError::Unavailable("The database is busy; retry shortly.".into())
+                ApiError::Unavailable("The database is busy; retry shortly.".into())
             }
-            other => {
-                tracing::error!(error = %other, "store failure");
-                GraphError::Internal
+            ConnectionsError::Store(e) => {
+                tracing::error!(error = %e, "store failure");
+                ApiError::Internal
             }
         }
     }

@@ -48,7 +48,8 @@ impl PartnerDirectory {
         (at.elapsed() < self.ttl).then_some(*entry)
     }
 
-    pub fn remember(&self, tenant: TenantId, rec: &PartnerRecord) {
+    /// Caches what a heartbeat needs of `rec`, and returns it.
+    pub fn remember(&self, tenant: TenantId, rec: &PartnerRecord) -> PartnerEntry {
         let mut entries = self.lock();
         if entries.len() >= SOFT_LIMIT {
             let ttl = self.ttl;
@@ -59,6 +60,7 @@ impl PartnerDirectory {
             enabled: rec.enable_connection,
         };
         entries.insert((tenant, rec.partner_id), (entry, Instant::now()));
+        entry
     }
 
     /// Forgets a connection by its record id, after it was changed or deleted here.

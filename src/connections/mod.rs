@@ -1,0 +1,325 @@
+//! The use cases every front shares (Graph, partner API, operations): list, count,
+//! get, create, update, delete, heartbeat, sync and the status summary, each scoped
+//! to one tenant and answering records ready to render, with their health.
+//!
+//! The data's consistency rules live here, once, so no front has to remember them:
+//! a read first settles the tenant's heartbeats this process has answered, and a
+//! write forgets the partner directory's cached entry for the connection.
+
+pub mod directory;
+pub mod heartbeats;
+
+use crate::clock::Clock;
+use crate::model::{
+    derive_status, HealthPolicy, NewPartner, PartnerRecord, PartnerUpdate, StatusReport, TenantId,
+};
+use crate::odata::{CollectionQuery, Filter};
+use crate::store::{ListRequest, StatusClock, Store, StoreError};
+use chrono::{DateTime, Duration, Utc};
+use directory::{PartnerDirectory, PartnerEntry};
+use heartbeats::HeartbeatBuffer;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// How far ahead of this service's clock a partner's sync time may be (clock skew);
+/// such a time is recorded as now.
+const SYNC_SKEW: Duration = Duration::seconds(60);
+
+/// What a use case can fail with, in terms a front can explain to its caller.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionsError {
+    #[error("no connection with id {0} exists in this tenant")]
+    NotFound(Uuid),
+    #[error("a connection for partner {0} already exists in this tenant")]
+    DuplicatePartner(Uuid),
+    #[error("the connection has changed since the given ETag")]
+    VersionMismatch,
+    #[error("tenant {tenant} has no connection for partner {partner_id}")]
+    NoConnection { tenant: TenantId, partner_id: Uuid },
+    #[error("tenant {0} has disabled this partner connection")]
+    Disabled(TenantId),
+    #[error("the sync time {at} is in the future (now {now})")]
+    SyncInFuture {
+        at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    },
+    #[error("the database is busy")]
+    Busy,
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for ConnectionsError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::DuplicatePartner(p) => ConnectionsError::DuplicatePartner(p),
+            StoreError::VersionMismatch => ConnectionsError::VersionMismatch,
+            StoreError::Database(sqlx::Error::PoolTimedOut) => ConnectionsError::Busy,
+            other => ConnectionsError::Store(other),
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, ConnectionsError>;
+
+/// A connection as a client sees it: the stored record and its health now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection {
+    pub record: PartnerRecord,
+    pub health: StatusReport,
+}
+
+/// One page of a collection, and the total when it was asked for.
+#[derive(Debug, Clone)]
+pub struct Listing {
+    pub items: Vec<Connection>,
+    /// More rows follow this page.
+    pub more: bool,
+    pub count: Option<u64>,
+}
+
+/// The partner connections of every tenant, and the rules that keep them consistent.
+pub struct Connections {
+    store: Arc<dyn Store>,
+    heartbeats: Arc<HeartbeatBuffer>,
+    directory: PartnerDirectory,
+    health: HealthPolicy,
+    clock: Arc<dyn Clock>,
+}
+
+impl Connections {
+    pub fn new(
+        store: Arc<dyn Store>,
+        health: HealthPolicy,
+        partner_cache_ttl: std::time::Duration,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            heartbeats: Arc::new(HeartbeatBuffer::new(store.clone())),
+            directory: PartnerDirectory::new(partner_cache_ttl),
+            store,
+            health,
+            clock,
+        }
+    }
+
+    /// The record with its health at `now`.
+    fn judged(&self, record: PartnerRecord, now: DateTime<Utc>) -> Connection {
+        let health = derive_status(&record, now, &self.health);
+        Connection { record, health }
+    }
+
+    /// What the store needs to evaluate `connectionStatus` in SQL at `now`: the same
+    /// instant the records are judged at, so filters and representations agree.
+    fn status_clock(&self, now: DateTime<Utc>) -> StatusClock {
+        StatusClock {
+            fresh_since: self.health.fresh_since(now),
+        }
+    }
+
+    /// Heartbeats this process already answered must be visible to whatever a call
+    /// reads or returns (a PATCH answers with the status too).
+    async fn settle(&self, tenant: TenantId) -> Result<()> {
+        Ok(self.heartbeats.settle_tenant(tenant).await?)
+    }
+
+    /// One page of the tenant's connections, as the query asks.
+    pub async fn list(&self, tenant: TenantId, q: &CollectionQuery) -> Result<Listing> {
+        self.settle(tenant).await?;
+        let now = self.clock.now();
+        let status = self.status_clock(now);
+        let window = q.window();
+        let request = ListRequest {
+            filter: q.filter.as_ref(),
+            orderby: &q.orderby,
+            offset: window.offset,
+            limit: window.limit,
+            status,
+        };
+        let page = self.store.list_partners(tenant, &request).await?;
+        let count = match q.count {
+            true => Some(
+                self.store
+                    .count_partners(tenant, q.filter.as_ref(), status)
+                    .await?,
+            ),
+            false => None,
+        };
+        Ok(Listing {
+            items: page
+                .items
+                .into_iter()
+                .map(|r| self.judged(r, now))
+                .collect(),
+            more: page.more,
+            count,
+        })
+    }
+
+    /// How many of the tenant's connections match `filter`.
+    pub async fn count(&self, tenant: TenantId, filter: Option<&Filter>) -> Result<u64> {
+        self.settle(tenant).await?;
+        let status = self.status_clock(self.clock.now());
+        Ok(self.store.count_partners(tenant, filter, status).await?)
+    }
+
+    /// One connection by its id.
+    pub async fn get(&self, tenant: TenantId, id: Uuid) -> Result<Connection> {
+        self.settle(tenant).await?;
+        let record = self
+            .store
+            .get_partner(tenant, id)
+            .await
+            .map_err(|e| not_found_as(e, id))?;
+        Ok(self.judged(record, self.clock.now()))
+    }
+
+    /// Stores a new connection; durable when it returns.
+    pub async fn create(&self, tenant: TenantId, new: &NewPartner) -> Result<Connection> {
+        self.settle(tenant).await?;
+        let now = self.clock.now();
+        let record = self.store.create_partner(tenant, new, now).await?;
+        Ok(self.judged(record, now))
+    }
+
+    /// Applies an update if the version matches (`None`: any); durable when it returns.
+    pub async fn update(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        update: &PartnerUpdate,
+        expected_version: Option<i64>,
+    ) -> Result<Connection> {
+        self.settle(tenant).await?;
+        let now = self.clock.now();
+        let record = self
+            .store
+            .update_partner(tenant, id, update, expected_version, now)
+            .await
+            .map_err(|e| not_found_as(e, id))?;
+        self.directory.forget(tenant, id);
+        Ok(self.judged(record, now))
+    }
+
+    /// Deletes a connection if the version matches (`None`: any).
+    pub async fn delete(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        expected_version: Option<i64>,
+    ) -> Result<()> {
+        self.settle(tenant).await?;
+        self.store
+            .delete_partner(tenant, id, expected_version)
+            .await
+            .map_err(|e| not_found_as(e, id))?;
+        self.directory.forget(tenant, id);
+        Ok(())
+    }
+
+    /// The partner is alive. Memory-only: coalesced and flushed in the background.
+    pub async fn heartbeat(&self, tenant: TenantId, partner_id: Uuid) -> Result<()> {
+        let conn = self.partner_entry(tenant, partner_id).await?;
+        if !conn.enabled {
+            return Err(ConnectionsError::Disabled(tenant));
+        }
+        self.heartbeats.record(tenant, conn.id, self.clock.now());
+        Ok(())
+    }
+
+    /// The partner finished a data sync at `reported` (or now); durable when it returns.
+    /// A time slightly ahead of this service's clock (skew) counts as now.
+    pub async fn sync(
+        &self,
+        tenant: TenantId,
+        partner_id: Uuid,
+        reported: Option<DateTime<Utc>>,
+    ) -> Result<()> {
+        let at = sync_instant(reported, self.clock.now())?;
+        match self.store.record_sync(tenant, partner_id, at).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::NotFound) => Err(ConnectionsError::NoConnection { tenant, partner_id }),
+            Err(StoreError::ConnectionDisabled) => Err(ConnectionsError::Disabled(tenant)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The connection a partner call is for, from the directory cache or the store.
+    async fn partner_entry(&self, tenant: TenantId, partner_id: Uuid) -> Result<PartnerEntry> {
+        if let Some(entry) = self.directory.get(tenant, partner_id) {
+            return Ok(entry);
+        }
+        match self.store.find_by_partner(tenant, partner_id).await {
+            Ok(rec) => Ok(self.directory.remember(tenant, &rec)),
+            Err(StoreError::NotFound) => Err(ConnectionsError::NoConnection { tenant, partner_id }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Connections across all tenants in each status (indexed by the status's value):
+    /// an operational aggregate that exposes no record.
+    pub async fn status_summary(&self) -> Result<[u64; 4]> {
+        let status = self.status_clock(self.clock.now());
+        Ok(self.store.status_counts(status).await?)
+    }
+
+    /// How many connections have a heartbeat not yet written.
+    pub fn pending_heartbeats(&self) -> usize {
+        self.heartbeats.pending_len()
+    }
+
+    /// Succeeds when the database answers.
+    pub async fn ready(&self) -> Result<()> {
+        Ok(self.store.ping().await?)
+    }
+
+    /// Writes coalesced heartbeats every `interval` until `shutdown`, then once more.
+    pub fn spawn_heartbeat_flusher(
+        &self,
+        interval: std::time::Duration,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        self.heartbeats.clone().spawn_flusher(interval, shutdown)
+    }
+}
+
+/// The instant a sync is recorded at: the reported time (or now), at the stored
+/// millisecond precision; up to [`SYNC_SKEW`] ahead counts as now, further is refused.
+fn sync_instant(reported: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
+    let at = reported.unwrap_or(now);
+    if at > now + SYNC_SKEW {
+        return Err(ConnectionsError::SyncInFuture { at, now });
+    }
+    Ok(crate::clock::from_millis(at.min(now).timestamp_millis()))
+}
+
+/// The store's "no such row" for a record addressed by id.
+fn not_found_as(e: StoreError, id: Uuid) -> ConnectionsError {
+    match e {
+        StoreError::NotFound => ConnectionsError::NotFound(id),
+        other => other.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn sync_times_allow_skew_but_not_the_future() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap();
+        let hour_ago = now - Duration::hours(1);
+        assert_eq!(sync_instant(Some(hour_ago), now).unwrap(), hour_ago);
+        assert_eq!(sync_instant(None, now).unwrap(), now);
+        assert_eq!(
+            sync_instant(Some(now + Duration::seconds(30)), now).unwrap(),
+            now,
+            "skew clamps to now"
+        );
+        assert!(matches!(
+            sync_instant(Some(now + Duration::minutes(5)), now),
+            Err(ConnectionsError::SyncInFuture { .. })
+        ));
+    }
+}

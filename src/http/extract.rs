@@ -1,0 +1,170 @@
+//! Extractors that authenticate, authorize, throttle and parse, so a handler's
+//! signature names what it needs and its body only does the work.
+
+use super::ApiError;
+use crate::auth::{Caller, Permission};
+use crate::model::TenantId;
+use crate::state::AppState;
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
+use std::marker::PhantomData;
+use std::ops::Deref;
+use uuid::Uuid;
+
+/// The permission a Graph route requires, as a type.
+pub trait Access: Send + Sync + 'static {
+    const PERMISSION: Permission;
+}
+
+/// Routes that read: `CloudPC.Read.All` or `CloudPC.ReadWrite.All`.
+pub struct Read;
+/// Routes that write: `CloudPC.ReadWrite.All`.
+pub struct ReadWrite;
+
+impl Access for Read {
+    const PERMISSION: Permission = Permission::Read;
+}
+impl Access for ReadWrite {
+    const PERMISSION: Permission = Permission::ReadWrite;
+}
+
+/// A Graph caller holding the permission `A` grants, already charged to throttling.
+pub struct GraphCaller<A: Access> {
+    caller: Caller,
+    access: PhantomData<A>,
+}
+
+impl<A: Access> GraphCaller<A> {
+    pub fn tenant(&self) -> TenantId {
+        self.caller.tenant
+    }
+}
+
+impl<A: Access> Deref for GraphCaller<A> {
+    type Target = Caller;
+    fn deref(&self) -> &Caller {
+        &self.caller
+    }
+}
+
+/// Validates the bearer token at the service's time.
+fn authenticate(app: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    let header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    Ok(app.auth.authenticate(header, app.clock.now().timestamp())?)
+}
+
+impl<A: Access> FromRequestParts<AppState> for GraphCaller<A> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
+        let caller = authenticate(app, &parts.headers)?;
+        caller.require_graph(A::PERMISSION)?;
+        app.throttle
+            .check_graph(&caller, A::PERMISSION == Permission::ReadWrite)?;
+        Ok(GraphCaller {
+            caller,
+            access: PhantomData,
+        })
+    }
+}
+
+/// An external partner's service, authenticated and charged to its connection.
+#[derive(Debug, Clone, Copy)]
+pub struct PartnerCaller {
+    pub tenant: TenantId,
+    pub partner_id: Uuid,
+}
+
+impl FromRequestParts<AppState> for PartnerCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
+        let caller = authenticate(app, &parts.headers)?;
+        let partner_id = caller.require_partner()?;
+        app.throttle.check_partner(caller.tenant, partner_id)?;
+        Ok(PartnerCaller {
+            tenant: caller.tenant,
+            partner_id,
+        })
+    }
+}
+
+/// The `{id}` of an entity path. A key that is not a GUID cannot name a record, so
+/// it is answered as any unknown id is: 404.
+#[derive(Debug, Clone, Copy)]
+pub struct Key(pub Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for Key {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::BadRequest("The entity key in the path is malformed.".into()))?;
+        Uuid::try_parse(&id).map(Key).map_err(|_| {
+            ApiError::NotFound(format!(
+                "No external partner connection with id '{id}' exists in this tenant."
+            ))
+        })
+    }
+}
+
+/// The version an `If-Match` header requires: `None` without one, or for `*`.
+#[derive(Debug, Clone, Copy)]
+pub struct IfMatch(pub Option<i64>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let Some(value) = parts.headers.get(header::IF_MATCH) else {
+            return Ok(IfMatch(None));
+        };
+        let text = value.to_str().unwrap_or_default().trim();
+        if text.split(',').any(|t| t.trim() == "*") {
+            return Ok(IfMatch(None));
+        }
+        text.split(',')
+            .find_map(|t| {
+                let t = t.trim();
+                t.strip_prefix("W/")
+                    .unwrap_or(t)
+                    .trim_matches('"')
+                    .parse::<i64>()
+                    .ok()
+            })
+            .map(|v| IfMatch(Some(v)))
+            .ok_or_else(|| {
+                ApiError::PreconditionFailed(format!(
+                    "The If-Match value '{text}' is not an ETag this service issued; use the @odata.etag of the entity, or '*'."
+                ))
+            })
+    }
+}
+
+/// The service root as the client addressed it, e.g. `http://127.0.0.1:8080/beta`;
+/// the base of `@odata.context`, `@odata.nextLink` and `Location`.
+#[derive(Debug, Clone)]
+pub struct ServiceRoot(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ServiceRoot {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost");
+        let scheme = parts
+            .headers
+            .get("x-forwarded-proto")
+            .and_then(|h| h.to_str().ok())
+            .filter(|p| *p == "https" || *p == "http")
+            .unwrap_or("http");
+        Ok(ServiceRoot(format!("{scheme}://{host}/beta")))
+    }
+}

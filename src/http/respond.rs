@@ -1,0 +1,69 @@
+//! Typed responses: JSON with Graph's content type, a single entity with its `ETag`
+//! and `Location`, plain text and XML.
+
+use super::context::JSON_CONTENT_TYPE;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+/// A JSON body with Graph's content type.
+#[derive(Debug, Clone)]
+pub struct GraphJson(pub StatusCode, pub Value);
+
+impl IntoResponse for GraphJson {
+    fn into_response(self) -> Response {
+        (
+            self.0,
+            [(header::CONTENT_TYPE, JSON_CONTENT_TYPE)],
+            self.1.to_string(),
+        )
+            .into_response()
+    }
+}
+
+/// A single entity: its JSON, its `ETag`, and for a create its `Location`.
+#[derive(Debug, Clone)]
+pub struct EntityResponse {
+    pub status: StatusCode,
+    pub body: Value,
+    pub etag: String,
+    pub location: Option<String>,
+}
+
+impl IntoResponse for EntityResponse {
+    fn into_response(self) -> Response {
+        let mut res = GraphJson(self.status, self.body).into_response();
+        let h = res.headers_mut();
+        if let Ok(tag) = HeaderValue::from_str(&self.etag) {
+            h.insert(header::ETAG, tag);
+        }
+        if let Some(loc) = self.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+            h.insert(header::LOCATION, loc);
+        }
+        res
+    }
+}
+
+/// A `text/plain` body, such as `$count`'s number.
+#[derive(Debug, Clone)]
+pub struct PlainText(pub String);
+
+impl IntoResponse for PlainText {
+    fn into_response(self) -> Response {
+        ([(header::CONTENT_TYPE, "text/plain;charset=utf-8")], self.0).into_response()
+    }
+}
+
+/// An XML body, such as `$metadata`.
+#[derive(Debug, Clone)]
+pub struct Xml(pub String);
+
+impl IntoResponse for Xml {
+    fn into_response(self) -> Response {
+        (
+            [(header::CONTENT_TYPE, "application/xml;charset=utf-8")],
+            self.0,
+        )
+            .into_response()
+    }
+}

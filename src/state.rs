@@ -1,0 +1,18 @@
+//! What every request handler shares, cheap to clone.
+
+use crate::auth::Authenticator;
+use crate::clock::Clock;
+use crate::connections::Connections;
+use crate::throttle::Throttle;
+use std::sync::Arc;
+
+/// The application state handed to every handler and extractor.
+#[derive(Clone)]
+pub struct AppState {
+    pub connections: Arc<Connections>,
+    pub auth: Arc<Authenticator>,
+    pub throttle: Arc<Throttle>,
+    pub clock: Arc<dyn Clock>,
+    /// Serve the deprecated `externalPartnerSettings` view too.
+    pub legacy_settings: bool,
+}

@@ -1,0 +1,96 @@
+//! Opening the store a database URL names, and showing such URLs safely.
+
+use super::{PgSettings, PostgresStore, SqliteStore, Store};
+use anyhow::Context;
+use std::path::Path;
+use std::sync::Arc;
+
+/// The embedded database's file name inside the data dir.
+pub const SQLITE_FILE: &str = "cloudpc-partners.db";
+
+/// Where the records live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// An SQLite file.
+    Sqlite(std::path::PathBuf),
+    /// A PostgreSQL connection URL.
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    /// Parses `--database`: none means the embedded database in `data_dir`.
+    pub fn parse(url: Option<&str>, data_dir: &Path) -> anyhow::Result<Self> {
+        match url {
+            None => Ok(DatabaseUrl::Sqlite(data_dir.join(SQLITE_FILE))),
+            Some(u) if u.starts_with("sqlite:") => Ok(DatabaseUrl::Sqlite(
+                u.trim_start_matches("sqlite://")
+                    .trim_start_matches("sqlite:")
+                    .into(),
+            )),
+            Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+                Ok(DatabaseUrl::Postgres(u.to_owned()))
+            }
+            Some(u) => anyhow::bail!(
+                "unsupported database URL '{}': use postgres://…, sqlite:PATH, or leave --database out for the embedded database",
+                redact(u)
+            ),
+        }
+    }
+}
+
+/// Opens (creating and migrating as needed) the store `url` names.
+pub async fn open(url: &DatabaseUrl, pg: &PgSettings) -> anyhow::Result<Arc<dyn Store>> {
+    match url {
+        DatabaseUrl::Sqlite(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create data dir {}", dir.display()))?;
+            }
+            let store = SqliteStore::open(path)
+                .await
+                .with_context(|| format!("cannot open SQLite database {}", path.display()))?;
+            Ok(Arc::new(store))
+        }
+        DatabaseUrl::Postgres(url) => {
+            let store = PostgresStore::connect(url, pg)
+                .await
+                .with_context(|| format!("cannot connect to PostgreSQL at {}", redact(url)))?;
+            Ok(Arc::new(store))
+        }
+    }
+}
+
+/// A database URL with any password replaced, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_name_their_backend() {
+        let dir = Path::new("/data");
+        assert_eq!(
+            DatabaseUrl::parse(None, dir).unwrap(),
+            DatabaseUrl::Sqlite(dir.join(SQLITE_FILE))
+        );
+        assert_eq!(
+            DatabaseUrl::parse(Some("sqlite:/x/y.db"), dir).unwrap(),
+            DatabaseUrl::Sqlite("/x/y.db".into())
+        );
+        assert!(matches!(
+            DatabaseUrl::parse(Some("postgresql://h/db"), dir).unwrap(),
+            DatabaseUrl::Postgres(_)
+        ));
+        let e = DatabaseUrl::parse(Some("mysql://u:secret@h/db"), dir).unwrap_err();
+        assert!(!e.to_string().contains("secret"));
+    }
+}
