@@ -21,28 +21,28 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 /// Builds the application state from configuration.
 pub async fn build_state(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
-    let keys = match &config.jwks_file {
+    let keys = match &config.tokens.jwks_file {
         Some(path) => KeySource::from_jwks_file(
             path,
-            config.issuer.clone().unwrap_or_default(),
-            config.audience.clone().unwrap_or_default(),
+            config.tokens.issuer.clone().unwrap_or_default(),
+            config.tokens.audience.clone().unwrap_or_default(),
         )?,
         None => KeySource::Local {
             secret: crate::auth::load_or_create_local_secret(&config.data_dir)?,
         },
     };
-    let heartbeat_timeout = chrono::Duration::from_std(config.heartbeat_timeout)
+    let heartbeat_timeout = chrono::Duration::from_std(config.heartbeats.timeout.get())
         .context("--heartbeat-timeout is too large")?;
     let url = DatabaseUrl::parse(config.database.as_deref(), &config.data_dir)?;
-    let store = store::open(&url, &config.pg_settings()).await?;
+    let store = store::open(&url, &config.postgres.settings()).await?;
     Ok(AppState {
         connections: Arc::new(Connections::new(
             store,
             HealthPolicy { heartbeat_timeout },
-            config.partner_cache_ttl,
+            config.heartbeats.partner_cache_ttl.get(),
             clock.clone(),
         )),
-        throttle: Arc::new(Throttle::new(config.throttle_limits(), clock.clone())),
+        throttle: Arc::new(Throttle::new(config.throttling.limits(), clock.clone())),
         auth: Arc::new(Authenticator::new(keys)),
         clock,
         legacy_settings: !config.no_legacy_settings,
@@ -116,7 +116,7 @@ pub async fn start(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
     let (stop_flusher, flusher_stopped) = tokio::sync::watch::channel(false);
     let flusher = state
         .connections
-        .spawn_heartbeat_flusher(config.heartbeat_flush_interval, flusher_stopped);
+        .spawn_heartbeat_flusher(config.heartbeats.flush_interval.get(), flusher_stopped);
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {

@@ -1,9 +1,40 @@
-//! Configuration: one struct per command, each flag with an environment-variable
-//! fallback, and defaults that work with no flags at all.
+//! Configuration: one struct per command, built from flattened sections. Each
+//! section's `Default` is the only place its numbers live; clap shows and applies
+//! them, and every flag has an environment-variable fallback.
 
 use clap::Args;
+use std::fmt;
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
+
+/// A positive duration as operators write it: `2s`, `90s`, `5m`, `1h 30m`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span(pub Duration);
+
+impl Span {
+    pub const fn secs(s: u64) -> Self {
+        Span(Duration::from_secs(s))
+    }
+
+    pub fn get(self) -> Duration {
+        self.0
+    }
+}
+
+impl FromStr for Span {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        parse_duration(s).map(Span)
+    }
+}
+
+impl fmt::Display for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        humantime::format_duration(self.0).fmt(f)
+    }
+}
 
 /// Parses durations as operators write them: `2s`, `90s`, `5m`, `1h 30m`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -15,7 +46,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-/// `cloudpc-partners serve`.
+/// Where the service listens and keeps its data.
 #[derive(Debug, Clone, Args)]
 pub struct ServeConfig {
     /// Address to listen on; port 0 picks a free port.
@@ -27,11 +58,7 @@ pub struct ServeConfig {
     pub listen: String,
 
     /// Folder for the embedded database and the local signing key; created if missing.
-    #[arg(
-        long,
-        env = "CLOUDPC_PARTNERS_DATA_DIR",
-        default_value = "./cloudpc-partners-data"
-    )]
+    #[arg(long, env = "CLOUDPC_PARTNERS_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
 
     /// Database URL: `postgres://…` for PostgreSQL, `sqlite:PATH` for a specific SQLite
@@ -39,52 +66,163 @@ pub struct ServeConfig {
     #[arg(long, env = "DATABASE_URL")]
     pub database: Option<String>,
 
+    #[command(flatten)]
+    pub postgres: PostgresConfig,
+
+    #[command(flatten)]
+    pub heartbeats: HeartbeatConfig,
+
+    #[command(flatten)]
+    pub throttling: ThrottleConfig,
+
+    #[command(flatten)]
+    pub tokens: TokenValidation,
+
+    /// Turn off the deprecated externalPartnerSettings view (404, as Microsoft does now).
+    #[arg(long, env = "CLOUDPC_PARTNERS_NO_LEGACY_SETTINGS")]
+    pub no_legacy_settings: bool,
+
+    /// Log format: `text` for people, `json` for log pipelines.
+    #[arg(long, env = "CLOUDPC_PARTNERS_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+}
+
+/// The data dir every command defaults to.
+const DEFAULT_DATA_DIR: &str = "./cloudpc-partners-data";
+
+impl ServeConfig {
+    /// The defaults, on a free port and rooted in a given data dir; what tests start from.
+    pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            listen: "127.0.0.1:0".into(),
+            data_dir: data_dir.into(),
+            database: None,
+            postgres: PostgresConfig::default(),
+            heartbeats: HeartbeatConfig::default(),
+            throttling: ThrottleConfig::default(),
+            tokens: TokenValidation::default(),
+            no_legacy_settings: false,
+            log_format: "text".into(),
+        }
+    }
+}
+
+/// PostgreSQL connection settings.
+#[derive(Debug, Clone, Args)]
+pub struct PostgresConfig {
     /// PostgreSQL: most connections this process holds.
-    #[arg(long, env = "CLOUDPC_PARTNERS_DB_POOL_SIZE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
-    pub db_pool_size: u32,
+    #[arg(long = "db-pool-size", env = "CLOUDPC_PARTNERS_DB_POOL_SIZE", default_value_t = PostgresConfig::default().pool_size, value_parser = clap::value_parser!(u32).range(1..))]
+    pub pool_size: u32,
 
     /// PostgreSQL: how long a request waits for a free connection before a 503.
-    #[arg(long, env = "CLOUDPC_PARTNERS_DB_ACQUIRE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
-    pub db_acquire_timeout: Duration,
+    #[arg(long = "db-acquire-timeout", env = "CLOUDPC_PARTNERS_DB_ACQUIRE_TIMEOUT", default_value_t = PostgresConfig::default().acquire_timeout)]
+    pub acquire_timeout: Span,
 
     /// PostgreSQL: the longest one statement may run.
-    #[arg(long, env = "CLOUDPC_PARTNERS_DB_STATEMENT_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
-    pub db_statement_timeout: Duration,
+    #[arg(long = "db-statement-timeout", env = "CLOUDPC_PARTNERS_DB_STATEMENT_TIMEOUT", default_value_t = PostgresConfig::default().statement_timeout)]
+    pub statement_timeout: Span,
+}
 
+impl Default for PostgresConfig {
+    fn default() -> Self {
+        Self {
+            pool_size: 10,
+            acquire_timeout: Span::secs(5),
+            statement_timeout: Span::secs(30),
+        }
+    }
+}
+
+impl PostgresConfig {
+    /// The settings the store connects with.
+    pub fn settings(&self) -> crate::store::PgSettings {
+        crate::store::PgSettings {
+            pool_size: self.pool_size,
+            acquire_timeout: self.acquire_timeout.get(),
+            statement_timeout: self.statement_timeout.get(),
+        }
+    }
+}
+
+/// Connection health and the heartbeat path.
+#[derive(Debug, Clone, Args)]
+pub struct HeartbeatConfig {
     /// How long a heartbeat keeps a connection `healthy`.
-    #[arg(long, env = "CLOUDPC_PARTNERS_HEARTBEAT_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
-    pub heartbeat_timeout: Duration,
+    #[arg(long = "heartbeat-timeout", env = "CLOUDPC_PARTNERS_HEARTBEAT_TIMEOUT", default_value_t = HeartbeatConfig::default().timeout)]
+    pub timeout: Span,
 
     /// How often coalesced heartbeats are written to the database; also the most a
     /// crash can lose, and how soon other processes see a heartbeat.
-    #[arg(long, env = "CLOUDPC_PARTNERS_HEARTBEAT_FLUSH_INTERVAL", default_value = "1s", value_parser = parse_duration)]
-    pub heartbeat_flush_interval: Duration,
+    #[arg(long = "heartbeat-flush-interval", env = "CLOUDPC_PARTNERS_HEARTBEAT_FLUSH_INTERVAL", default_value_t = HeartbeatConfig::default().flush_interval)]
+    pub flush_interval: Span,
 
     /// How long a partner connection's existence and enabled flag are cached for
     /// partner calls; changes made through other processes are seen within this.
-    #[arg(long, env = "CLOUDPC_PARTNERS_PARTNER_CACHE_TTL", default_value = "5s", value_parser = parse_duration)]
-    pub partner_cache_ttl: Duration,
+    #[arg(long = "partner-cache-ttl", env = "CLOUDPC_PARTNERS_PARTNER_CACHE_TTL", default_value_t = HeartbeatConfig::default().partner_cache_ttl)]
+    pub partner_cache_ttl: Span,
+}
 
+impl Default for HeartbeatConfig {
+    fn default() -> Self {
+        Self {
+            timeout: Span::secs(300),
+            flush_interval: Span::secs(1),
+            partner_cache_ttl: Span::secs(5),
+        }
+    }
+}
+
+/// Throttling budgets, modelled on the Intune limits.
+#[derive(Debug, Clone, Args)]
+pub struct ThrottleConfig {
     /// Switch throttling off.
-    #[arg(long, env = "CLOUDPC_PARTNERS_NO_THROTTLING")]
-    pub no_throttling: bool,
+    #[arg(long = "no-throttling", env = "CLOUDPC_PARTNERS_NO_THROTTLING")]
+    pub off: bool,
 
     /// The throttling window the budgets below refill over.
-    #[arg(long, env = "CLOUDPC_PARTNERS_THROTTLE_WINDOW", default_value = "20s", value_parser = parse_duration)]
-    pub throttle_window: Duration,
+    #[arg(long = "throttle-window", env = "CLOUDPC_PARTNERS_THROTTLE_WINDOW", default_value_t = ThrottleConfig::default().window)]
+    pub window: Span,
 
     /// Graph requests per app per tenant per window.
-    #[arg(long, env = "CLOUDPC_PARTNERS_THROTTLE_REQUESTS", default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..))]
-    pub throttle_requests: u32,
+    #[arg(long = "throttle-requests", env = "CLOUDPC_PARTNERS_THROTTLE_REQUESTS", default_value_t = ThrottleConfig::default().requests, value_parser = clap::value_parser!(u32).range(1..))]
+    pub requests: u32,
 
     /// Graph writes (POST, PATCH, DELETE) per app per tenant per window.
-    #[arg(long, env = "CLOUDPC_PARTNERS_THROTTLE_WRITES", default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
-    pub throttle_writes: u32,
+    #[arg(long = "throttle-writes", env = "CLOUDPC_PARTNERS_THROTTLE_WRITES", default_value_t = ThrottleConfig::default().writes, value_parser = clap::value_parser!(u32).range(1..))]
+    pub writes: u32,
 
     /// Partner API calls per partner connection per window.
-    #[arg(long, env = "CLOUDPC_PARTNERS_THROTTLE_PARTNER_REQUESTS", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
-    pub throttle_partner_requests: u32,
+    #[arg(long = "throttle-partner-requests", env = "CLOUDPC_PARTNERS_THROTTLE_PARTNER_REQUESTS", default_value_t = ThrottleConfig::default().partner_requests, value_parser = clap::value_parser!(u32).range(1..))]
+    pub partner_requests: u32,
+}
 
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        Self {
+            off: false,
+            window: Span::secs(20),
+            requests: 2000,
+            writes: 200,
+            partner_requests: 100,
+        }
+    }
+}
+
+impl ThrottleConfig {
+    /// The budgets, or `None` when throttling is off.
+    pub fn limits(&self) -> Option<crate::throttle::ThrottleLimits> {
+        (!self.off).then_some(crate::throttle::ThrottleLimits {
+            window: self.window.get(),
+            requests: self.requests,
+            writes: self.writes,
+            partner_requests: self.partner_requests,
+        })
+    }
+}
+
+/// Production token validation; without it the server signs and checks local tokens.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TokenValidation {
     /// JWKS file of RS256 public keys; switches from local tokens to production validation.
     #[arg(long, env = "CLOUDPC_PARTNERS_JWKS_FILE", requires_all = ["issuer", "audience"])]
     pub jwks_file: Option<PathBuf>,
@@ -96,73 +234,13 @@ pub struct ServeConfig {
     /// Expected `aud` with --jwks-file.
     #[arg(long, env = "CLOUDPC_PARTNERS_AUDIENCE", requires = "jwks_file")]
     pub audience: Option<String>,
-
-    /// Turn off the deprecated externalPartnerSettings view (404, as Microsoft does now).
-    #[arg(long, env = "CLOUDPC_PARTNERS_NO_LEGACY_SETTINGS")]
-    pub no_legacy_settings: bool,
-
-    /// Log format: `text` for people, `json` for log pipelines.
-    #[arg(long, env = "CLOUDPC_PARTNERS_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
-    pub log_format: String,
-}
-
-impl ServeConfig {
-    /// The defaults, rooted in a given data dir; what tests start from.
-    pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
-        Self {
-            listen: "127.0.0.1:0".into(),
-            data_dir: data_dir.into(),
-            database: None,
-            db_pool_size: 10,
-            db_acquire_timeout: Duration::from_secs(5),
-            db_statement_timeout: Duration::from_secs(30),
-            heartbeat_timeout: Duration::from_secs(300),
-            heartbeat_flush_interval: Duration::from_secs(1),
-            partner_cache_ttl: Duration::from_secs(5),
-            no_throttling: false,
-            throttle_window: Duration::from_secs(20),
-            throttle_requests: 2000,
-            throttle_writes: 200,
-            throttle_partner_requests: 100,
-            jwks_file: None,
-            issuer: None,
-            audience: None,
-            no_legacy_settings: false,
-            log_format: "text".into(),
-        }
-    }
-}
-
-impl ServeConfig {
-    /// PostgreSQL connection settings.
-    pub fn pg_settings(&self) -> crate::store::PgSettings {
-        crate::store::PgSettings {
-            pool_size: self.db_pool_size,
-            acquire_timeout: self.db_acquire_timeout,
-            statement_timeout: self.db_statement_timeout,
-        }
-    }
-
-    /// The throttling budgets, or `None` when throttling is off.
-    pub fn throttle_limits(&self) -> Option<crate::throttle::ThrottleLimits> {
-        (!self.no_throttling).then_some(crate::throttle::ThrottleLimits {
-            window: self.throttle_window,
-            requests: self.throttle_requests,
-            writes: self.throttle_writes,
-            partner_requests: self.throttle_partner_requests,
-        })
-    }
 }
 
 /// `cloudpc-partners token`.
 #[derive(Debug, Clone, Args)]
 pub struct TokenConfig {
     /// Folder holding the local signing key (the server's --data-dir).
-    #[arg(
-        long,
-        env = "CLOUDPC_PARTNERS_DATA_DIR",
-        default_value = "./cloudpc-partners-data"
-    )]
+    #[arg(long, env = "CLOUDPC_PARTNERS_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
 
     /// Tenant (GUID) the token acts for.
@@ -170,7 +248,7 @@ pub struct TokenConfig {
     pub tenant: uuid::Uuid,
 
     /// Permissions, separated by spaces or commas.
-    #[arg(long, default_value = "CloudPC.ReadWrite.All")]
+    #[arg(long, default_value = crate::auth::READ_WRITE_ALL)]
     pub scopes: String,
 
     /// Mint an application token (`roles`) instead of a delegated one (`scp`).
@@ -186,8 +264,8 @@ pub struct TokenConfig {
     pub app_id: Option<String>,
 
     /// How long the token is valid.
-    #[arg(long, default_value = "24h", value_parser = parse_duration)]
-    pub lifetime: Duration,
+    #[arg(long, default_value_t = Span::secs(24 * 3600))]
+    pub lifetime: Span,
 }
 
 /// `cloudpc-partners migrate-data`.
@@ -200,4 +278,34 @@ pub struct MigrateConfig {
     /// The PostgreSQL database to copy into: `postgres://…`; migrated on connect.
     #[arg(long, env = "DATABASE_URL")]
     pub to: String,
+
+    #[command(flatten)]
+    pub postgres: PostgresConfig,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeConfig,
+    }
+
+    /// The flags' defaults are the sections' defaults.
+    #[test]
+    fn no_flags_means_the_section_defaults() {
+        let c = Cli::try_parse_from(["x"]).unwrap().serve;
+        assert_eq!(c.heartbeats.timeout, HeartbeatConfig::default().timeout);
+        assert_eq!(c.throttling.writes, ThrottleConfig::default().writes);
+        assert_eq!(c.postgres.acquire_timeout, Span::secs(5));
+        let c = Cli::try_parse_from(["x", "--heartbeat-timeout", "90s", "--no-throttling"])
+            .unwrap()
+            .serve;
+        assert_eq!(c.heartbeats.timeout, Span::secs(90));
+        assert!(c.throttling.off);
+        assert!(Cli::try_parse_from(["x", "--heartbeat-timeout", "0s"]).is_err());
+    }
 }

@@ -43,6 +43,7 @@ fn migrate_data(config: MigrateConfig) -> anyhow::Result<()> {
     let report = runtime.block_on(cloudpc_partners::migrate::migrate_data(
         &config.from,
         &config.to,
+        &config.postgres.settings(),
     ))?;
     println!(
         "read {} records: copied {}, skipped {} already present",
@@ -118,7 +119,7 @@ fn token(config: TokenConfig) -> anyhow::Result<()> {
             tenant: config.tenant,
             kind,
             app_id: config.app_id,
-            lifetime: config.lifetime,
+            lifetime: config.lifetime.get(),
             now: chrono::Utc::now().timestamp(),
         },
     )?;

@@ -24,17 +24,6 @@ pub struct ThrottleLimits {
     pub partner_requests: u32,
 }
 
-impl Default for ThrottleLimits {
-    fn default() -> Self {
-        Self {
-            window: Duration::from_secs(20),
-            requests: 2000,
-            writes: 200,
-            partner_requests: 100,
-        }
-    }
-}
-
 /// A refused call: how long until it would be accepted, and which budget ran out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Throttled {

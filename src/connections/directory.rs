@@ -57,9 +57,9 @@ impl PartnerDirectory {
         }
         let entry = PartnerEntry {
             id: rec.id,
-            enabled: rec.enable_connection,
+            enabled: rec.enable_connection(),
         };
-        entries.insert((tenant, rec.partner_id), (entry, Instant::now()));
+        entries.insert((tenant, rec.partner_id()), (entry, Instant::now()));
         entry
     }
 

@@ -1,47 +1,118 @@
-//! Turning a request body into a validated create or update, with a message that
-//! names the offending property for every mistake.
+//! Turning a request body into a validated create or update, by the entity
+//! description, with a message that names the offending property for every mistake.
 
+use crate::edm::{EdmType, Property, Scalar, Values, Writable};
 use crate::http::body::json_kind;
 use crate::http::ApiError;
 use crate::model::{NewPartner, PartnerUpdate};
-use crate::odata::{EntityShape, Property};
+use crate::odata::EntityView;
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-/// Validates a create body: `partnerId` and `enableConnection`, nothing else.
-pub fn parse_create(
-    shape: &EntityShape,
-    body: &Map<String, Value>,
-) -> Result<NewPartner, ApiError> {
-    check_properties(
-        shape,
-        body,
-        &[Property::PartnerId, Property::EnableConnection],
-    )?;
-    let partner_id = match required(shape, body, Property::PartnerId)? {
-        Value::String(s) => Uuid::try_parse(s.trim()).map_err(|_| {
-            bad(format!(
-                "The property 'partnerId' must be a GUID such as 198d7140-80bb-4843-8cc4-811377a49a92; '{s}' is not one."
-            ))
-        })?,
-        other => return Err(wrong_type("partnerId", "a string holding a GUID", other)),
-    };
-    let enable_connection = boolean(required(shape, body, Property::EnableConnection)?)?;
+/// Which request a body is for, and so which properties it may carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Create,
+    Update,
+}
+
+impl Purpose {
+    fn writable(self, p: Property) -> Writable {
+        match self {
+            Purpose::Create => p.on_create,
+            Purpose::Update => p.on_update,
+        }
+    }
+}
+
+/// Validates a create body: the properties a create may set, the required ones present.
+pub fn parse_create(shape: &EntityView, body: &Map<String, Value>) -> Result<NewPartner, ApiError> {
     Ok(NewPartner {
-        partner_id,
-        enable_connection,
+        values: parse_values(shape, body, Purpose::Create)?,
     })
 }
 
-/// Validates an update body: only `enableConnection`, which is required.
+/// Validates an update body: the properties an update may change.
 pub fn parse_update(
-    shape: &EntityShape,
+    shape: &EntityView,
     body: &Map<String, Value>,
 ) -> Result<PartnerUpdate, ApiError> {
-    check_properties(shape, body, &[Property::EnableConnection])?;
-    let enable = boolean(required(shape, body, Property::EnableConnection)?)?;
     Ok(PartnerUpdate {
-        enable_connection: Some(enable),
+        values: parse_values(shape, body, Purpose::Update)?,
+    })
+}
+
+fn parse_values(
+    shape: &EntityView,
+    body: &Map<String, Value>,
+    purpose: Purpose,
+) -> Result<Values, ApiError> {
+    check_properties(shape, body, purpose)?;
+    let mut values = Values::new();
+    for p in shape.properties() {
+        let writable = purpose.writable(p);
+        if writable == Writable::No {
+            continue;
+        }
+        let name = shape.name(p);
+        match body.get(name) {
+            None if writable == Writable::Required => {
+                return Err(bad(format!("The property '{name}' is required.")))
+            }
+            None => {}
+            Some(Value::Null) if !p.nullable => {
+                return Err(bad(format!("The property '{name}' cannot be null.")))
+            }
+            Some(v) => values.set(p.name, typed(p, name, v)?),
+        }
+    }
+    Ok(values)
+}
+
+/// A JSON value as the property's type.
+fn typed(p: Property, name: &str, v: &Value) -> Result<Scalar, ApiError> {
+    Ok(match (&p.edm, v) {
+        (_, Value::Null) => Scalar::Null,
+        (EdmType::GuidString, Value::String(s)) => Scalar::Text(
+            Uuid::try_parse(s.trim())
+                .map_err(|_| {
+                    bad(format!(
+                        "The property '{name}' must be a GUID such as 198d7140-80bb-4843-8cc4-811377a49a92; '{s}' is not one."
+                    ))
+                })?
+                .to_string(),
+        ),
+        (EdmType::GuidString, other) => {
+            return Err(wrong_type(name, "a string holding a GUID", other))
+        }
+        (EdmType::String, Value::String(s)) => Scalar::Text(s.clone()),
+        (EdmType::String, other) => return Err(wrong_type(name, "a string", other)),
+        (EdmType::Boolean, Value::Bool(b)) => Scalar::Bool(*b),
+        (EdmType::Boolean, other) => {
+            return Err(wrong_type(name, "a Boolean (true or false)", other))
+        }
+        (EdmType::DateTimeOffset, Value::String(s)) => Scalar::Time(
+            DateTime::parse_from_rfc3339(s.trim())
+                .map_err(|_| {
+                    bad(format!(
+                        "The property '{name}' value '{s}' is not a date-time with a time zone, such as 2026-11-23T10:00:00Z."
+                    ))
+                })?
+                .with_timezone(&Utc),
+        ),
+        (EdmType::DateTimeOffset, other) => {
+            return Err(wrong_type(name, "a date-time string such as 2026-11-23T10:00:00Z", other))
+        }
+        (EdmType::Enum(e), Value::String(s)) => Scalar::Enum(e.value_of(s).ok_or_else(|| {
+            bad(format!(
+                "The property '{name}' must be one of {}; '{s}' is not.",
+                e.members.join(", ")
+            ))
+        })?),
+        (EdmType::Enum(e), other) => {
+            return Err(wrong_type(name, &format!("one of {}", e.members.join(", ")), other))
+        }
     })
 }
 
@@ -52,13 +123,13 @@ fn bad(message: String) -> ApiError {
 /// Refuses unknown and read-only properties and a mismatched `@odata.type`; other
 /// instance annotations (`@odata.context`, `x@odata.type`, …) carry no data and are ignored.
 fn check_properties(
-    shape: &EntityShape,
+    shape: &EntityView,
     body: &Map<String, Value>,
-    writable: &[Property],
+    purpose: Purpose,
 ) -> Result<(), ApiError> {
     for (name, value) in body {
         if name == "@odata.type" {
-            let expected = shape.type_name;
+            let expected = shape.qualified_type();
             let given = value.as_str().unwrap_or_default();
             if given.strip_prefix('#').unwrap_or(given) != expected {
                 return Err(bad(format!(
@@ -70,18 +141,18 @@ fn check_properties(
         if name.contains('@') {
             continue;
         }
-        match shape.lookup(name).filter(|p| shape.name(*p) == name) {
-            Some(p) if writable.contains(&p) => {}
+        match shape.exact(name) {
+            Some(p) if purpose.writable(p) != Writable::No => {}
             Some(_) => {
                 return Err(bad(format!(
-                    "The property '{name}' is read-only and cannot be set{}.",
-                    if writable.len() == 1 { "; only enableConnection can be updated" } else { "; only partnerId and enableConnection can be given" }
+                    "The property '{name}' is read-only and cannot be set; {}.",
+                    what_is_writable(shape, purpose)
                 )))
             }
             None => {
                 return Err(bad(format!(
                     "The property '{name}' does not exist on type '{}'. Make sure to only use property names that are defined by the type.",
-                    shape.type_name
+                    shape.qualified_type()
                 )))
             }
         }
@@ -89,22 +160,22 @@ fn check_properties(
     Ok(())
 }
 
-fn required<'a>(
-    shape: &EntityShape,
-    body: &'a Map<String, Value>,
-    p: Property,
-) -> Result<&'a Value, ApiError> {
-    let name = shape.name(p);
-    match body.get(name) {
-        None => Err(bad(format!("The property '{name}' is required."))),
-        Some(Value::Null) => Err(bad(format!("The property '{name}' cannot be null."))),
-        Some(v) => Ok(v),
+/// "only partnerId and enableConnection can be given", from the description.
+fn what_is_writable(shape: &EntityView, purpose: Purpose) -> String {
+    let names: Vec<&str> = shape
+        .properties()
+        .filter(|p| purpose.writable(p) != Writable::No)
+        .map(|p| shape.name(p))
+        .collect();
+    let list = match names.split_last() {
+        None => return "nothing can be set".into(),
+        Some((last, [])) => (*last).to_owned(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+    };
+    match purpose {
+        Purpose::Create => format!("only {list} can be given"),
+        Purpose::Update => format!("only {list} can be updated"),
     }
-}
-
-fn boolean(v: &Value) -> Result<bool, ApiError> {
-    v.as_bool()
-        .ok_or_else(|| wrong_type("enableConnection", "a Boolean (true or false)", v))
 }
 
 fn wrong_type(name: &str, expected: &str, got: &Value) -> ApiError {
@@ -117,10 +188,11 @@ fn wrong_type(name: &str, expected: &str, got: &Value) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::schema::{PARTNERS, SETTINGS};
     use serde_json::json;
 
     fn create(v: Value) -> Result<NewPartner, String> {
-        parse_create(&EntityShape::PARTNERS, v.as_object().unwrap()).map_err(|e| e.to_string())
+        parse_create(&PARTNERS, v.as_object().unwrap()).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -131,7 +203,7 @@ mod tests {
             "enableConnection": true
         }))
         .unwrap();
-        assert!(p.enable_connection);
+        assert!(p.enable_connection());
     }
 
     #[test]
@@ -177,9 +249,9 @@ mod tests {
 
     #[test]
     fn update_takes_only_enable_connection() {
-        let s = &EntityShape::SETTINGS;
+        let s = &SETTINGS;
         let ok = parse_update(s, json!({"@odata.type": "#microsoft.graph.cloudPcExternalPartnerSetting", "enableConnection": false}).as_object().unwrap());
-        assert_eq!(ok.unwrap().enable_connection, Some(false));
+        assert_eq!(ok.unwrap().values.bool("enableConnection"), Some(false));
         let e = parse_update(s, json!({"status": "healthy"}).as_object().unwrap())
             .unwrap_err()
             .to_string();

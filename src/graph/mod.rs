@@ -6,9 +6,10 @@ pub mod options;
 pub mod partners;
 pub mod render;
 
+use crate::edm::EntityView;
 use crate::http::respond::Xml;
 use crate::http::ApiError;
-use crate::odata::EntityShape;
+use crate::model::schema::{PARTNERS, SETTINGS};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, Method, Uri};
@@ -25,11 +26,10 @@ const SETTINGS_SUNSET: &str = "Tue, 31 Mar 2026 00:00:00 GMT";
 pub fn routes(legacy_settings: bool) -> Router<AppState> {
     let mut r = Router::new()
         .route("/beta/$metadata", with_405(get(metadata), "GET"))
-        .merge(set_routes(EntityShape::PARTNERS));
+        .merge(set_routes(&PARTNERS));
     if legacy_settings {
         r = r.merge(
-            set_routes(EntityShape::SETTINGS)
-                .layer(axum::middleware::map_response(deprecation_headers)),
+            set_routes(&SETTINGS).layer(axum::middleware::map_response(deprecation_headers)),
         );
     }
     r
@@ -46,7 +46,7 @@ fn with_405(r: MethodRouter<AppState>, allow: &'static str) -> MethodRouter<AppS
 }
 
 /// Collection, `$count` and entity routes for one view of the records.
-fn set_routes(view: EntityShape) -> Router<AppState> {
+fn set_routes(view: &'static EntityView) -> Router<AppState> {
     let base = format!("/beta/deviceManagement/virtualEndpoint/{}", view.set_name);
     Router::new()
         .route(

@@ -2,7 +2,7 @@
 //! its query options parsed against that view.
 
 use crate::http::ApiError;
-use crate::odata::{query, CollectionQuery, CountQuery, EntityQuery, EntityShape};
+use crate::odata::{query, CollectionQuery, CountQuery, EntityQuery, EntityView};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::Method;
@@ -10,7 +10,7 @@ use axum::http::Method;
 /// The view of the records a route serves (`externalPartners` or the older
 /// `externalPartnerSettings`), set on its routes as an extension.
 #[derive(Debug, Clone, Copy)]
-pub struct View(pub EntityShape);
+pub struct View(pub &'static EntityView);
 
 impl<S: Send + Sync> FromRequestParts<S> for View {
     type Rejection = ApiError;
@@ -18,7 +18,7 @@ impl<S: Send + Sync> FromRequestParts<S> for View {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         parts
             .extensions
-            .get::<EntityShape>()
+            .get::<&'static EntityView>()
             .copied()
             .map(View)
             .ok_or_else(|| {
@@ -44,7 +44,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ListOptions {
         let View(view) = View::from_request_parts(parts, state).await?;
         Ok(ListOptions(query::parse_collection(
             parts.uri.query(),
-            &view,
+            view,
         )?))
     }
 }
@@ -54,10 +54,7 @@ impl<S: Send + Sync> FromRequestParts<S> for EntityOptions {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let View(view) = View::from_request_parts(parts, state).await?;
-        Ok(EntityOptions(query::parse_entity(
-            parts.uri.query(),
-            &view,
-        )?))
+        Ok(EntityOptions(query::parse_entity(parts.uri.query(), view)?))
     }
 }
 
@@ -66,7 +63,7 @@ impl<S: Send + Sync> FromRequestParts<S> for CountOptions {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let View(view) = View::from_request_parts(parts, state).await?;
-        Ok(CountOptions(query::parse_count(parts.uri.query(), &view)?))
+        Ok(CountOptions(query::parse_count(parts.uri.query(), view)?))
     }
 }
 

@@ -22,7 +22,7 @@ pub async fn list(
     State(app): State<AppState>,
 ) -> Result<GraphJson, ApiError> {
     let listing = app.connections.list(caller.tenant(), &q).await?;
-    Ok(render::collection(&view, &root, &q, &listing))
+    Ok(render::collection(view, &root, &q, &listing))
 }
 
 /// `GET …/{set}/$count`
@@ -47,9 +47,9 @@ pub async fn create(
     State(app): State<AppState>,
     JsonObject(body): JsonObject,
 ) -> Result<EntityResponse, ApiError> {
-    let new = input::parse_create(&view, &body)?;
+    let new = input::parse_create(view, &body)?;
     let created = app.connections.create(caller.tenant(), &new).await?;
-    Ok(render::created(&view, &root, &created))
+    Ok(render::created(view, &root, &created))
 }
 
 /// `GET …/{set}/{id}`
@@ -62,7 +62,7 @@ pub async fn get(
     State(app): State<AppState>,
 ) -> Result<EntityResponse, ApiError> {
     let found = app.connections.get(caller.tenant(), id).await?;
-    Ok(render::entity(&view, &root, &found, q.select.as_deref()))
+    Ok(render::entity(view, &root, &found, q.select.as_deref()))
 }
 
 /// `PATCH …/{set}/{id}`
@@ -77,12 +77,12 @@ pub async fn update(
     State(app): State<AppState>,
     JsonObject(body): JsonObject,
 ) -> Result<EntityResponse, ApiError> {
-    let update = input::parse_update(&view, &body)?;
+    let update = input::parse_update(view, &body)?;
     let updated = app
         .connections
         .update(caller.tenant(), id, &update, expected)
         .await?;
-    Ok(render::entity(&view, &root, &updated, None))
+    Ok(render::entity(view, &root, &updated, None))
 }
 
 /// `DELETE …/{set}/{id}`

@@ -2,26 +2,27 @@
 
 use crate::clock::format_graph_time;
 use crate::connections::{Connection, Listing};
+use crate::edm::{Derived, EdmType, Scalar, Source};
 use crate::http::respond::{EntityResponse, GraphJson};
-use crate::odata::{CollectionQuery, EntityShape, Property, SkipToken};
+use crate::odata::{CollectionQuery, EntityView, Property, SkipToken};
 use axum::http::StatusCode;
 use serde_json::{Map, Value};
 
 /// The path of an entity set below the service root.
-pub fn set_path(shape: &EntityShape) -> String {
+pub fn set_path(shape: &EntityView) -> String {
     format!("deviceManagement/virtualEndpoint/{}", shape.set_name)
 }
 
 /// `@odata.context` for a collection or (with `entity`) a single entity.
 pub fn context_url(
-    shape: &EntityShape,
+    shape: &EntityView,
     base: &str,
     select: Option<&[Property]>,
     entity: bool,
 ) -> String {
     let mut s = format!("{base}/$metadata#{}", set_path(shape));
     if let Some(props) = select {
-        let names: Vec<&str> = props.iter().map(|p| shape.name(*p)).collect();
+        let names: Vec<&str> = props.iter().map(|p| shape.name(p)).collect();
         s.push_str(&format!("({})", names.join(",")));
     }
     if entity {
@@ -32,37 +33,53 @@ pub fn context_url(
 
 /// One entity's properties (all, or the selected ones), after `@odata.type`.
 pub fn properties(
-    shape: &EntityShape,
+    shape: &EntityView,
     conn: &Connection,
     select: Option<&[Property]>,
 ) -> Map<String, Value> {
-    let (rec, report) = (&conn.record, &conn.health);
     let mut m = Map::new();
     m.insert(
         "@odata.type".into(),
-        Value::String(format!("#{}", shape.type_name)),
+        Value::String(format!("#{}", shape.qualified_type())),
     );
-    m.insert("@odata.etag".into(), Value::String(rec.etag()));
-    for p in select.unwrap_or(&Property::ALL) {
-        let v = match p {
-            Property::Id => Value::String(rec.id.to_string()),
-            Property::PartnerId => Value::String(rec.partner_id.to_string()),
-            Property::EnableConnection => Value::Bool(rec.enable_connection),
-            Property::LastSyncDateTime => rec
-                .last_sync_at
-                .map(|t| Value::String(format_graph_time(t)))
-                .unwrap_or(Value::Null),
-            Property::ConnectionStatus => Value::String(report.status.as_str().into()),
-            Property::StatusDetails => Value::String(report.details.clone()),
-        };
-        m.insert(shape.name(*p).into(), v);
+    m.insert("@odata.etag".into(), Value::String(conn.record.etag()));
+    let mut put = |p: Property| {
+        m.insert(shape.name(p).into(), value(p, conn));
+    };
+    match select {
+        Some(chosen) => chosen.iter().copied().for_each(&mut put),
+        None => shape.properties().for_each(&mut put),
     }
     m
 }
 
+/// One property's JSON value.
+fn value(p: Property, conn: &Connection) -> Value {
+    match p.source {
+        Source::Key => Value::String(conn.record.id.to_string()),
+        Source::Column(_) => json_of(conn.record.values.get(p.name), &p.edm),
+        Source::Derived(Derived::Status) => Value::String(conn.health.status.as_str().into()),
+        Source::Derived(Derived::StatusDetails) => Value::String(conn.health.details.clone()),
+    }
+}
+
+/// A stored value as JSON, in Graph's formats.
+fn json_of(v: &Scalar, edm: &EdmType) -> Value {
+    match (v, edm) {
+        (Scalar::Null, _) => Value::Null,
+        (Scalar::Bool(b), _) => Value::Bool(*b),
+        (Scalar::Text(s), _) => Value::String(s.clone()),
+        (Scalar::Time(t), _) => Value::String(format_graph_time(*t)),
+        (Scalar::Enum(n), EdmType::Enum(e)) => e
+            .member(*n)
+            .map_or(Value::Null, |m| Value::String(m.into())),
+        (Scalar::Enum(n), _) => Value::from(*n),
+    }
+}
+
 /// A single-entity response: 200 with its `ETag`.
 pub fn entity(
-    shape: &EntityShape,
+    shape: &EntityView,
     base: &str,
     conn: &Connection,
     select: Option<&[Property]>,
@@ -82,7 +99,7 @@ pub fn entity(
 }
 
 /// A create's response: 201, with the new entity's `Location`.
-pub fn created(shape: &EntityShape, base: &str, conn: &Connection) -> EntityResponse {
+pub fn created(shape: &EntityView, base: &str, conn: &Connection) -> EntityResponse {
     EntityResponse {
         status: StatusCode::CREATED,
         location: Some(format!("{base}/{}/{}", set_path(shape), conn.record.id)),
@@ -92,7 +109,7 @@ pub fn created(shape: &EntityShape, base: &str, conn: &Connection) -> EntityResp
 
 /// A page of a collection, with `@odata.count` and `@odata.nextLink` as they apply.
 pub fn collection(
-    shape: &EntityShape,
+    shape: &EntityView,
     base: &str,
     q: &CollectionQuery,
     listing: &Listing,
@@ -122,7 +139,7 @@ pub fn collection(
 }
 
 /// `@odata.nextLink`: the same options, with the paging folded into `$skiptoken`.
-fn next_link(shape: &EntityShape, base: &str, q: &CollectionQuery, token: SkipToken) -> String {
+fn next_link(shape: &EntityView, base: &str, q: &CollectionQuery, token: SkipToken) -> String {
     let enc = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
     let mut parts = Vec::new();
     if let Some(f) = &q.raw_filter {

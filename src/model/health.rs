@@ -1,6 +1,7 @@
 //! The health rules: one pure function decides `connectionStatus` and `statusDetails`
 //! from the stored timestamps, the clock and the heartbeat timeout.
 
+use super::schema::STATUS;
 use super::PartnerRecord;
 use crate::clock::format_graph_time;
 use chrono::{DateTime, Duration, Utc};
@@ -23,14 +24,9 @@ impl ConnectionStatus {
         ConnectionStatus::Unhealthy,
     ];
 
-    /// The member name as it appears in JSON.
+    /// The member name as it appears in JSON, from the schema's enum.
     pub fn as_str(self) -> &'static str {
-        match self {
-            ConnectionStatus::NotAvailable => "notAvailable",
-            ConnectionStatus::Available => "available",
-            ConnectionStatus::Healthy => "healthy",
-            ConnectionStatus::Unhealthy => "unhealthy",
-        }
+        STATUS.member(self.value()).unwrap_or_default()
     }
 
     /// Parses a member name exactly as the schema spells it.
@@ -48,14 +44,6 @@ impl ConnectionStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HealthPolicy {
     pub heartbeat_timeout: Duration,
-}
-
-impl Default for HealthPolicy {
-    fn default() -> Self {
-        Self {
-            heartbeat_timeout: Duration::minutes(5),
-        }
-    }
 }
 
 impl HealthPolicy {
@@ -82,7 +70,7 @@ pub fn derive_status(
     policy: &HealthPolicy,
 ) -> StatusReport {
     let timeout = format_timeout(policy.heartbeat_timeout);
-    if !partner.enable_connection {
+    if !partner.enable_connection() {
         return StatusReport {
             status: ConnectionStatus::NotAvailable,
             details: "The connection is disabled; set enableConnection to true to accept calls from the external partner".into(),
@@ -138,13 +126,16 @@ mod tests {
     }
 
     fn partner(enabled: bool, enabled_at: i64, heartbeat: Option<i64>) -> PartnerRecord {
+        let mut values = crate::edm::Values::new();
+        values.set(
+            super::super::schema::ENABLE_CONNECTION,
+            crate::edm::Scalar::Bool(enabled),
+        );
         PartnerRecord {
             id: Uuid::nil(),
-            partner_id: Uuid::nil(),
-            enable_connection: enabled,
+            values,
             enabled_at: Some(t(enabled_at)),
             last_heartbeat_at: heartbeat.map(t),
-            last_sync_at: None,
             created_at: t(0),
             updated_at: t(0),
             version: 1,

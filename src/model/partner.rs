@@ -1,5 +1,7 @@
 //! The stored state of a partner connection and the inputs that change it.
 
+use super::schema::{ENABLE_CONNECTION, LAST_SYNC_DATE_TIME, PARTNER_ID};
+use crate::edm::Values;
 use chrono::{DateTime, Utc};
 use std::fmt;
 use uuid::Uuid;
@@ -14,18 +16,18 @@ impl fmt::Display for TenantId {
     }
 }
 
-/// One partner connection as stored. `connectionStatus` is not here: it is derived
-/// from these timestamps and the clock at read time (see `health`).
+/// One partner connection as stored. The described properties are in `values`, so a
+/// new plain property needs no code here; `connectionStatus` is not stored at all but
+/// derived from the timestamps and the clock at read time (see `health`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartnerRecord {
     pub id: Uuid,
-    pub partner_id: Uuid,
-    pub enable_connection: bool,
+    /// Stored property values by property name (see `schema::PARTNER`).
+    pub values: Values,
     /// When the connection was last switched on (or created enabled); heartbeats
     /// older than this belong to an earlier enablement and do not count.
     pub enabled_at: Option<DateTime<Utc>>,
     pub last_heartbeat_at: Option<DateTime<Utc>>,
-    pub last_sync_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Bumped on every change a client makes; the basis of the ETag.
@@ -37,17 +39,46 @@ impl PartnerRecord {
     pub fn etag(&self) -> String {
         format!("W/\"{}\"", self.version)
     }
+
+    pub fn enable_connection(&self) -> bool {
+        self.values.bool(ENABLE_CONNECTION).unwrap_or(false)
+    }
+
+    /// The partner this connection is for.
+    pub fn partner_id(&self) -> Uuid {
+        partner_id(&self.values)
+    }
+
+    pub fn last_sync_at(&self) -> Option<DateTime<Utc>> {
+        self.values.time(LAST_SYNC_DATE_TIME)
+    }
 }
 
-/// A validated create request.
+fn partner_id(values: &Values) -> Uuid {
+    values
+        .text(PARTNER_ID)
+        .and_then(|s| Uuid::try_parse(s).ok())
+        .unwrap_or_default()
+}
+
+/// A validated create request: a value for each property a create may set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewPartner {
-    pub partner_id: Uuid,
-    pub enable_connection: bool,
+    pub values: Values,
 }
 
-/// A validated update request: only `enableConnection` can change.
+impl NewPartner {
+    pub fn partner_id(&self) -> Uuid {
+        partner_id(&self.values)
+    }
+
+    pub fn enable_connection(&self) -> bool {
+        self.values.bool(ENABLE_CONNECTION).unwrap_or(false)
+    }
+}
+
+/// A validated update request: the properties it changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartnerUpdate {
-    pub enable_connection: Option<bool>,
+    pub values: Values,
 }

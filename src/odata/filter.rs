@@ -7,8 +7,10 @@
 //! Binding checks every property exists, supports the operator, and gets a literal of
 //! its type, so the store only ever sees well-typed comparisons.
 
-use super::{EntityShape, Property, QueryError};
-use crate::model::ConnectionStatus;
+use super::schema::resolve;
+use super::{EntityView, Property, QueryError};
+pub use crate::edm::Scalar as Value;
+use crate::edm::{EdmType, FilterOps};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -59,16 +61,6 @@ impl CompareOp {
     }
 }
 
-/// A literal, typed for the property it is compared with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Value {
-    Null,
-    Bool(bool),
-    Text(String),
-    Time(DateTime<Utc>),
-    Status(ConnectionStatus),
-}
-
 /// A typed, validated filter expression.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Filter {
@@ -87,7 +79,7 @@ pub enum Filter {
 }
 
 /// Parses and type-checks a `$filter` expression against one view of the entity.
-pub fn parse_filter(text: &str, shape: &EntityShape) -> Result<Filter, QueryError> {
+pub fn parse_filter(text: &str, shape: &EntityView) -> Result<Filter, QueryError> {
     if text.trim().is_empty() {
         return Err(QueryError::new(
             "The $filter query option is empty; give an expression such as enableConnection eq true.",
@@ -524,14 +516,14 @@ fn classify_word(w: String, at: usize) -> Result<Operand, QueryError> {
 
 // ---------------------------------------------------------------- binding
 
-fn bind(ast: Ast, shape: &EntityShape) -> Result<Filter, QueryError> {
+fn bind(ast: Ast, shape: &EntityView) -> Result<Filter, QueryError> {
     Ok(match ast {
         Ast::Or(a, b) => Filter::Or(Box::new(bind(*a, shape)?), Box::new(bind(*b, shape)?)),
         Ast::And(a, b) => Filter::And(Box::new(bind(*a, shape)?), Box::new(bind(*b, shape)?)),
         Ast::Not(a, _) => Filter::Not(Box::new(bind(*a, shape)?)),
         Ast::Operand(Operand::Property(name, at)) => {
             let property = filterable(&name, shape)?;
-            if property != Property::EnableConnection {
+            if property.edm != EdmType::Boolean {
                 return Err(QueryError::new(format!(
                     "The $filter at position {at} uses '{name}' as a condition, but only a Boolean property can stand alone; compare it with eq, ne, gt, ge, lt or le."
                 )));
@@ -593,27 +585,15 @@ fn bind(ast: Ast, shape: &EntityShape) -> Result<Filter, QueryError> {
     })
 }
 
-fn filterable(name: &str, shape: &EntityShape) -> Result<Property, QueryError> {
-    let property = shape.resolve(name, "Invalid $filter")?;
-    if property == Property::StatusDetails {
+fn filterable(name: &str, shape: &EntityView) -> Result<Property, QueryError> {
+    let property = resolve(shape, name, "Invalid $filter")?;
+    if property.filter == FilterOps::None {
         return Err(QueryError::new(format!(
             "Invalid $filter: the property '{}' does not support filtering.",
             shape.name(property)
         )));
     }
     Ok(property)
-}
-
-fn edm_type(p: Property, shape: &EntityShape) -> &'static str {
-    match p {
-        Property::Id | Property::PartnerId | Property::StatusDetails => "Edm.String",
-        Property::EnableConnection => "Edm.Boolean",
-        Property::LastSyncDateTime => "Edm.DateTimeOffset",
-        Property::ConnectionStatus => {
-            let _ = shape;
-            "microsoft.graph.cloudPcExternalPartnerStatus"
-        }
-    }
 }
 
 fn literal_type(l: &Literal) -> &'static str {
@@ -630,41 +610,43 @@ fn literal_type(l: &Literal) -> &'static str {
 
 /// Converts a literal to the property's type, or explains the mismatch in the words
 /// Graph uses for it.
-fn typed(p: Property, lit: Literal, shape: &EntityShape, at: usize) -> Result<Value, QueryError> {
+fn typed(p: Property, lit: Literal, shape: &EntityView, at: usize) -> Result<Value, QueryError> {
     let name = shape.name(p);
     let mismatch = |lit: &Literal| {
         QueryError::new(format!(
             "Invalid $filter at position {at}: a binary operator with incompatible types was detected. Found operand types '{}' for '{name}' and '{}' for {lit}.",
-            edm_type(p, shape),
+            p.edm.name(),
             literal_type(lit)
         ))
     };
-    Ok(match (p, lit) {
+    Ok(match (&p.edm, lit) {
         (_, Literal::Null) => Value::Null,
-        (Property::Id | Property::PartnerId, Literal::Str(s)) => {
-            Value::Text(s.to_ascii_lowercase())
-        }
-        (Property::Id | Property::PartnerId, Literal::Guid(g)) => Value::Text(g.to_string()),
-        (Property::EnableConnection, Literal::Bool(b)) => Value::Bool(b),
-        (Property::LastSyncDateTime, Literal::Time(t)) => Value::Time(t),
-        (Property::ConnectionStatus, Literal::Str(s)) => Value::Status(status_member(&s, at)?),
-        (Property::ConnectionStatus, Literal::Enum(t, m)) => {
-            let expected = "microsoft.graph.cloudPcExternalPartnerStatus";
-            if t != expected && t != "graph.cloudPcExternalPartnerStatus" {
+        (EdmType::GuidString, Literal::Str(s)) => Value::Text(s.to_ascii_lowercase()),
+        (EdmType::GuidString, Literal::Guid(g)) => Value::Text(g.to_string()),
+        (EdmType::String, Literal::Str(s)) => Value::Text(s),
+        (EdmType::Boolean, Literal::Bool(b)) => Value::Bool(b),
+        (EdmType::DateTimeOffset, Literal::Time(t)) => Value::Time(t),
+        (EdmType::Enum(e), Literal::Str(s)) => Value::Enum(member(e, &s, at)?),
+        (EdmType::Enum(e), Literal::Enum(t, m)) => {
+            let expected = e.qualified_name();
+            if t != expected && t != format!("graph.{}", e.name) {
                 return Err(QueryError::new(format!(
                     "Invalid $filter at position {at}: '{t}' is not the type of '{name}'; use {expected}'{m}' or just '{m}'."
                 )));
             }
-            Value::Status(status_member(&m, at)?)
+            Value::Enum(member(e, &m, at)?)
         }
         (_, lit) => return Err(mismatch(&lit)),
     })
 }
 
-fn status_member(s: &str, at: usize) -> Result<ConnectionStatus, QueryError> {
-    ConnectionStatus::parse(s).ok_or_else(|| {
+fn member(e: &crate::edm::EnumType, s: &str, at: usize) -> Result<i64, QueryError> {
+    e.value_of(s).ok_or_else(|| {
+        let (last, rest) = e.members.split_last().unwrap_or((&"", &[]));
         QueryError::new(format!(
-            "Invalid $filter at position {at}: '{s}' is not a member of microsoft.graph.cloudPcExternalPartnerStatus; use notAvailable, available, healthy or unhealthy."
+            "Invalid $filter at position {at}: '{s}' is not a member of {}; use {} or {last}.",
+            e.qualified_name(),
+            rest.join(", ")
         ))
     })
 }
@@ -673,7 +655,7 @@ fn check_operator(
     p: Property,
     op: CompareOp,
     value: &Value,
-    shape: &EntityShape,
+    shape: &EntityView,
     at: usize,
 ) -> Result<(), QueryError> {
     if *value == Value::Null && !op.is_equality() {
@@ -681,7 +663,7 @@ fn check_operator(
             "Invalid $filter at position {at}: null can only be compared with eq or ne."
         )));
     }
-    if p == Property::EnableConnection && !op.is_equality() {
+    if p.filter == FilterOps::Equality && !op.is_equality() {
         return Err(QueryError::new(format!(
             "Invalid $filter at position {at}: '{}' supports only eq and ne.",
             shape.name(p)
@@ -696,10 +678,15 @@ mod tests {
     use chrono::TimeZone;
     use proptest::prelude::*;
 
-    const S: EntityShape = EntityShape::PARTNERS;
+    use crate::model::schema;
+    const S: &EntityView = &schema::PARTNERS;
+
+    fn prop(name: &str) -> Property {
+        S.lookup(name).unwrap()
+    }
 
     fn parse(s: &str) -> Result<Filter, QueryError> {
-        parse_filter(s, &S)
+        parse_filter(s, S)
     }
 
     fn cmp(property: Property, op: CompareOp, value: Value) -> Filter {
@@ -714,20 +701,16 @@ mod tests {
     fn parses_simple_comparisons() {
         assert_eq!(
             parse("enableConnection eq true").unwrap(),
-            cmp(Property::EnableConnection, CompareOp::Eq, Value::Bool(true))
+            cmp(prop("enableConnection"), CompareOp::Eq, Value::Bool(true))
         );
         assert_eq!(
             parse("connectionStatus ne 'healthy'").unwrap(),
-            cmp(
-                Property::ConnectionStatus,
-                CompareOp::Ne,
-                Value::Status(ConnectionStatus::Healthy)
-            )
+            cmp(prop("connectionStatus"), CompareOp::Ne, Value::Enum(2))
         );
         assert_eq!(
             parse("lastSyncDateTime ge 2020-11-03T12:43:14Z").unwrap(),
             cmp(
-                Property::LastSyncDateTime,
+                prop("lastSyncDateTime"),
                 CompareOp::Ge,
                 Value::Time(Utc.with_ymd_and_hms(2020, 11, 3, 12, 43, 14).unwrap())
             )
@@ -739,17 +722,17 @@ mod tests {
         let f = parse("not enableConnection eq true or partnerId eq 'A' and id eq 'b'").unwrap();
         let expected = Filter::Or(
             Box::new(Filter::Not(Box::new(cmp(
-                Property::EnableConnection,
+                prop("enableConnection"),
                 CompareOp::Eq,
                 Value::Bool(true),
             )))),
             Box::new(Filter::And(
                 Box::new(cmp(
-                    Property::PartnerId,
+                    prop("partnerId"),
                     CompareOp::Eq,
                     Value::Text("a".into()),
                 )),
-                Box::new(cmp(Property::Id, CompareOp::Eq, Value::Text("b".into()))),
+                Box::new(cmp(prop("id"), CompareOp::Eq, Value::Text("b".into()))),
             )),
         );
         assert_eq!(f, expected);
@@ -769,7 +752,7 @@ mod tests {
         assert_eq!(
             parse("2020-01-01T00:00:00Z lt lastSyncDateTime").unwrap(),
             cmp(
-                Property::LastSyncDateTime,
+                prop("lastSyncDateTime"),
                 CompareOp::Gt,
                 Value::Time(Utc.with_ymd_and_hms(2020, 1, 1, 0, 0, 0).unwrap())
             )
@@ -781,25 +764,18 @@ mod tests {
         assert_eq!(
             parse("connectionStatus eq microsoft.graph.cloudPcExternalPartnerStatus'unhealthy'")
                 .unwrap(),
-            cmp(
-                Property::ConnectionStatus,
-                CompareOp::Eq,
-                Value::Status(ConnectionStatus::Unhealthy)
-            )
+            cmp(prop("connectionStatus"), CompareOp::Eq, Value::Enum(3))
         );
         let g = "198d7140-80bb-4843-8cc4-811377a49a92";
         assert_eq!(
             parse(&format!("partnerId eq {g}")).unwrap(),
-            cmp(Property::PartnerId, CompareOp::Eq, Value::Text(g.into()))
+            cmp(prop("partnerId"), CompareOp::Eq, Value::Text(g.into()))
         );
         assert_eq!(
             parse("connectionStatus in ('healthy', 'available')").unwrap(),
             Filter::In {
-                property: Property::ConnectionStatus,
-                values: vec![
-                    Value::Status(ConnectionStatus::Healthy),
-                    Value::Status(ConnectionStatus::Available)
-                ]
+                property: prop("connectionStatus"),
+                values: vec![Value::Enum(2), Value::Enum(1)]
             }
         );
     }
@@ -809,7 +785,7 @@ mod tests {
         assert_eq!(
             parse("not EnableConnection").unwrap(),
             Filter::Not(Box::new(cmp(
-                Property::EnableConnection,
+                prop("enableConnection"),
                 CompareOp::Eq,
                 Value::Bool(true)
             )))
@@ -818,8 +794,8 @@ mod tests {
 
     #[test]
     fn settings_view_calls_it_status() {
-        assert!(parse_filter("status eq 'available'", &EntityShape::SETTINGS).is_ok());
-        assert!(parse_filter("connectionStatus eq 'available'", &EntityShape::SETTINGS).is_err());
+        assert!(parse_filter("status eq 'available'", &schema::SETTINGS).is_ok());
+        assert!(parse_filter("connectionStatus eq 'available'", &schema::SETTINGS).is_err());
         assert!(parse("status eq 'available'").is_err());
     }
 

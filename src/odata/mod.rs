@@ -1,5 +1,5 @@
-//! The OData subset this service speaks: the entity's properties, `$filter` parsing to
-//! a typed AST, the other query options, and opaque paging tokens. Pure; no I/O.
+//! The OData subset this service speaks, over the entity description (`edm`): `$filter`
+//! parsing to a typed AST, the other query options, and opaque paging tokens. Pure; no I/O.
 
 pub mod filter;
 pub mod paging;
@@ -9,7 +9,7 @@ pub mod schema;
 pub use filter::{CompareOp, Filter, Value};
 pub use paging::SkipToken;
 pub use query::{CollectionQuery, CountQuery, Direction, EntityQuery, OrderBy};
-pub use schema::{EntityShape, Property};
+pub use schema::{EntityView, Property};
 
 /// A query option the client got wrong; `message` tells them what and where.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

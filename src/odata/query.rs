@@ -7,7 +7,8 @@
 
 use super::filter::parse_filter;
 use super::paging::{fingerprint, SkipToken};
-use super::{EntityShape, Filter, Property, QueryError};
+use super::schema::resolve;
+use super::{EntityView, Filter, Property, QueryError};
 
 /// Most items in one page, as in Graph.
 pub const PAGE_SIZE: u64 = 100;
@@ -163,7 +164,7 @@ impl Options {
 /// Parses the query string of a collection GET.
 pub fn parse_collection(
     raw: Option<&str>,
-    shape: &EntityShape,
+    shape: &EntityView,
 ) -> Result<CollectionQuery, QueryError> {
     let target = format!("the {} collection", shape.set_name);
     // A collection takes every option this service knows.
@@ -236,7 +237,7 @@ pub fn parse_collection(
 }
 
 /// Parses the query string of a single-entity GET.
-pub fn parse_entity(raw: Option<&str>, shape: &EntityShape) -> Result<EntityQuery, QueryError> {
+pub fn parse_entity(raw: Option<&str>, shape: &EntityView) -> Result<EntityQuery, QueryError> {
     let target = format!(
         "a single {} entity; it accepts only $select",
         shape.set_name
@@ -251,7 +252,7 @@ pub fn parse_entity(raw: Option<&str>, shape: &EntityShape) -> Result<EntityQuer
 }
 
 /// Parses the query string of `/$count`.
-pub fn parse_count(raw: Option<&str>, shape: &EntityShape) -> Result<CountQuery, QueryError> {
+pub fn parse_count(raw: Option<&str>, shape: &EntityView) -> Result<CountQuery, QueryError> {
     let target = format!("{}/$count; it accepts only $filter", shape.set_name);
     let mut o = Options::parse(raw, &["filter"], &target)?;
     let filter = o
@@ -278,30 +279,27 @@ fn number(option: &str, v: &str, max: u64) -> Result<u64, QueryError> {
         })
 }
 
-fn parse_select(s: &str, shape: &EntityShape) -> Result<Vec<Property>, QueryError> {
+fn parse_select(s: &str, shape: &EntityView) -> Result<Vec<Property>, QueryError> {
     let mut out: Vec<Property> = Vec::new();
     for item in s.split(',').map(str::trim) {
         if item == "*" {
-            return Ok(Property::ALL.to_vec());
+            return Ok(shape.properties().collect());
         }
         if item.is_empty() {
             return Err(QueryError::new(
                 "Parsing OData Select and Expand failed: $select has an empty item; list property names separated by commas.",
             ));
         }
-        let p = shape.resolve(item, "Parsing OData Select and Expand failed")?;
+        let p = resolve(shape, item, "Parsing OData Select and Expand failed")?;
         if !out.contains(&p) {
             out.push(p);
         }
     }
     // Render in schema order, whatever order the client listed them in.
-    Ok(Property::ALL
-        .into_iter()
-        .filter(|p| out.contains(p))
-        .collect())
+    Ok(shape.properties().filter(|p| out.contains(p)).collect())
 }
 
-fn parse_orderby(s: &str, shape: &EntityShape) -> Result<Vec<OrderBy>, QueryError> {
+fn parse_orderby(s: &str, shape: &EntityView) -> Result<Vec<OrderBy>, QueryError> {
     let mut out: Vec<OrderBy> = Vec::new();
     for item in s.split(',').map(str::trim) {
         let mut words = item.split_whitespace();
@@ -310,8 +308,8 @@ fn parse_orderby(s: &str, shape: &EntityShape) -> Result<Vec<OrderBy>, QueryErro
                 "Invalid $orderby: it has an empty item; list property names, each optionally followed by asc or desc.",
             ));
         };
-        let property = shape.resolve(name, "Invalid $orderby")?;
-        if property == Property::StatusDetails {
+        let property = resolve(shape, name, "Invalid $orderby")?;
+        if !property.sortable {
             return Err(QueryError::new(format!(
                 "Invalid $orderby: the property '{}' does not support sorting.",
                 shape.name(property)
@@ -348,10 +346,15 @@ fn parse_orderby(s: &str, shape: &EntityShape) -> Result<Vec<OrderBy>, QueryErro
 #[cfg(test)]
 mod tests {
     use super::*;
-    const S: EntityShape = EntityShape::PARTNERS;
+    use crate::model::schema;
+    const S: &EntityView = &schema::PARTNERS;
+
+    fn prop(name: &str) -> Property {
+        S.lookup(name).unwrap()
+    }
 
     fn coll(q: &str) -> Result<CollectionQuery, QueryError> {
-        parse_collection(Some(q), &S)
+        parse_collection(Some(q), S)
     }
 
     #[test]
@@ -365,7 +368,7 @@ mod tests {
             }
         );
         assert!(q.count);
-        assert_eq!(q.select, Some(vec![Property::Id, Property::PartnerId]));
+        assert_eq!(q.select, Some(vec![prop("id"), prop("partnerId")]));
     }
 
     #[test]
@@ -448,7 +451,7 @@ mod tests {
         assert_eq!(coll("$select=*").unwrap().select.unwrap().len(), 6);
         assert_eq!(
             coll("$select=statusDetails,ID").unwrap().select,
-            Some(vec![Property::Id, Property::StatusDetails])
+            Some(vec![prop("id"), prop("statusDetails")])
         );
     }
 
@@ -460,11 +463,11 @@ mod tests {
                 .orderby,
             vec![
                 OrderBy {
-                    property: Property::LastSyncDateTime,
+                    property: prop("lastSyncDateTime"),
                     direction: Direction::Desc
                 },
                 OrderBy {
-                    property: Property::PartnerId,
+                    property: prop("partnerId"),
                     direction: Direction::Asc
                 },
             ]
@@ -473,13 +476,13 @@ mod tests {
 
     #[test]
     fn entity_and_count_accept_only_their_options() {
-        assert!(parse_entity(Some("$select=id"), &S).is_ok());
-        assert!(parse_entity(Some("$top=1"), &S)
+        assert!(parse_entity(Some("$select=id"), S).is_ok());
+        assert!(parse_entity(Some("$top=1"), S)
             .unwrap_err()
             .message
             .contains("only $select"));
-        assert!(parse_count(Some("$filter=enableConnection"), &S).is_ok());
-        assert!(parse_count(Some("$select=id"), &S)
+        assert!(parse_count(Some("$filter=enableConnection"), S).is_ok());
+        assert!(parse_count(Some("$select=id"), S)
             .unwrap_err()
             .message
             .contains("only $filter"));

@@ -1,6 +1,6 @@
-//! Storage behind one trait, every call scoped to a tenant: `sqlite` is the embedded
-//! default, `postgres` the shared database for several server processes. Both run
-//! the SQL that `sql` writes.
+//! Storage behind one trait, every call scoped to a tenant, implemented once
+//! (`sql_store`) over either database: SQLite, the embedded default, or PostgreSQL,
+//! shared by several server processes. Only `pools` knows which one it talks to.
 
 use crate::model::{NewPartner, PartnerRecord, PartnerUpdate, TenantId};
 use crate::odata::{Filter, OrderBy};
@@ -9,14 +9,14 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 pub mod open;
-pub mod postgres;
+pub mod pools;
 pub mod row;
 pub mod sql;
-pub mod sqlite;
+pub mod sql_store;
 
 pub use open::{open, redact, DatabaseUrl, SQLITE_FILE};
-pub use postgres::{PgSettings, PostgresStore};
-pub use sqlite::SqliteStore;
+pub use pools::PgSettings;
+pub use sql_store::SqlStore;
 
 /// What a store call can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -148,35 +148,11 @@ pub trait Store: Send + Sync + 'static {
 pub(crate) fn new_record(new: &NewPartner, now: DateTime<Utc>) -> PartnerRecord {
     PartnerRecord {
         id: Uuid::new_v4(),
-        partner_id: new.partner_id,
-        enable_connection: new.enable_connection,
-        enabled_at: new.enable_connection.then_some(now),
+        values: new.values.clone(),
+        enabled_at: new.enable_connection().then_some(now),
         last_heartbeat_at: None,
-        last_sync_at: None,
         created_at: now,
         updated_at: now,
         version: 1,
     }
-}
-
-/// Cuts the one-extra row a list fetches into a page and a "more follow" flag.
-pub(crate) fn page_from_rows(rows: Vec<row::PartnerRow>, limit: u64) -> Result<Page, StoreError> {
-    let more = rows.len() as u64 > limit;
-    let items = rows
-        .into_iter()
-        .take(usize::try_from(limit).unwrap_or(usize::MAX))
-        .map(PartnerRecord::try_from)
-        .collect::<Result<_, _>>()?;
-    Ok(Page { items, more })
-}
-
-/// Folds `(status value, count)` rows into counts indexed by status value.
-pub(crate) fn fold_status_counts(rows: &[(i64, i64)]) -> [u64; 4] {
-    let mut out = [0u64; 4];
-    for (status, n) in rows {
-        if let Some(slot) = usize::try_from(*status).ok().and_then(|i| out.get_mut(i)) {
-            *slot = u64::try_from(*n).unwrap_or(0);
-        }
-    }
-    out
 }

@@ -1,6 +1,6 @@
 //! Opening the store a database URL names, and showing such URLs safely.
 
-use super::{PgSettings, PostgresStore, SqliteStore, Store};
+use super::{PgSettings, SqlStore, Store};
 use anyhow::Context;
 use std::path::Path;
 use std::sync::Arc;
@@ -46,13 +46,13 @@ pub async fn open(url: &DatabaseUrl, pg: &PgSettings) -> anyhow::Result<Arc<dyn 
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("cannot create data dir {}", dir.display()))?;
             }
-            let store = SqliteStore::open(path)
+            let store = SqlStore::sqlite(path)
                 .await
                 .with_context(|| format!("cannot open SQLite database {}", path.display()))?;
             Ok(Arc::new(store))
         }
         DatabaseUrl::Postgres(url) => {
-            let store = PostgresStore::connect(url, pg)
+            let store = SqlStore::postgres(url, pg)
                 .await
                 .with_context(|| format!("cannot connect to PostgreSQL at {}", redact(url)))?;
             Ok(Arc::new(store))

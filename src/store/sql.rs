@@ -4,19 +4,17 @@
 //! a bound "fresh since" instant, so filtering, sorting and paging on it happen in the
 //! database and agree with `model::derive_status`.
 
-use super::row::COLUMNS;
+use super::row::{cell_of, Cell, SELECT_LIST};
 use super::{ListRequest, StatusClock};
 use crate::clock::to_millis;
+use crate::edm::{Derived, Property, Source, Values};
+use crate::model::schema::{ENABLE_CONNECTION_COLUMN, LAST_SYNC_DATE_TIME, PARTNER, PARTNER_ID};
 use crate::model::ConnectionStatus;
-use crate::odata::{CompareOp, Direction, Filter, Property, Value};
+use crate::model::PartnerRecord;
+use crate::odata::{CompareOp, Direction, Filter, Value};
 
 /// A value to bind.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Bind {
-    Bool(bool),
-    Int(i64),
-    Text(String),
-}
+pub type Bind = Cell;
 
 /// SQL text and the values for its numbered parameters.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -26,10 +24,28 @@ pub struct Statement {
 }
 
 impl Statement {
-    fn bind(&mut self, b: Bind) -> String {
+    /// The placeholder for `b`; a null is written as `NULL`, which both databases
+    /// type from its context, where a bound null would need a type.
+    pub fn bind(&mut self, b: Bind) -> String {
+        if b == Cell::Null {
+            return "NULL".into();
+        }
         self.binds.push(b);
         format!("${}", self.binds.len())
     }
+}
+
+/// The column a named stored property lives in.
+fn column_of(name: &str) -> &'static str {
+    PARTNER
+        .columns()
+        .find(|(p, _)| p.name == name)
+        .map_or("NULL", |(_, c)| c)
+}
+
+/// Whether comparisons on a property must handle SQL NULL.
+fn stored_nullable(p: Property) -> bool {
+    p.nullable && matches!(p.source, Source::Column(_))
 }
 
 /// Writes one query; remembers the parameter holding "fresh since" so it is bound once.
@@ -79,14 +95,12 @@ impl Builder {
     }
 
     fn column(&mut self, p: Property) -> String {
-        match p {
-            Property::Id => "id".into(),
-            Property::PartnerId => "partner_id".into(),
-            Property::EnableConnection => "enable_connection".into(),
-            Property::LastSyncDateTime => "last_sync_at".into(),
-            Property::ConnectionStatus => self.status_expr(),
-            // The parser refuses it; sorting or filtering on it is never asked for.
-            Property::StatusDetails => "NULL".into(),
+        match p.source {
+            Source::Key => "id".into(),
+            Source::Column(c) => c.into(),
+            Source::Derived(Derived::Status) => self.status_expr(),
+            // The description makes it neither filterable nor sortable.
+            Source::Derived(Derived::StatusDetails) => "NULL".into(),
         }
     }
 
@@ -118,14 +132,14 @@ impl Builder {
                 property,
                 op,
                 value,
-            } => self.compare(*property, *op, value),
+            } => self.compare(property, *op, value),
             Filter::In { property, values } => {
                 self.push("(");
                 for (i, v) in values.iter().enumerate() {
                     if i > 0 {
                         self.push(" OR ");
                     }
-                    self.compare(*property, CompareOp::Eq, v);
+                    self.compare(property, CompareOp::Eq, v);
                 }
                 self.push(")");
             }
@@ -136,7 +150,7 @@ impl Builder {
     /// meaning on the nullable `lastSyncDateTime`.
     fn compare(&mut self, p: Property, op: CompareOp, v: &Value) {
         let col = self.column(p);
-        let nullable = p == Property::LastSyncDateTime;
+        let nullable = stored_nullable(p);
         let sql = match v {
             Value::Null => match (nullable, op) {
                 (true, CompareOp::Eq) => format!("({col} IS NULL)"),
@@ -145,13 +159,7 @@ impl Builder {
                 (false, _) => "(1 = 1)".into(),
             },
             _ => {
-                let param = self.bind(match v {
-                    Value::Bool(b) => Bind::Bool(*b),
-                    Value::Text(s) => Bind::Text(s.clone()),
-                    Value::Time(t) => Bind::Int(to_millis(*t)),
-                    Value::Status(s) => Bind::Int(s.value()),
-                    Value::Null => Bind::Int(0),
-                });
+                let param = self.bind(cell_of(v));
                 let sym = match op {
                     CompareOp::Eq => "=",
                     CompareOp::Ne => "<>",
@@ -174,7 +182,7 @@ impl Builder {
 /// `SELECT` of one page, one row more than the page to tell whether more follow.
 pub fn list(tenant: &str, req: &ListRequest<'_>) -> Statement {
     let mut b = Builder::new(req.status);
-    b.push(&format!("SELECT {COLUMNS} FROM external_partners"));
+    b.push(&format!("SELECT {} FROM external_partners", *SELECT_LIST));
     b.tenant_scope(tenant);
     if let Some(f) = req.filter {
         b.push(" AND ");
@@ -184,7 +192,7 @@ pub fn list(tenant: &str, req: &ListRequest<'_>) -> Statement {
     for o in req.orderby {
         let col = b.column(o.property);
         // OData sorts null before any value.
-        let dir = match (o.direction, o.property == Property::LastSyncDateTime) {
+        let dir = match (o.direction, stored_nullable(o.property)) {
             (Direction::Asc, true) => "ASC NULLS FIRST",
             (Direction::Desc, true) => "DESC NULLS LAST",
             (Direction::Asc, false) => "ASC",
@@ -219,32 +227,42 @@ pub fn get(tenant: &str, id: &str) -> Statement {
     let mut s = Statement::default();
     let t = s.bind(Bind::Text(tenant.into()));
     let i = s.bind(Bind::Text(id.into()));
-    s.sql = format!("SELECT {COLUMNS} FROM external_partners WHERE tenant_id = {t} AND id = {i}");
+    s.sql = format!(
+        "SELECT {} FROM external_partners WHERE tenant_id = {t} AND id = {i}",
+        *SELECT_LIST
+    );
     s
 }
 
-/// Inserts one record.
-pub fn insert(tenant: &str, rec: &crate::model::PartnerRecord) -> Statement {
+/// Inserts one record: its key, every stored property, and the system columns.
+pub fn insert(tenant: &str, rec: &PartnerRecord) -> Statement {
     let mut s = Statement::default();
-    let p: Vec<String> = [
-        Bind::Text(tenant.into()),
-        Bind::Text(rec.id.to_string()),
-        Bind::Text(rec.partner_id.to_string()),
-        Bind::Bool(rec.enable_connection),
-    ]
-    .into_iter()
-    .map(|b| s.bind(b))
-    .collect();
-    let enabled_at = match rec.enabled_at {
-        Some(t) => s.bind(Bind::Int(to_millis(t))),
-        None => "NULL".into(),
+    let mut columns = vec!["tenant_id", "id"];
+    let mut params = vec![
+        s.bind(Bind::Text(tenant.into())),
+        s.bind(Bind::Text(rec.id.to_string())),
+    ];
+    for (p, c) in PARTNER.columns() {
+        columns.push(c);
+        params.push(s.bind(cell_of(rec.values.get(p.name))));
+    }
+    let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.map_or(Cell::Null, |t| Cell::Int(to_millis(t)))
     };
-    let created = s.bind(Bind::Int(to_millis(rec.created_at)));
-    let version = s.bind(Bind::Int(rec.version));
+    for (c, v) in [
+        ("enabled_at", time(rec.enabled_at)),
+        ("last_heartbeat_at", time(rec.last_heartbeat_at)),
+        ("created_at", time(Some(rec.created_at))),
+        ("updated_at", time(Some(rec.updated_at))),
+        ("version", Cell::Int(rec.version)),
+    ] {
+        columns.push(c);
+        params.push(s.bind(v));
+    }
     s.sql = format!(
-        "INSERT INTO external_partners (tenant_id, id, partner_id, enable_connection, enabled_at, created_at, updated_at, version) \
-         VALUES ({}, {}, {}, {}, {enabled_at}, {created}, {created}, {version})",
-        p[0], p[1], p[2], p[3]
+        "INSERT INTO external_partners ({}) VALUES ({})",
+        columns.join(", "),
+        params.join(", ")
     );
     s
 }
@@ -254,18 +272,24 @@ pub fn insert(tenant: &str, rec: &crate::model::PartnerRecord) -> Statement {
 pub fn update(
     tenant: &str,
     id: &str,
-    enable: Option<bool>,
+    changes: &Values,
     expected_version: Option<i64>,
     now_ms: i64,
 ) -> Statement {
     let mut s = Statement::default();
     let now = s.bind(Bind::Int(now_ms));
     let mut set = format!("updated_at = {now}, version = version + 1");
-    if let Some(e) = enable {
-        let e = s.bind(Bind::Bool(e));
-        set.push_str(&format!(
-            ", enabled_at = CASE WHEN {e} AND NOT enable_connection THEN {now} ELSE enabled_at END, enable_connection = {e}"
-        ));
+    for (p, c) in PARTNER.columns() {
+        if !changes.contains(p.name) {
+            continue;
+        }
+        let v = s.bind(cell_of(changes.get(p.name)));
+        if c == ENABLE_CONNECTION_COLUMN {
+            set.push_str(&format!(
+                ", enabled_at = CASE WHEN {v} AND NOT {c} THEN {now} ELSE enabled_at END"
+            ));
+        }
+        set.push_str(&format!(", {c} = {v}"));
     }
     let t = s.bind(Bind::Text(tenant.into()));
     let i = s.bind(Bind::Text(id.into()));
@@ -274,7 +298,7 @@ pub fn update(
         let v = s.bind(Bind::Int(v));
         sql.push_str(&format!(" AND version = {v}"));
     }
-    sql.push_str(&format!(" RETURNING {COLUMNS}"));
+    sql.push_str(&format!(" RETURNING {}", *SELECT_LIST));
     s.sql = sql;
     s
 }
@@ -298,7 +322,9 @@ pub fn find_by_partner(tenant: &str, partner_id: &str) -> Statement {
     let t = s.bind(Bind::Text(tenant.into()));
     let p = s.bind(Bind::Text(partner_id.into()));
     s.sql = format!(
-        "SELECT {COLUMNS} FROM external_partners WHERE tenant_id = {t} AND partner_id = {p}"
+        "SELECT {} FROM external_partners WHERE tenant_id = {t} AND {} = {p}",
+        *SELECT_LIST,
+        column_of(PARTNER_ID)
     );
     s
 }
@@ -337,9 +363,14 @@ pub fn sync(tenant: &str, partner_id: &str, at_ms: i64) -> Statement {
     let at = s.bind(Bind::Int(at_ms));
     let t = s.bind(Bind::Text(tenant.into()));
     let p = s.bind(Bind::Text(partner_id.into()));
+    let (sync, partner, enabled) = (
+        column_of(LAST_SYNC_DATE_TIME),
+        column_of(PARTNER_ID),
+        ENABLE_CONNECTION_COLUMN,
+    );
     s.sql = format!(
-        "UPDATE external_partners SET last_sync_at = CASE WHEN last_sync_at IS NULL OR last_sync_at < {at} THEN {at} ELSE last_sync_at END \
-         WHERE tenant_id = {t} AND partner_id = {p} AND enable_connection RETURNING id"
+        "UPDATE external_partners SET {sync} = CASE WHEN {sync} IS NULL OR {sync} < {at} THEN {at} ELSE {sync} END \
+         WHERE tenant_id = {t} AND {partner} = {p} AND {enabled} RETURNING id"
     );
     s
 }
@@ -357,7 +388,8 @@ pub fn status_counts(status: StatusClock) -> Statement {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::odata::{filter::parse_filter, EntityShape, OrderBy};
+    use crate::model::schema::PARTNERS;
+    use crate::odata::{filter::parse_filter, OrderBy};
     use chrono::{TimeZone, Utc};
 
     fn clock() -> StatusClock {
@@ -370,7 +402,7 @@ mod tests {
     fn values_are_bound_never_inlined() {
         let f = parse_filter(
             "partnerId eq 'x''; DROP TABLE external_partners; --'",
-            &EntityShape::PARTNERS,
+            &PARTNERS,
         )
         .unwrap();
         let s = count("t", Some(&f), clock());
@@ -385,11 +417,11 @@ mod tests {
     fn status_parameter_is_bound_once_and_reused() {
         let f = parse_filter(
             "connectionStatus eq 'healthy' or connectionStatus eq 'unhealthy'",
-            &EntityShape::PARTNERS,
+            &PARTNERS,
         )
         .unwrap();
         let order = [OrderBy {
-            property: Property::ConnectionStatus,
+            property: PARTNERS.lookup("connectionStatus").unwrap(),
             direction: Direction::Desc,
         }];
         let req = ListRequest {
@@ -408,11 +440,7 @@ mod tests {
 
     #[test]
     fn nullable_comparisons_never_yield_null() {
-        let f = parse_filter(
-            "not (lastSyncDateTime gt 2020-01-01T00:00:00Z)",
-            &EntityShape::PARTNERS,
-        )
-        .unwrap();
+        let f = parse_filter("not (lastSyncDateTime gt 2020-01-01T00:00:00Z)", &PARTNERS).unwrap();
         let s = count("t", Some(&f), clock());
         assert!(
             s.sql

@@ -269,9 +269,9 @@ async fn tenants_are_kept_apart() {
 async fn production_mode_validates_rs256_against_jwks() {
     let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let Some(s) = TestServer::start_with(|c| {
-        c.jwks_file = Some(fixtures.join("test-jwks.json"));
-        c.issuer = Some("https://login.microsoftonline.com/{tenantid}/v2.0".into());
-        c.audience = Some("api://cloudpc-partners".into());
+        c.tokens.jwks_file = Some(fixtures.join("test-jwks.json"));
+        c.tokens.issuer = Some("https://login.microsoftonline.com/{tenantid}/v2.0".into());
+        c.tokens.audience = Some("api://cloudpc-partners".into());
     })
     .await
     else {

@@ -7,7 +7,7 @@ use cloudpc_partners::auth::{
     load_or_create_local_secret, mint_local_token, MintRequest, TokenKind,
 };
 use cloudpc_partners::clock::ManualClock;
-use cloudpc_partners::config::ServeConfig;
+pub use cloudpc_partners::config::{ServeConfig, Span};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
@@ -129,7 +129,7 @@ impl TestServer {
         config.database = database.as_ref().map(|d| d.url.clone());
         // Most tests create more records than one app may write per window; the
         // throttling tests switch it back on.
-        config.no_throttling = true;
+        config.throttling.off = true;
         adjust(&mut config);
         let clock = Arc::new(ManualClock::new(
             Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap(),

@@ -103,9 +103,7 @@ async fn status_follows_heartbeats_through_every_transition() {
 
 #[tokio::test]
 async fn heartbeat_timeout_is_configurable() {
-    let Some(s) =
-        TestServer::start_with(|c| c.heartbeat_timeout = std::time::Duration::from_secs(90)).await
-    else {
+    let Some(s) = TestServer::start_with(|c| c.heartbeats.timeout = Span::secs(90)).await else {
         return;
     };
     let admin = s.admin(TENANT_A);
@@ -328,10 +326,8 @@ async fn deleted_connection_refuses_its_partner_at_once() {
 
 #[tokio::test]
 async fn heartbeats_survive_a_clean_shutdown() {
-    let Some(mut s) = TestServer::start_with(|c| {
-        c.heartbeat_flush_interval = std::time::Duration::from_secs(3600)
-    })
-    .await
+    let Some(mut s) =
+        TestServer::start_with(|c| c.heartbeats.flush_interval = Span::secs(3600)).await
     else {
         return;
     };
@@ -503,10 +499,7 @@ async fn filter_and_orderby_on_derived_status_agree_across_pages() {
 
 #[tokio::test]
 async fn a_patch_right_after_a_heartbeat_answers_with_the_fresh_status() {
-    let Some(s) = TestServer::start_with(|c| {
-        c.heartbeat_flush_interval = std::time::Duration::from_secs(3600)
-    })
-    .await
+    let Some(s) = TestServer::start_with(|c| c.heartbeats.flush_interval = Span::secs(3600)).await
     else {
         return;
     };

@@ -10,10 +10,10 @@ use uuid::Uuid;
 
 async fn throttled_server() -> Option<TestServer> {
     TestServer::start_with(|c| {
-        c.no_throttling = false;
-        c.throttle_requests = 6;
-        c.throttle_writes = 3;
-        c.throttle_partner_requests = 4;
+        c.throttling.off = false;
+        c.throttling.requests = 6;
+        c.throttling.writes = 3;
+        c.throttling.partner_requests = 4;
     })
     .await
 }
@@ -127,8 +127,8 @@ async fn partner_calls_have_a_budget_per_connection() {
 #[tokio::test]
 async fn no_throttling_means_no_limit() {
     let Some(s) = TestServer::start_with(|c| {
-        c.no_throttling = true;
-        c.throttle_requests = 1;
+        c.throttling.off = true;
+        c.throttling.requests = 1;
     })
     .await
     else {

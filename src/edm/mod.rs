@@ -1,0 +1,187 @@
+//! The entity description: each entity type's properties with their JSON name per
+//! view, EDM type, nullability, writability, query support and storage. The OData
+//! binder, the SQL builder, input checks, rendering and `$metadata` all read it, so a
+//! property's facts are written once. Pure data; no I/O.
+
+pub mod csdl;
+mod scalar;
+
+pub use scalar::{Scalar, Values};
+
+/// The schema namespace every type here lives in, as in Microsoft Graph.
+pub const NAMESPACE: &str = "microsoft.graph";
+
+/// An enumeration type; a member's value is its index in `members`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct EnumType {
+    pub name: &'static str,
+    pub members: &'static [&'static str],
+    /// Graph's evolvable-enum sentinel `unknownFutureValue` follows the members in
+    /// `$metadata`; clients never send or receive it.
+    pub evolvable: bool,
+}
+
+impl EnumType {
+    /// `microsoft.graph.<name>`
+    pub fn qualified_name(&self) -> String {
+        format!("{NAMESPACE}.{}", self.name)
+    }
+
+    /// The value of a member, spelled exactly as the schema spells it.
+    pub fn value_of(&self, member: &str) -> Option<i64> {
+        self.members
+            .iter()
+            .position(|m| *m == member)
+            .and_then(|i| i64::try_from(i).ok())
+    }
+
+    /// The member with a value.
+    pub fn member(&self, value: i64) -> Option<&'static str> {
+        usize::try_from(value)
+            .ok()
+            .and_then(|i| self.members.get(i).copied())
+    }
+}
+
+/// A property's type.
+#[derive(Debug, PartialEq, Eq)]
+pub enum EdmType {
+    String,
+    /// An `Edm.String` that holds a GUID: checked on input, compared in lower case.
+    GuidString,
+    Boolean,
+    DateTimeOffset,
+    Enum(&'static EnumType),
+}
+
+impl EdmType {
+    /// The name `$metadata` and error messages use.
+    pub fn name(&self) -> String {
+        match self {
+            EdmType::String | EdmType::GuidString => "Edm.String".into(),
+            EdmType::Boolean => "Edm.Boolean".into(),
+            EdmType::DateTimeOffset => "Edm.DateTimeOffset".into(),
+            EdmType::Enum(e) => e.qualified_name(),
+        }
+    }
+}
+
+/// Whether a request body may, or must, carry a property.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writable {
+    No,
+    Optional,
+    Required,
+}
+
+/// Which `$filter` operators a property supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilterOps {
+    None,
+    /// `eq`, `ne` and `in`.
+    Equality,
+    /// Equality and `gt`, `ge`, `lt`, `le`.
+    Ordering,
+}
+
+/// Values this service computes at read time instead of storing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Derived {
+    /// The connection's health, from its heartbeats and the clock.
+    Status,
+    /// The sentence that explains the health.
+    StatusDetails,
+}
+
+/// Where a property's value comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The entity key, stored in column `id`.
+    Key,
+    /// A stored column of the property's type.
+    Column(&'static str),
+    Derived(Derived),
+}
+
+/// One property of an entity type.
+#[derive(Debug, PartialEq, Eq)]
+pub struct PropertyDef {
+    /// The JSON name (in the current view; see [`EntityView::renames`]).
+    pub name: &'static str,
+    pub edm: EdmType,
+    pub nullable: bool,
+    pub on_create: Writable,
+    pub on_update: Writable,
+    pub filter: FilterOps,
+    pub sortable: bool,
+    pub source: Source,
+}
+
+/// A property, by reference into its entity type's table.
+pub type Property = &'static PropertyDef;
+
+/// An entity type: its properties in the order JSON renders them.
+#[derive(Debug, PartialEq, Eq)]
+pub struct EntityType {
+    pub name: &'static str,
+    pub properties: &'static [PropertyDef],
+}
+
+impl EntityType {
+    /// The properties stored in columns, with their column names.
+    pub fn columns(&self) -> impl Iterator<Item = (Property, &'static str)> {
+        self.properties.iter().filter_map(|p| match p.source {
+            Source::Column(c) => Some((p, c)),
+            _ => None,
+        })
+    }
+
+    /// A property by its name in the current view; `None` if there is none.
+    pub fn property(&self, name: &str) -> Option<Property> {
+        self.properties.iter().find(|p| p.name == name)
+    }
+}
+
+/// One entity set and how it names its type and properties: the same records can be
+/// served under several views (the older one renames a property).
+#[derive(Debug, PartialEq, Eq)]
+pub struct EntityView {
+    /// The entity-set segment, e.g. `externalPartners`.
+    pub set_name: &'static str,
+    /// The type name this view declares, e.g. `cloudPcExternalPartner`.
+    pub type_name: &'static str,
+    pub entity: &'static EntityType,
+    /// `(property name, name in this view)` for each property this view renames.
+    pub renames: &'static [(&'static str, &'static str)],
+}
+
+impl EntityView {
+    /// `microsoft.graph.<type name>`
+    pub fn qualified_type(&self) -> String {
+        format!("{NAMESPACE}.{}", self.type_name)
+    }
+
+    /// The properties in the order JSON renders them.
+    pub fn properties(&self) -> impl Iterator<Item = Property> {
+        self.entity.properties.iter()
+    }
+
+    /// The JSON name of a property in this view.
+    pub fn name(&self, p: Property) -> &'static str {
+        self.renames
+            .iter()
+            .find(|(from, _)| *from == p.name)
+            .map_or(p.name, |(_, to)| *to)
+    }
+
+    /// Finds a property by its name in this view; case-insensitive, as Graph is.
+    pub fn lookup(&self, name: &str) -> Option<Property> {
+        self.properties()
+            .find(|p| self.name(p).eq_ignore_ascii_case(name))
+    }
+
+    /// Finds a property by its exact name in this view, as a request body must spell it.
+    pub fn exact(&self, name: &str) -> Option<Property> {
+        self.properties().find(|p| self.name(p) == name)
+    }
+}

@@ -1,0 +1,239 @@
+//! The only code that differs per database: connecting, migrating, and a handful of
+//! primitives (run a statement, read rows as cells, write a heartbeat batch), each
+//! matched once over the two kinds of pool.
+
+use super::row::{Cell, Kind};
+use super::sql::{self, Statement};
+use super::{Heartbeat, StoreError};
+use crate::clock::to_millis;
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Arguments, PgPool, Row, SqlitePool};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// How a process connects to PostgreSQL (from `config::PostgresConfig`).
+#[derive(Debug, Clone)]
+pub struct PgSettings {
+    /// Most connections this process holds.
+    pub pool_size: u32,
+    /// How long a request waits for a free connection before it gets a 503.
+    pub acquire_timeout: Duration,
+    /// The longest any one statement may run (server-side `statement_timeout`).
+    pub statement_timeout: Duration,
+}
+
+/// Whether a statement only reads: on SQLite reads use their own pool beside the writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+}
+
+/// The connection pools of one database.
+#[derive(Debug, Clone)]
+pub enum Pools {
+    /// One SQLite file in WAL mode. Writes go through a single connection with
+    /// `synchronous=FULL`, so a write that returned is on disk (it survives `kill -9`
+    /// and power loss) and writers never contend for the lock; reads use a small pool
+    /// of their own that WAL lets run beside the writer.
+    Sqlite {
+        writer: SqlitePool,
+        readers: SqlitePool,
+    },
+    /// PostgreSQL, shared by several stateless server processes.
+    Postgres(PgPool),
+}
+
+impl Pools {
+    /// Opens (creating if needed) an SQLite file and applies pending migrations.
+    pub async fn sqlite(path: &Path) -> Result<Self, StoreError> {
+        let base = SqliteConnectOptions::new()
+            .filename(path)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(base.clone().create_if_missing(true))
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(base.read_only(true))
+            .await?;
+        Ok(Pools::Sqlite { writer, readers })
+    }
+
+    /// Connects to PostgreSQL and applies pending migrations. Safe when several
+    /// processes start at once: sqlx serialises migrations with an advisory lock.
+    pub async fn postgres(url: &str, settings: &PgSettings) -> Result<Self, StoreError> {
+        let timeout_ms = settings.statement_timeout.as_millis().to_string();
+        let options = PgConnectOptions::from_str(url)?
+            .application_name("cloudpc-partners")
+            .options([("statement_timeout", timeout_ms.as_str())]);
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.pool_size)
+            .acquire_timeout(settings.acquire_timeout)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(Pools::Postgres(pool))
+    }
+
+    /// Runs a statement to completion; returns the rows it affected.
+    pub async fn execute(&self, s: &Statement) -> Result<u64, StoreError> {
+        let done = match self {
+            Pools::Sqlite { writer, .. } => sqlx::query_with(&s.sql, sqlite_arguments(&s.binds)?)
+                .execute(writer)
+                .await?
+                .rows_affected(),
+            Pools::Postgres(pool) => sqlx::query_with(&s.sql, pg_arguments(&s.binds)?)
+                .execute(pool)
+                .await?
+                .rows_affected(),
+        };
+        Ok(done)
+    }
+
+    /// Runs a statement and reads every row it returns, each column as `kinds` says.
+    /// Always to the end: a write with `RETURNING` reports a failed commit only then.
+    pub async fn rows(
+        &self,
+        access: Access,
+        s: &Statement,
+        kinds: &[Kind],
+    ) -> Result<Vec<Vec<Cell>>, StoreError> {
+        match self {
+            Pools::Sqlite { writer, readers } => {
+                let pool = if access == Access::Read {
+                    readers
+                } else {
+                    writer
+                };
+                let rows = sqlx::query_with(&s.sql, sqlite_arguments(&s.binds)?)
+                    .fetch_all(pool)
+                    .await?;
+                rows.iter().map(|r| decode(r, kinds)).collect()
+            }
+            Pools::Postgres(pool) => {
+                let rows = sqlx::query_with(&s.sql, pg_arguments(&s.binds)?)
+                    .fetch_all(pool)
+                    .await?;
+                rows.iter().map(|r| decode(r, kinds)).collect()
+            }
+        }
+    }
+
+    /// Writes a batch of heartbeats in one statement (one transaction).
+    pub async fn record_heartbeats(&self, beats: &[Heartbeat]) -> Result<(), StoreError> {
+        match self {
+            Pools::Sqlite { writer, .. } => {
+                // One statement over a JSON array: one transaction, one fsync, and no
+                // round trip per row to SQLite's worker thread.
+                let rows: Vec<(i64, String, String)> = beats
+                    .iter()
+                    .map(|b| (to_millis(b.at), b.tenant.to_string(), b.id.to_string()))
+                    .collect();
+                let json =
+                    serde_json::to_string(&rows).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                sqlx::query(sql::HEARTBEATS_SQLITE)
+                    .bind(json)
+                    .execute(writer)
+                    .await?;
+            }
+            Pools::Postgres(pool) => {
+                // Sorted by key so concurrent flushes lock rows in the same order.
+                let mut sorted: Vec<&Heartbeat> = beats.iter().collect();
+                sorted.sort_by_key(|b| (b.tenant.0, b.id));
+                let at: Vec<i64> = sorted.iter().map(|b| to_millis(b.at)).collect();
+                let tenants: Vec<String> = sorted.iter().map(|b| b.tenant.to_string()).collect();
+                let ids: Vec<String> = sorted.iter().map(|b| b.id.to_string()).collect();
+                sqlx::query(sql::HEARTBEATS_POSTGRES)
+                    .bind(at)
+                    .bind(tenants)
+                    .bind(ids)
+                    .execute(pool)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Succeeds when the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            Pools::Sqlite { readers, .. } => {
+                sqlx::query("SELECT 1").execute(readers).await?;
+            }
+            Pools::Postgres(pool) => {
+                sqlx::query("SELECT 1").execute(pool).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn sqlite_arguments(binds: &[Cell]) -> Result<SqliteArguments<'static>, StoreError> {
+    let mut args = SqliteArguments::default();
+    for b in binds {
+        add(&mut args, b)?;
+    }
+    Ok(args)
+}
+
+fn pg_arguments(binds: &[Cell]) -> Result<PgArguments, StoreError> {
+    let mut args = PgArguments::default();
+    for b in binds {
+        add(&mut args, b)?;
+    }
+    Ok(args)
+}
+
+/// Binds one cell; `Statement::bind` writes nulls inline, so none arrive here.
+fn add<'q, A>(args: &mut A, cell: &Cell) -> Result<(), StoreError>
+where
+    A: Arguments<'q>,
+    bool: sqlx::Encode<'q, A::Database> + sqlx::Type<A::Database>,
+    i64: sqlx::Encode<'q, A::Database> + sqlx::Type<A::Database>,
+    String: sqlx::Encode<'q, A::Database> + sqlx::Type<A::Database>,
+    Option<i64>: sqlx::Encode<'q, A::Database> + sqlx::Type<A::Database>,
+{
+    let added = match cell {
+        Cell::Bool(v) => args.add(*v),
+        Cell::Int(v) => args.add(*v),
+        Cell::Text(v) => args.add(v.clone()),
+        Cell::Null => args.add(None::<i64>),
+    };
+    added.map_err(sqlx::Error::Encode)?;
+    Ok(())
+}
+
+/// Reads one row's columns as cells.
+fn decode<R>(row: &R, kinds: &[Kind]) -> Result<Vec<Cell>, StoreError>
+where
+    R: Row,
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    kinds
+        .iter()
+        .enumerate()
+        .map(|(i, kind)| {
+            let cell = match kind {
+                Kind::Bool => row.try_get::<Option<bool>, _>(i)?.map(Cell::Bool),
+                Kind::Int => row.try_get::<Option<i64>, _>(i)?.map(Cell::Int),
+                Kind::Text => row.try_get::<Option<String>, _>(i)?.map(Cell::Text),
+            };
+            Ok(cell.unwrap_or(Cell::Null))
+        })
+        .collect()
+}

@@ -1,0 +1,305 @@
+//! The store, written once over either database: each method builds its statement
+//! with `sql` and runs it through one of the [`Pools`] primitives.
+
+use super::pools::{Access, PgSettings, Pools};
+use super::row::{record_from_cells, Cell, Kind, RECORD_COLUMNS};
+use super::sql;
+use super::{Heartbeat, ListRequest, Page, StatusClock, Store, StoreError};
+use crate::clock::to_millis;
+use crate::model::{NewPartner, PartnerRecord, PartnerUpdate, TenantId};
+use crate::odata::Filter;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::path::Path;
+use uuid::Uuid;
+
+/// Partner connections in SQLite or PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pools: Pools,
+}
+
+impl SqlStore {
+    /// The embedded database: an SQLite file, created and migrated as needed.
+    pub async fn sqlite(path: &Path) -> Result<Self, StoreError> {
+        Ok(Self {
+            pools: Pools::sqlite(path).await?,
+        })
+    }
+
+    /// PostgreSQL, migrated as needed.
+    pub async fn postgres(url: &str, settings: &PgSettings) -> Result<Self, StoreError> {
+        Ok(Self {
+            pools: Pools::postgres(url, settings).await?,
+        })
+    }
+
+    /// The pools; for data migration and tests.
+    pub fn pools(&self) -> &Pools {
+        &self.pools
+    }
+
+    async fn records(
+        &self,
+        access: Access,
+        s: &sql::Statement,
+    ) -> Result<Vec<PartnerRecord>, StoreError> {
+        let kinds: Vec<Kind> = RECORD_COLUMNS.iter().map(|(_, k)| *k).collect();
+        self.pools
+            .rows(access, s, &kinds)
+            .await?
+            .into_iter()
+            .map(record_from_cells)
+            .collect()
+    }
+
+    async fn first_record(
+        &self,
+        access: Access,
+        s: &sql::Statement,
+    ) -> Result<Option<PartnerRecord>, StoreError> {
+        Ok(self.records(access, s).await?.into_iter().next())
+    }
+
+    async fn integers(
+        &self,
+        s: &sql::Statement,
+        columns: usize,
+    ) -> Result<Vec<Vec<i64>>, StoreError> {
+        let kinds = vec![Kind::Int; columns];
+        Ok(self
+            .pools
+            .rows(Access::Read, s, &kinds)
+            .await?
+            .into_iter()
+            .map(|row| {
+                row.into_iter()
+                    .map(|c| match c {
+                        Cell::Int(n) => n,
+                        _ => 0,
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+
+    /// "Changed under you" when the record still exists, else "gone".
+    async fn version_mismatch_or_gone(&self, tenant: TenantId, id: Uuid) -> StoreError {
+        match self.get_partner(tenant, id).await {
+            Ok(_) => StoreError::VersionMismatch,
+            Err(e) => e,
+        }
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn create_partner(
+        &self,
+        tenant: TenantId,
+        new: &NewPartner,
+        now: DateTime<Utc>,
+    ) -> Result<PartnerRecord, StoreError> {
+        let record = super::new_record(new, now);
+        match self
+            .pools
+            .execute(&sql::insert(&tenant.to_string(), &record))
+            .await
+        {
+            Ok(_) => Ok(record),
+            Err(StoreError::Database(sqlx::Error::Database(e))) if e.is_unique_violation() => {
+                Err(StoreError::DuplicatePartner(new.partner_id()))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn get_partner(&self, tenant: TenantId, id: Uuid) -> Result<PartnerRecord, StoreError> {
+        let s = sql::get(&tenant.to_string(), &id.to_string());
+        self.first_record(Access::Read, &s)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    async fn update_partner(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        update: &PartnerUpdate,
+        expected_version: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<PartnerRecord, StoreError> {
+        let s = sql::update(
+            &tenant.to_string(),
+            &id.to_string(),
+            &update.values,
+            expected_version,
+            to_millis(now),
+        );
+        match (
+            self.first_record(Access::Write, &s).await?,
+            expected_version,
+        ) {
+            (Some(rec), _) => Ok(rec),
+            (None, Some(_)) => Err(self.version_mismatch_or_gone(tenant, id).await),
+            (None, None) => Err(StoreError::NotFound),
+        }
+    }
+
+    async fn delete_partner(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        expected_version: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let s = sql::delete(&tenant.to_string(), &id.to_string(), expected_version);
+        match (self.pools.execute(&s).await?, expected_version) {
+            (0, Some(_)) => Err(self.version_mismatch_or_gone(tenant, id).await),
+            (0, None) => Err(StoreError::NotFound),
+            _ => Ok(()),
+        }
+    }
+
+    async fn list_partners(
+        &self,
+        tenant: TenantId,
+        request: &ListRequest<'_>,
+    ) -> Result<Page, StoreError> {
+        let mut items = self
+            .records(Access::Read, &sql::list(&tenant.to_string(), request))
+            .await?;
+        // The statement reads one row past the page to tell whether more follow.
+        let limit = usize::try_from(request.limit).unwrap_or(usize::MAX);
+        let more = items.len() > limit;
+        items.truncate(limit);
+        Ok(Page { items, more })
+    }
+
+    async fn count_partners(
+        &self,
+        tenant: TenantId,
+        filter: Option<&Filter>,
+        status: StatusClock,
+    ) -> Result<u64, StoreError> {
+        let s = sql::count(&tenant.to_string(), filter, status);
+        let n = self
+            .integers(&s, 1)
+            .await?
+            .first()
+            .and_then(|r| r.first().copied())
+            .unwrap_or(0);
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn find_by_partner(
+        &self,
+        tenant: TenantId,
+        partner_id: Uuid,
+    ) -> Result<PartnerRecord, StoreError> {
+        let s = sql::find_by_partner(&tenant.to_string(), &partner_id.to_string());
+        self.first_record(Access::Read, &s)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    async fn record_heartbeats(&self, beats: &[Heartbeat]) -> Result<(), StoreError> {
+        self.pools.record_heartbeats(beats).await
+    }
+
+    async fn record_sync(
+        &self,
+        tenant: TenantId,
+        partner_id: Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let s = sql::sync(&tenant.to_string(), &partner_id.to_string(), to_millis(at));
+        let updated = self.pools.rows(Access::Write, &s, &[Kind::Text]).await?;
+        if !updated.is_empty() {
+            return Ok(());
+        }
+        // Tell "no such connection" from "disabled".
+        self.find_by_partner(tenant, partner_id)
+            .await
+            .and(Err(StoreError::ConnectionDisabled))
+    }
+
+    async fn status_counts(&self, status: StatusClock) -> Result<[u64; 4], StoreError> {
+        let mut out = [0u64; 4];
+        for row in self.integers(&sql::status_counts(status), 2).await? {
+            if let [value, n] = row[..] {
+                if let Some(slot) = usize::try_from(value).ok().and_then(|i| out.get_mut(i)) {
+                    *slot = u64::try_from(n).unwrap_or(0);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.pools.ping().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::edm::{Scalar, Values};
+    use crate::model::schema::{ENABLE_CONNECTION, PARTNERS, PARTNER_ID};
+    use crate::model::{derive_status, ConnectionStatus, HealthPolicy};
+    use crate::odata::filter::parse_filter;
+    use proptest::prelude::*;
+
+    /// (enabled, enabled_at, last heartbeat) in seconds from an origin.
+    type Row = (bool, Option<i64>, Option<i64>);
+
+    fn row() -> impl Strategy<Value = Row> {
+        (
+            any::<bool>(),
+            proptest::option::of(0i64..600),
+            proptest::option::of(0i64..600),
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// The SQL that filters on `connectionStatus` classifies every record exactly
+        /// as `derive_status` renders it.
+        #[test]
+        fn sql_status_agrees_with_derive_status(rows in proptest::collection::vec(row(), 1..25), now in 0i64..900) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                let dir = tempfile::tempdir().unwrap();
+                let store = SqlStore::sqlite(&dir.path().join("t.db")).await.unwrap();
+                let tenant = TenantId(Uuid::nil());
+                let origin = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+                let at = |s: i64| origin + chrono::Duration::seconds(s);
+                let policy = HealthPolicy { heartbeat_timeout: chrono::Duration::seconds(300) };
+                let mut expected = [0u64; 4];
+                for (enabled, enabled_at, beat) in &rows {
+                    let mut values = Values::new();
+                    values.set(PARTNER_ID, Scalar::Text(Uuid::new_v4().to_string()));
+                    values.set(ENABLE_CONNECTION, Scalar::Bool(*enabled));
+                    let rec = PartnerRecord {
+                        id: Uuid::new_v4(),
+                        values,
+                        enabled_at: enabled_at.map(at),
+                        last_heartbeat_at: beat.map(at),
+                        created_at: origin,
+                        updated_at: origin,
+                        version: 1,
+                    };
+                    expected[derive_status(&rec, at(now), &policy).status.value() as usize] += 1;
+                    store.pools().execute(&sql::insert(&tenant.to_string(), &rec)).await.unwrap();
+                }
+                let clock = StatusClock { fresh_since: policy.fresh_since(at(now)) };
+                for s in ConnectionStatus::ALL {
+                    let f = parse_filter(&format!("connectionStatus eq '{}'", s.as_str()), &PARTNERS).unwrap();
+                    let n = store.count_partners(tenant, Some(&f), clock).await.unwrap();
+                    assert_eq!(n, expected[s.value() as usize], "{s:?}");
+                }
+                assert_eq!(store.status_counts(clock).await.unwrap(), expected);
+            });
+        }
+    }
+}
