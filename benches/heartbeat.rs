@@ -6,17 +6,14 @@
 //!
 //! Prints heartbeats/s, latency percentiles and the server's memory for each backend.
 
-use cloudpc_partners::auth::{
-    load_or_create_local_secret, mint_local_token, MintRequest, TokenKind,
-};
-use serde_json::json;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::{Api, ServerProcess, Tokens};
 use uuid::Uuid;
 
-const SET: &str = "/beta/deviceManagement/virtualEndpoint/externalPartners";
 /// Partners per tenant: keeps setup within one app's write budget per tenant.
 const PER_TENANT: usize = 100;
 
@@ -58,63 +55,6 @@ fn options() -> Options {
     o
 }
 
-struct ServerProcess {
-    child: Child,
-    base: String,
-}
-
-impl ServerProcess {
-    fn start(data_dir: &std::path::Path, database: Option<&str>) -> Self {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cloudpc-partners"));
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir);
-        if let Some(db) = database {
-            cmd.args(["--database", db]);
-        }
-        let mut child = cmd
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start server");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("read first line");
-        let base = line
-            .trim()
-            .strip_prefix("listening on ")
-            .expect("listening line")
-            .to_owned();
-        ServerProcess { child, base }
-    }
-
-    /// (current RSS, peak RSS) in MiB, from /proc.
-    fn memory_mib(&self) -> (f64, f64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        let field = |name: &str| {
-            status
-                .lines()
-                .find(|l| l.starts_with(name))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-                .map(|kb| kb / 1024.0)
-                .unwrap_or(f64::NAN)
-        };
-        (field("VmRSS:"), field("VmHWM:"))
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
 struct Report {
     backend: String,
     setup_secs: f64,
@@ -130,31 +70,19 @@ struct Report {
     healthy_after: u64,
 }
 
-fn token(secret: &[u8], tenant: Uuid, kind: TokenKind) -> String {
-    mint_local_token(
-        secret,
-        &MintRequest {
-            tenant,
-            kind,
-            app_id: None,
-            lifetime: Duration::from_secs(3600),
-            now: chrono::Utc::now().timestamp(),
-        },
-    )
-    .expect("mint")
-}
-
 async fn run(backend: &str, database: Option<&str>, processes: usize, o: &Options) -> Report {
     let dir = tempfile::tempdir().expect("tempdir");
+    let extra: Vec<&str> = database.map_or(vec![], |db| vec!["--database", db]);
     let servers: Vec<ServerProcess> = (0..processes)
-        .map(|_| ServerProcess::start(dir.path(), database))
+        .map(|_| ServerProcess::spawn(dir.path(), &extra))
         .collect();
-    let server = &servers[0];
-    let secret = load_or_create_local_secret(dir.path()).expect("key");
+    let tokens = Tokens::for_data_dir(dir.path());
+    let now = || chrono::Utc::now().timestamp();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(o.concurrency * 2)
         .build()
         .expect("client");
+    let api = |server: &ServerProcess, token: String| Api::new(client.clone(), &server.base, token);
 
     // Setup: PER_TENANT connections in each of partners/PER_TENANT tenants.
     let setup = Instant::now();
@@ -163,13 +91,7 @@ async fn run(backend: &str, database: Option<&str>, processes: usize, o: &Option
         .collect();
     let mut plan = Vec::new();
     for (t, tenant) in tenants.iter().enumerate() {
-        let admin = token(
-            &secret,
-            *tenant,
-            TokenKind::Delegated {
-                scopes: vec!["CloudPC.ReadWrite.All".into()],
-            },
-        );
+        let admin = api(&servers[0], tokens.admin(*tenant, now()));
         for _ in 0..PER_TENANT.min(o.partners - t * PER_TENANT) {
             plan.push((*tenant, admin.clone(), Uuid::new_v4()));
         }
@@ -177,22 +99,10 @@ async fn run(backend: &str, database: Option<&str>, processes: usize, o: &Option
     let plan = Arc::new(plan);
     let mut creators = Vec::new();
     for w in 0..32 {
-        let (plan, client, base) = (plan.clone(), client.clone(), server.base.clone());
+        let plan = plan.clone();
         creators.push(tokio::spawn(async move {
             for (_, admin, partner) in plan.iter().skip(w).step_by(32) {
-                let res = client
-                    .post(format!("{base}{SET}"))
-                    .bearer_auth(admin)
-                    .json(&json!({"partnerId": partner, "enableConnection": true}))
-                    .send()
-                    .await
-                    .expect("create");
-                assert_eq!(
-                    res.status(),
-                    201,
-                    "create failed: {}",
-                    res.text().await.unwrap_or_default()
-                );
+                admin.create(*partner, true).await;
             }
         }));
     }
@@ -200,19 +110,7 @@ async fn run(backend: &str, database: Option<&str>, processes: usize, o: &Option
         c.await.expect("creator");
     }
     let setup_secs = setup.elapsed().as_secs_f64();
-    let credentials: Arc<Vec<String>> = Arc::new(
-        plan.iter()
-            .map(|(tenant, _, partner)| {
-                token(
-                    &secret,
-                    *tenant,
-                    TokenKind::Partner {
-                        partner_id: *partner,
-                    },
-                )
-            })
-            .collect(),
-    );
+    let credentials: Vec<(Uuid, Uuid)> = plan.iter().map(|(t, _, p)| (*t, *p)).collect();
 
     // Load: each worker beats for its share of partners, round robin, warm-up first.
     let warmup = Duration::from_secs(2);
@@ -221,12 +119,14 @@ async fn run(backend: &str, database: Option<&str>, processes: usize, o: &Option
     let mut workers = Vec::new();
     for w in 0..o.concurrency {
         // Clients spread over the processes, as behind a load balancer.
-        let base = servers[w % servers.len()].base.clone();
-        let (credentials, client) = (credentials.clone(), client.clone());
-        let concurrency = o.concurrency;
+        let server = &servers[w % servers.len()];
+        let mine: Vec<Api> = credentials
+            .iter()
+            .skip(w)
+            .step_by(o.concurrency)
+            .map(|(tenant, partner)| api(server, tokens.partner(*tenant, *partner, now())))
+            .collect();
         workers.push(tokio::spawn(async move {
-            let url = format!("{base}/partner/v1/heartbeat");
-            let mine: Vec<&String> = credentials.iter().skip(w).step_by(concurrency).collect();
             let mut latencies_us: Vec<u32> = Vec::with_capacity(1 << 16);
             let mut errors = 0u64;
             let mut i = 0;
@@ -236,15 +136,10 @@ async fn run(backend: &str, database: Option<&str>, processes: usize, o: &Option
                     break;
                 }
                 let t = Instant::now();
-                let ok = match client
-                    .post(&url)
-                    .bearer_auth(mine[i % mine.len()])
-                    .send()
+                let ok = mine[i % mine.len()]
+                    .heartbeat()
                     .await
-                {
-                    Ok(r) => r.status() == 204,
-                    Err(_) => false,
-                };
+                    .is_ok_and(|s| s == reqwest::StatusCode::NO_CONTENT);
                 if now >= warmup {
                     latencies_us.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
                     errors += u64::from(!ok);
@@ -256,25 +151,20 @@ async fn run(backend: &str, database: Option<&str>, processes: usize, o: &Option
     }
     // One admin reads alongside, as a dashboard would: a filtered $count per tenant in turn.
     let readers = {
-        let admins: Vec<String> = plan
+        let admins: Vec<Api> = plan
             .iter()
             .step_by(PER_TENANT)
             .map(|(_, admin, _)| admin.clone())
             .collect();
-        let (client, base) = (client.clone(), servers[0].base.clone());
         tokio::spawn(async move {
             let mut latencies_us: Vec<u32> = Vec::new();
             let mut i = 0;
             while start.elapsed() < warmup + measure {
                 let t = Instant::now();
-                let res = client
-                    .get(format!(
-                        "{base}{SET}/$count?$filter=connectionStatus eq 'healthy'"
-                    ))
-                    .bearer_auth(&admins[i % admins.len()])
-                    .send()
+                let counted = admins[i % admins.len()]
+                    .try_count(Some("connectionStatus eq 'healthy'"))
                     .await;
-                if start.elapsed() >= warmup && res.is_ok_and(|r| r.status() == 200) {
+                if start.elapsed() >= warmup && counted.is_some() {
                     latencies_us.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
                 }
                 i += 1;
@@ -310,26 +200,10 @@ async fn run(backend: &str, database: Option<&str>, processes: usize, o: &Option
     };
 
     // Sanity: the first tenant's partners all read healthy through Graph.
-    let admin = token(
-        &secret,
-        tenants[0],
-        TokenKind::Delegated {
-            scopes: vec!["CloudPC.Read.All".into()],
-        },
-    );
-    let healthy_after: u64 = client
-        .get(format!(
-            "{}{SET}/$count?$filter=connectionStatus eq 'healthy'",
-            server.base
-        ))
-        .bearer_auth(admin)
-        .send()
+    let reader = api(server, tokens.reader(tenants[0], now()));
+    let healthy_after = reader
+        .try_count(Some("connectionStatus eq 'healthy'"))
         .await
-        .expect("count")
-        .text()
-        .await
-        .expect("count text")
-        .parse()
         .unwrap_or(0);
 
     Report {

@@ -2,12 +2,15 @@
 //! `DATABASE_URL`), plus what only a shared database has: several server processes.
 //! Without `DATABASE_URL` they are skipped with a notice; under CI they fail instead.
 
+#[path = "support/mod.rs"]
+mod support;
+#[path = "api/common.rs"]
+#[macro_use]
+mod common;
 #[path = "api/auth.rs"]
 mod auth;
 #[path = "api/bad_input.rs"]
 mod bad_input;
-#[path = "api/common.rs"]
-mod common;
 #[path = "api/graph_api.rs"]
 mod graph_api;
 #[path = "api/health.rs"]

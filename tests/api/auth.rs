@@ -26,9 +26,7 @@ fn claims(tenant: Uuid, aud: &str, exp_offset: i64) -> serde_json::Value {
 
 #[tokio::test]
 async fn missing_or_bad_tokens_are_401_with_a_challenge() {
-    let Some(s) = TestServer::start().await else {
-        return;
-    };
+    let s = test_server!();
     let url = s.url(SET);
     let res = s.client.get(&url).send().await.unwrap();
     assert!(res.headers()["www-authenticate"]
@@ -37,7 +35,7 @@ async fn missing_or_bad_tokens_are_401_with_a_challenge() {
         .starts_with("Bearer"));
     assert_error(res, StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken").await;
 
-    let key = EncodingKey::from_secret(&s.secret);
+    let key = EncodingKey::from_secret(s.tokens.secret());
     let expired = encode(
         &Header::default(),
         &claims(TENANT_A, "https://graph.microsoft.com", -3600),
@@ -87,9 +85,7 @@ async fn missing_or_bad_tokens_are_401_with_a_challenge() {
 
 #[tokio::test]
 async fn read_permission_reads_but_cannot_write() {
-    let Some(s) = TestServer::start().await else {
-        return;
-    };
+    let s = test_server!();
     let admin = s.admin(TENANT_A);
     let created = s.create(&admin, Uuid::new_v4(), true).await;
     let path = format!("{SET}/{}", created["id"].as_str().unwrap());
@@ -127,9 +123,7 @@ async fn read_permission_reads_but_cannot_write() {
 
 #[tokio::test]
 async fn token_without_cloudpc_permission_is_403() {
-    let Some(s) = TestServer::start().await else {
-        return;
-    };
+    let s = test_server!();
     let tok = s.mint(
         TENANT_A,
         TokenKind::Delegated {
@@ -155,9 +149,7 @@ async fn token_without_cloudpc_permission_is_403() {
 
 #[tokio::test]
 async fn application_tokens_use_roles() {
-    let Some(s) = TestServer::start().await else {
-        return;
-    };
+    let s = test_server!();
     let rw = s.mint(
         TENANT_A,
         TokenKind::Application {
@@ -185,9 +177,7 @@ async fn application_tokens_use_roles() {
 
 #[tokio::test]
 async fn personal_accounts_and_partner_credentials_are_refused() {
-    let Some(s) = TestServer::start().await else {
-        return;
-    };
+    let s = test_server!();
     let consumer = Uuid::parse_str("9188040d-6c67-4c5b-b112-36a304b66dad").unwrap();
     let msg = error_message(
         s.get(SET, &s.admin(consumer)).await,
@@ -213,9 +203,7 @@ async fn personal_accounts_and_partner_credentials_are_refused() {
 
 #[tokio::test]
 async fn tenants_are_kept_apart() {
-    let Some(s) = TestServer::start().await else {
-        return;
-    };
+    let s = test_server!();
     let a = s.admin(TENANT_A);
     let b = s.admin(TENANT_B);
     let created = s.create(&a, Uuid::new_v4(), true).await;
@@ -268,15 +256,11 @@ async fn tenants_are_kept_apart() {
 #[tokio::test]
 async fn production_mode_validates_rs256_against_jwks() {
     let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let Some(s) = TestServer::start_with(|c| {
+    let s = test_server!(|c| {
         c.tokens.jwks_file = Some(fixtures.join("test-jwks.json"));
         c.tokens.issuer = Some("https://login.microsoftonline.com/{tenantid}/v2.0".into());
         c.tokens.audience = Some("api://cloudpc-partners".into());
-    })
-    .await
-    else {
-        return;
-    };
+    });
     let pem = std::fs::read(fixtures.join("test-rsa-key.pem")).unwrap();
     let key = EncodingKey::from_rsa_pem(&pem).unwrap();
     let mut header = Header::new(jsonwebtoken::Algorithm::RS256);

@@ -15,9 +15,7 @@ async fn count(s: &TestServer, tok: &str) -> String {
 
 #[tokio::test]
 async fn create_rejects_each_bad_body_and_stores_nothing() {
-    let Some(s) = TestServer::start().await else {
-        return;
-    };
+    let s = test_server!();
     let tok = s.admin(TENANT_A);
     let g = Uuid::new_v4().to_string();
     let cases: Vec<(Value, &str)> = vec![
@@ -99,9 +97,7 @@ async fn create_rejects_each_bad_body_and_stores_nothing() {
 
 #[tokio::test]
 async fn malformed_json_empty_body_and_wrong_content_type() {
-    let Some(s) = TestServer::start().await else {
-        return;
-    };
+    let s = test_server!();
     let tok = s.admin(TENANT_A);
     let send = |ct: Option<&'static str>, body: &'static str| {
         let mut r = s.request(Method::POST, SET, &tok).body(body);
@@ -159,9 +155,7 @@ async fn malformed_json_empty_body_and_wrong_content_type() {
 
 #[tokio::test]
 async fn body_over_4_mib_is_413() {
-    let Some(s) = TestServer::start().await else {
-        return;
-    };
+    let s = test_server!();
     let tok = s.admin(TENANT_A);
     let pad = "x".repeat(4 * 1024 * 1024 + 1);
     let body = format!(
@@ -202,9 +196,7 @@ fn futures_stream(
 
 #[tokio::test]
 async fn duplicate_partner_in_a_tenant_is_409_but_fine_in_another() {
-    let Some(s) = TestServer::start().await else {
-        return;
-    };
+    let s = test_server!();
     let partner = Uuid::new_v4();
     s.create(&s.admin(TENANT_A), partner, true).await;
     let res = s
@@ -231,9 +223,7 @@ async fn duplicate_partner_in_a_tenant_is_409_but_fine_in_another() {
 
 #[tokio::test]
 async fn patch_rejects_each_bad_body_and_changes_nothing() {
-    let Some(s) = TestServer::start().await else {
-        return;
-    };
+    let s = test_server!();
     let tok = s.admin(TENANT_A);
     let created = s.create(&tok, Uuid::new_v4(), true).await;
     let path = format!("{SET}/{}", created["id"].as_str().unwrap());

@@ -2,24 +2,19 @@
 // Shared by two test binaries (embedded and PostgreSQL), each using a subset.
 #![allow(dead_code)]
 
+pub use crate::support::{Api, ServerProcess, Tokens, SET, SETTINGS};
 use chrono::{TimeZone, Utc};
-use cloudpc_partners::auth::{
-    load_or_create_local_secret, mint_local_token, MintRequest, TokenKind,
-};
+use cloudpc_partners::auth::TokenKind;
 use cloudpc_partners::clock::ManualClock;
 pub use cloudpc_partners::config::{ServeConfig, Span};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
-use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use serde_json::Value;
+use std::process::Command;
 use std::sync::Arc;
-use std::time::Duration;
 use uuid::Uuid;
 
 pub const TENANT_A: Uuid = Uuid::from_u128(0xaaaaaaaa_0000_4000_8000_000000000001);
 pub const TENANT_B: Uuid = Uuid::from_u128(0xbbbbbbbb_0000_4000_8000_000000000002);
-pub const SET: &str = "/beta/deviceManagement/virtualEndpoint/externalPartners";
-pub const SETTINGS: &str = "/beta/deviceManagement/virtualEndpoint/externalPartnerSettings";
 
 /// Which database a test binary runs its tests on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,12 +95,30 @@ fn skip_notice() {
     });
 }
 
+/// The server on this binary's backend, or `return` from the test when that backend
+/// is unavailable here (PostgreSQL without `DATABASE_URL`, outside CI). With an
+/// argument, it adjusts the configuration first.
+macro_rules! test_server {
+    () => {
+        match $crate::common::TestServer::start().await {
+            Some(server) => server,
+            None => return,
+        }
+    };
+    ($adjust:expr) => {
+        match $crate::common::TestServer::start_with($adjust).await {
+            Some(server) => server,
+            None => return,
+        }
+    };
+}
+
 pub struct TestServer {
     pub server: Option<cloudpc_partners::Server>,
     pub origin: String,
     pub clock: Arc<ManualClock>,
     pub config: ServeConfig,
-    pub secret: Vec<u8>,
+    pub tokens: Tokens,
     pub client: reqwest::Client,
     /// Kept alive for the test: dropping them removes the schema and data dir.
     pub _database: Option<TestDatabase>,
@@ -137,13 +150,13 @@ impl TestServer {
         let server = cloudpc_partners::start(&config, clock.clone())
             .await
             .unwrap();
-        let secret = load_or_create_local_secret(&config.data_dir).unwrap();
+        let tokens = Tokens::for_data_dir(&config.data_dir);
         Some(TestServer {
             origin: format!("http://{}", server.addr),
             server: Some(server),
             clock,
             config,
-            secret,
+            tokens,
             client: reqwest::Client::new(),
             _database: database,
             _dir: dir,
@@ -154,18 +167,13 @@ impl TestServer {
         format!("{}{}", self.origin, path)
     }
 
+    /// A typed client for the caller `token` names.
+    pub fn api(&self, token: &str) -> Api {
+        Api::new(self.client.clone(), &self.origin, token)
+    }
+
     pub fn mint(&self, tenant: Uuid, kind: TokenKind) -> String {
-        mint_local_token(
-            &self.secret,
-            &MintRequest {
-                tenant,
-                kind,
-                app_id: None,
-                lifetime: Duration::from_secs(3600),
-                now: self.clock_now(),
-            },
-        )
-        .unwrap()
+        self.tokens.mint(tenant, kind, self.clock_now())
     }
 
     fn clock_now(&self) -> i64 {
@@ -175,27 +183,17 @@ impl TestServer {
 
     /// A delegated token with CloudPC.ReadWrite.All.
     pub fn admin(&self, tenant: Uuid) -> String {
-        self.mint(
-            tenant,
-            TokenKind::Delegated {
-                scopes: vec!["CloudPC.ReadWrite.All".into()],
-            },
-        )
+        self.tokens.admin(tenant, self.clock_now())
     }
 
     /// A delegated token with CloudPC.Read.All only.
     pub fn reader(&self, tenant: Uuid) -> String {
-        self.mint(
-            tenant,
-            TokenKind::Delegated {
-                scopes: vec!["CloudPC.Read.All".into()],
-            },
-        )
+        self.tokens.reader(tenant, self.clock_now())
     }
 
     /// A partner credential for `partner_id` in `tenant`.
     pub fn partner(&self, tenant: Uuid, partner_id: Uuid) -> String {
-        self.mint(tenant, TokenKind::Partner { partner_id })
+        self.tokens.partner(tenant, partner_id, self.clock_now())
     }
 
     pub async fn heartbeat(&self, token: &str) -> Response {
@@ -244,38 +242,12 @@ impl TestServer {
 
     /// Every page of a collection, following `@odata.nextLink` from `path` to the end.
     pub async fn pages(&self, path: &str, token: &str) -> Vec<Value> {
-        let mut url = self.url(path);
-        let mut out = Vec::new();
-        loop {
-            let res = self
-                .client
-                .get(&url)
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(res.status(), StatusCode::OK, "{url}");
-            let page: Value = res.json().await.unwrap();
-            let next = page["@odata.nextLink"].as_str().map(str::to_owned);
-            out.push(page);
-            match next {
-                Some(next) => url = next,
-                None => return out,
-            }
-        }
+        self.api(token).pages(path).await
     }
 
     /// Creates a partner connection and returns its JSON.
     pub async fn create(&self, token: &str, partner_id: Uuid, enabled: bool) -> Value {
-        let res = self
-            .post_json(
-                SET,
-                token,
-                &json!({"partnerId": partner_id, "enableConnection": enabled}),
-            )
-            .await;
-        assert_eq!(res.status(), StatusCode::CREATED);
-        res.json().await.unwrap()
+        self.api(token).create(partner_id, enabled).await
     }
 
     /// Creates a partner connection and returns its id.
@@ -332,59 +304,6 @@ pub async fn error_message(res: Response, status: StatusCode, code: &str) -> Str
         .as_str()
         .unwrap()
         .to_owned()
-}
-
-/// A server process started by a test; killed when dropped, even by a panic.
-pub struct ServerChild {
-    pub child: Child,
-}
-
-impl ServerChild {
-    /// SIGKILL now: no chance to flush anything.
-    pub fn kill_9(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for ServerChild {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts the real binary and returns it with its base URL. Its stderr goes to a log
-/// file in the data dir, shown if it fails to start.
-pub fn spawn_binary(data_dir: &std::path::Path, extra: &[&str]) -> (ServerChild, String) {
-    let log_path = data_dir.join(format!("server-{}.log", Uuid::new_v4().simple()));
-    let log = std::fs::File::create(&log_path).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_cloudpc-partners"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data_dir)
-        .args(extra)
-        // The database is what `extra` says, never one inherited from the test's environment.
-        .env_remove("DATABASE_URL")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let mut server = ServerChild { child };
-    let mut line = String::new();
-    BufReader::new(server.child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    match line.trim().strip_prefix("listening on ") {
-        Some(url) => (server, url.to_owned()),
-        None => {
-            let _ = server.child.wait();
-            panic!(
-                "server did not start; its stderr:\n{}",
-                std::fs::read_to_string(&log_path).unwrap_or_default()
-            )
-        }
-    }
 }
 
 pub fn token_from_cli(data_dir: &std::path::Path, tenant: Uuid) -> String {

@@ -10,9 +10,7 @@ const SEED_PARTNER: &str = "198d7140-80bb-4843-8cc4-811377a49a92";
 
 #[tokio::test]
 async fn create_returns_the_seed_shape_with_location() {
-    let Some(s) = TestServer::start().await else {
-        return;
-    };
+    let s = test_server!();
     let tok = s.admin(TENANT_A);
     let res = s
         .post_json(
@@ -92,9 +90,7 @@ async fn create_returns_the_seed_shape_with_location() {
 
 #[tokio::test]
 async fn disabled_connection_is_not_available() {
-    let Some(s) = TestServer::start().await else {
-        return;
-    };
+    let s = test_server!();
     let body = s.create(&s.admin(TENANT_A), Uuid::new_v4(), false).await;
     assert_eq!(body["connectionStatus"], "notAvailable");
     assert!(body["statusDetails"].as_str().unwrap().contains("disabled"));
@@ -102,9 +98,7 @@ async fn disabled_connection_is_not_available() {
 
 #[tokio::test]
 async fn list_get_patch_delete_round_trip() {
-    let Some(s) = TestServer::start().await else {
-        return;
-    };
+    let s = test_server!();
     let tok = s.admin(TENANT_A);
     let a = s.create(&tok, Uuid::new_v4(), true).await;
     s.advance(chrono::Duration::seconds(1));
@@ -163,9 +157,7 @@ async fn list_get_patch_delete_round_trip() {
 
 #[tokio::test]
 async fn count_endpoint_is_plain_text_and_filters() {
-    let Some(s) = TestServer::start().await else {
-        return;
-    };
+    let s = test_server!();
     let tok = s.admin(TENANT_A);
     for enabled in [true, true, false] {
         s.create(&tok, Uuid::new_v4(), enabled).await;
@@ -195,9 +187,7 @@ async fn count_endpoint_is_plain_text_and_filters() {
 
 #[tokio::test]
 async fn settings_view_is_the_same_records_saying_status_with_deprecation_headers() {
-    let Some(s) = TestServer::start().await else {
-        return;
-    };
+    let s = test_server!();
     let tok = s.admin(TENANT_A);
     let created = s.create(&tok, Uuid::new_v4(), true).await;
     let id = created["id"].as_str().unwrap();
@@ -268,9 +258,7 @@ async fn settings_view_is_the_same_records_saying_status_with_deprecation_header
 
 #[tokio::test]
 async fn legacy_settings_can_be_switched_off() {
-    let Some(s) = TestServer::start_with(|c| c.no_legacy_settings = true).await else {
-        return;
-    };
+    let s = test_server!(|c| c.no_legacy_settings = true);
     let res = s.get(SETTINGS, &s.admin(TENANT_A)).await;
     assert_error(res, StatusCode::NOT_FOUND, "ResourceNotFound").await;
     let csdl = s
@@ -287,9 +275,7 @@ async fn legacy_settings_can_be_switched_off() {
 
 #[tokio::test]
 async fn metadata_is_csdl_for_the_types_and_enum() {
-    let Some(s) = TestServer::start().await else {
-        return;
-    };
+    let s = test_server!();
     let res = s.client.get(s.url("/beta/$metadata")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert!(res.headers()["content-type"]
@@ -312,9 +298,7 @@ async fn metadata_is_csdl_for_the_types_and_enum() {
 
 #[tokio::test]
 async fn unknown_paths_and_methods_get_graph_errors() {
-    let Some(s) = TestServer::start().await else {
-        return;
-    };
+    let s = test_server!();
     let tok = s.admin(TENANT_A);
     assert_error(
         s.get("/beta/deviceManagement/virtualEndpoint/nothing", &tok)
@@ -358,9 +342,7 @@ async fn unknown_paths_and_methods_get_graph_errors() {
 
 #[tokio::test]
 async fn unknown_or_malformed_ids_are_not_found() {
-    let Some(s) = TestServer::start().await else {
-        return;
-    };
+    let s = test_server!();
     let tok = s.admin(TENANT_A);
     for id in [
         Uuid::new_v4().to_string(),
@@ -383,9 +365,7 @@ async fn unknown_or_malformed_ids_are_not_found() {
 
 #[tokio::test]
 async fn every_response_carries_request_ids_and_odata_version() {
-    let Some(s) = TestServer::start().await else {
-        return;
-    };
+    let s = test_server!();
     let tok = s.admin(TENANT_A);
     let res = s
         .request(Method::GET, SET, &tok)
@@ -417,9 +397,7 @@ async fn every_response_carries_request_ids_and_odata_version() {
 
 #[tokio::test]
 async fn cors_exposes_graph_headers_to_browsers() {
-    let Some(s) = TestServer::start().await else {
-        return;
-    };
+    let s = test_server!();
     let res = s
         .client
         .request(Method::OPTIONS, s.url(SET))
@@ -465,9 +443,7 @@ async fn cors_exposes_graph_headers_to_browsers() {
 
 #[tokio::test]
 async fn operational_endpoints_answer() {
-    let Some(s) = TestServer::start().await else {
-        return;
-    };
+    let s = test_server!();
     let tok = s.admin(TENANT_A);
     s.get(SET, &tok).await;
     assert_eq!(
@@ -504,9 +480,7 @@ async fn operational_endpoints_answer() {
 
 #[tokio::test]
 async fn etags_guard_against_lost_updates() {
-    let Some(s) = TestServer::start().await else {
-        return;
-    };
+    let s = test_server!();
     let tok = s.admin(TENANT_A);
     let res = s
         .post_json(

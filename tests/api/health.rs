@@ -17,9 +17,7 @@ async fn entity(s: &TestServer, tok: &str, id: &str) -> Value {
 
 #[tokio::test]
 async fn status_follows_heartbeats_through_every_transition() {
-    let Some(s) = TestServer::start().await else {
-        return;
-    };
+    let s = test_server!();
     let admin = s.admin(TENANT_A);
     let partner_id = Uuid::new_v4();
     let created = s.create(&admin, partner_id, true).await;
@@ -103,9 +101,7 @@ async fn status_follows_heartbeats_through_every_transition() {
 
 #[tokio::test]
 async fn heartbeat_timeout_is_configurable() {
-    let Some(s) = TestServer::start_with(|c| c.heartbeats.timeout = Span::secs(90)).await else {
-        return;
-    };
+    let s = test_server!(|c| c.heartbeats.timeout = Span::secs(90));
     let admin = s.admin(TENANT_A);
     let partner_id = Uuid::new_v4();
     let id = s.create_id(&admin, partner_id, true).await;
@@ -121,9 +117,7 @@ async fn heartbeat_timeout_is_configurable() {
 
 #[tokio::test]
 async fn sync_sets_last_sync_time_only_forward() {
-    let Some(s) = TestServer::start().await else {
-        return;
-    };
+    let s = test_server!();
     let admin = s.admin(TENANT_A);
     let partner_id = Uuid::new_v4();
     let id = s.create_id(&admin, partner_id, true).await;
@@ -191,9 +185,7 @@ async fn sync_sets_last_sync_time_only_forward() {
 
 #[tokio::test]
 async fn bad_partner_calls_are_refused_precisely() {
-    let Some(s) = TestServer::start().await else {
-        return;
-    };
+    let s = test_server!();
     let admin = s.admin(TENANT_A);
     let partner_id = Uuid::new_v4();
     let id = s.create_id(&admin, partner_id, true).await;
@@ -304,9 +296,7 @@ async fn bad_partner_calls_are_refused_precisely() {
 
 #[tokio::test]
 async fn deleted_connection_refuses_its_partner_at_once() {
-    let Some(s) = TestServer::start().await else {
-        return;
-    };
+    let s = test_server!();
     let admin = s.admin(TENANT_A);
     let partner_id = Uuid::new_v4();
     let id = s.create_id(&admin, partner_id, true).await;
@@ -326,11 +316,7 @@ async fn deleted_connection_refuses_its_partner_at_once() {
 
 #[tokio::test]
 async fn heartbeats_survive_a_clean_shutdown() {
-    let Some(mut s) =
-        TestServer::start_with(|c| c.heartbeats.flush_interval = Span::secs(3600)).await
-    else {
-        return;
-    };
+    let mut s = test_server!(|c| c.heartbeats.flush_interval = Span::secs(3600));
     let admin = s.admin(TENANT_A);
     let partner_id = Uuid::new_v4();
     let id = s.create_id(&admin, partner_id, true).await;
@@ -357,9 +343,7 @@ async fn heartbeats_survive_a_clean_shutdown() {
 /// 250 connections in four states, paged 100 at a time.
 #[tokio::test]
 async fn filter_and_orderby_on_derived_status_agree_across_pages() {
-    let Some(s) = TestServer::start().await else {
-        return;
-    };
+    let s = test_server!();
     let admin = s.admin(TENANT_A);
     let mut expected: std::collections::HashMap<String, &str> = Default::default();
     let mut partners = Vec::new();
@@ -499,10 +483,7 @@ async fn filter_and_orderby_on_derived_status_agree_across_pages() {
 
 #[tokio::test]
 async fn a_patch_right_after_a_heartbeat_answers_with_the_fresh_status() {
-    let Some(s) = TestServer::start_with(|c| c.heartbeats.flush_interval = Span::secs(3600)).await
-    else {
-        return;
-    };
+    let s = test_server!(|c| c.heartbeats.flush_interval = Span::secs(3600));
     let admin = s.admin(TENANT_A);
     let partner_id = Uuid::new_v4();
     let id = s.create_id(&admin, partner_id, true).await;

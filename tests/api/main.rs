@@ -1,9 +1,12 @@
 //! Integration tests on the embedded database: the real server over HTTP.
 //! `tests/api_postgres.rs` runs the same tests on PostgreSQL.
 
+#[path = "../support/mod.rs"]
+mod support;
+#[macro_use]
+mod common;
 mod auth;
 mod bad_input;
-mod common;
 mod graph_api;
 mod health;
 mod persistence;

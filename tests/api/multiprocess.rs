@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 struct Pair {
-    _a: ServerChild,
-    _b: ServerChild,
+    _a: ServerProcess,
+    _b: ServerProcess,
     url_a: String,
     url_b: String,
     _db: TestDatabase,
@@ -32,17 +32,17 @@ async fn pair() -> Option<Pair> {
     let a2 = a1.clone();
     // Started concurrently, so both apply migrations at the same moment.
     let ta = std::thread::spawn(move || {
-        spawn_binary(&d1, &a1.iter().map(String::as_str).collect::<Vec<_>>())
+        ServerProcess::spawn(&d1, &a1.iter().map(String::as_str).collect::<Vec<_>>())
     });
     let tb = std::thread::spawn(move || {
-        spawn_binary(&d2, &a2.iter().map(String::as_str).collect::<Vec<_>>())
+        ServerProcess::spawn(&d2, &a2.iter().map(String::as_str).collect::<Vec<_>>())
     });
-    let ((a, url_a), (b, url_b)) = (ta.join().unwrap(), tb.join().unwrap());
+    let (a, b) = (ta.join().unwrap(), tb.join().unwrap());
     Some(Pair {
+        url_a: a.base.clone(),
+        url_b: b.base.clone(),
         _a: a,
         _b: b,
-        url_a,
-        url_b,
         _db: db,
         dir,
     })
@@ -214,7 +214,8 @@ async fn migrate_data_moves_an_embedded_deployment_to_postgres() {
     };
     let dir = tempfile::tempdir().unwrap();
     // An embedded deployment with some history.
-    let (child, base) = spawn_binary(dir.path(), &["--no-throttling"]);
+    let child = ServerProcess::spawn(dir.path(), &["--no-throttling"]);
+    let base = child.base.clone();
     let tok = token_from_cli(dir.path(), TENANT_A);
     let other = token_from_cli(dir.path(), TENANT_B);
     let client = reqwest::Client::new();
@@ -272,7 +273,8 @@ async fn migrate_data_moves_an_embedded_deployment_to_postgres() {
     );
 
     // The same data dir (same key) on PostgreSQL serves the same records, ETags included.
-    let (child, base) = spawn_binary(dir.path(), &["--database", &db.url]);
+    let child = ServerProcess::spawn(dir.path(), &["--database", &db.url]);
+    let base = child.base.clone();
     let list: Value = client
         .get(format!("{base}{SET}"))
         .bearer_auth(&tok)

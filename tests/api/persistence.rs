@@ -8,9 +8,7 @@ use uuid::Uuid;
 
 #[tokio::test]
 async fn data_survives_a_clean_restart() {
-    let Some(mut s) = TestServer::start().await else {
-        return;
-    };
+    let mut s = test_server!();
     let tok = s.admin(TENANT_A);
     let created = s.create(&tok, Uuid::new_v4(), true).await;
     s.stop().await;
@@ -41,7 +39,8 @@ async fn data_survives_a_clean_restart() {
 #[tokio::test]
 async fn acknowledged_writes_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, base) = spawn_binary(dir.path(), &[]);
+    let mut child = ServerProcess::spawn(dir.path(), &[]);
+    let base = child.base.clone();
     let key = dir.path().join("signing-key");
     assert!(key.exists(), "the signing key is created on first start");
     #[cfg(unix)]
@@ -78,7 +77,8 @@ async fn acknowledged_writes_survive_kill_9() {
     assert_eq!(res.status(), StatusCode::OK);
     child.kill_9();
 
-    let (child, base) = spawn_binary(dir.path(), &[]);
+    let child = ServerProcess::spawn(dir.path(), &[]);
+    let base = child.base.clone();
     let count = client
         .get(format!("{base}{SET}/$count"))
         .bearer_auth(&tok)
@@ -115,7 +115,8 @@ async fn acknowledged_writes_survive_kill_9() {
 #[tokio::test]
 async fn serve_drains_and_exits_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, base) = spawn_binary(dir.path(), &[]);
+    let mut child = ServerProcess::spawn(dir.path(), &[]);
+    let base = child.base.clone();
     let client = reqwest::Client::new();
     assert_eq!(
         client
@@ -139,27 +140,14 @@ async fn serve_drains_and_exits_on_sigterm() {
 async fn serve_without_flags_works_in_an_empty_folder() {
     let dir = tempfile::tempdir().unwrap();
     // Only the port is chosen (8080 may be taken); the data dir is the default, relative one.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cloudpc-partners"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cloudpc-partners"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0"])
         .current_dir(dir.path())
         .env_remove("DATABASE_URL")
         .env_remove("CLOUDPC_PARTNERS_DATA_DIR")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let _guard = ServerChild { child };
-    let base = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_owned();
+        .stderr(std::process::Stdio::null());
+    let server = ServerProcess::start(cmd).expect("the server starts");
+    let base = server.base.clone();
     let data = dir.path().join("cloudpc-partners-data");
     assert!(data.join("signing-key").exists());
     assert!(data.join("cloudpc-partners.db").exists());

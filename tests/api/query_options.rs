@@ -39,9 +39,7 @@ async fn seed(s: &TestServer, tok: &str, n: usize) -> Vec<(String, String, bool)
 
 #[tokio::test]
 async fn filter_on_each_property() {
-    let Some(s) = TestServer::start().await else {
-        return;
-    };
+    let s = test_server!();
     let tok = s.admin(TENANT_A);
     let rows = seed(&s, &tok, 6).await;
     let enabled: Vec<String> = rows.iter().filter(|r| r.2).map(|r| r.0.clone()).collect();
@@ -152,9 +150,7 @@ async fn filter_on_each_property() {
 
 #[tokio::test]
 async fn select_limits_properties_and_context() {
-    let Some(s) = TestServer::start().await else {
-        return;
-    };
+    let s = test_server!();
     let tok = s.admin(TENANT_A);
     let created = s.create(&tok, Uuid::new_v4(), true).await;
     let v = list(&s, &tok, "$select=partnerId,id").await;
@@ -190,9 +186,7 @@ async fn select_limits_properties_and_context() {
 
 #[tokio::test]
 async fn top_skip_and_count() {
-    let Some(s) = TestServer::start().await else {
-        return;
-    };
+    let s = test_server!();
     let tok = s.admin(TENANT_A);
     let rows = seed(&s, &tok, 7).await;
     let all: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
@@ -219,9 +213,7 @@ async fn top_skip_and_count() {
 
 #[tokio::test]
 async fn paging_follows_next_links_to_the_end() {
-    let Some(s) = TestServer::start().await else {
-        return;
-    };
+    let s = test_server!();
     let tok = s.admin(TENANT_A);
     let rows = seed(&s, &tok, 230).await;
     let expected: Vec<String> = rows.iter().filter(|r| r.2).map(|r| r.0.clone()).collect();
@@ -266,9 +258,7 @@ async fn paging_follows_next_links_to_the_end() {
 
 #[tokio::test]
 async fn tampered_or_foreign_skiptoken_is_rejected() {
-    let Some(s) = TestServer::start().await else {
-        return;
-    };
+    let s = test_server!();
     let tok = s.admin(TENANT_A);
     seed(&s, &tok, 101).await;
     let v = list(
@@ -295,9 +285,7 @@ async fn tampered_or_foreign_skiptoken_is_rejected() {
 
 #[tokio::test]
 async fn orderby_sorts_with_id_tiebreak() {
-    let Some(s) = TestServer::start().await else {
-        return;
-    };
+    let s = test_server!();
     let tok = s.admin(TENANT_A);
     let rows = seed(&s, &tok, 9).await;
     let mut by_partner: Vec<(String, String)> =
@@ -335,9 +323,7 @@ async fn orderby_sorts_with_id_tiebreak() {
 
 #[tokio::test]
 async fn bad_query_options_are_400_with_a_pointed_message() {
-    let Some(s) = TestServer::start().await else {
-        return;
-    };
+    let s = test_server!();
     let tok = s.admin(TENANT_A);
     let id = s.create_id(&tok, Uuid::new_v4(), true).await;
     let cases: Vec<(String, &str)> = vec![

@@ -8,21 +8,17 @@ use reqwest::StatusCode;
 use serde_json::json;
 use uuid::Uuid;
 
-async fn throttled_server() -> Option<TestServer> {
-    TestServer::start_with(|c| {
-        c.throttling.off = false;
-        c.throttling.requests = 6;
-        c.throttling.writes = 3;
-        c.throttling.partner_requests = 4;
-    })
-    .await
+/// Small budgets, so a test can spend them.
+fn small_budgets(c: &mut ServeConfig) {
+    c.throttling.off = false;
+    c.throttling.requests = 6;
+    c.throttling.writes = 3;
+    c.throttling.partner_requests = 4;
 }
 
 #[tokio::test]
 async fn reads_past_the_budget_get_429_with_retry_after_then_recover() {
-    let Some(s) = throttled_server().await else {
-        return;
-    };
+    let s = test_server!(small_budgets);
     let tok = s.admin(TENANT_A);
     for _ in 0..6 {
         assert_eq!(s.get(SET, &tok).await.status(), StatusCode::OK);
@@ -39,7 +35,7 @@ async fn reads_past_the_budget_get_429_with_retry_after_then_recover() {
 
     // Another app in the same tenant, and the same app in another tenant, have their own budgets.
     let other_app = cloudpc_partners::auth::mint_local_token(
-        &s.secret,
+        s.tokens.secret(),
         &cloudpc_partners::auth::MintRequest {
             tenant: TENANT_A,
             kind: TokenKind::Delegated {
@@ -69,9 +65,7 @@ async fn reads_past_the_budget_get_429_with_retry_after_then_recover() {
 
 #[tokio::test]
 async fn writes_have_their_own_smaller_budget() {
-    let Some(s) = throttled_server().await else {
-        return;
-    };
+    let s = test_server!(small_budgets);
     let tok = s.admin(TENANT_A);
     for _ in 0..3 {
         s.create(&tok, Uuid::new_v4(), true).await;
@@ -100,9 +94,7 @@ async fn writes_have_their_own_smaller_budget() {
 
 #[tokio::test]
 async fn partner_calls_have_a_budget_per_connection() {
-    let Some(s) = throttled_server().await else {
-        return;
-    };
+    let s = test_server!(small_budgets);
     let admin = s.admin(TENANT_A);
     let (p1, p2) = (Uuid::new_v4(), Uuid::new_v4());
     s.create(&admin, p1, true).await;
@@ -126,14 +118,10 @@ async fn partner_calls_have_a_budget_per_connection() {
 
 #[tokio::test]
 async fn no_throttling_means_no_limit() {
-    let Some(s) = TestServer::start_with(|c| {
+    let s = test_server!(|c| {
         c.throttling.off = true;
         c.throttling.requests = 1;
-    })
-    .await
-    else {
-        return;
-    };
+    });
     let tok = s.admin(TENANT_A);
     for _ in 0..30 {
         assert_eq!(s.get(SET, &tok).await.status(), StatusCode::OK);
