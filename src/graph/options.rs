@@ -42,9 +42,11 @@ impl<S: Send + Sync> FromRequestParts<S> for ListOptions {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let View(view) = View::from_request_parts(parts, state).await?;
+        let max_page_size = max_page_size(&parts.headers);
         Ok(ListOptions(query::parse_collection(
             parts.uri.query(),
             view,
+            max_page_size,
         )?))
     }
 }
@@ -78,5 +80,46 @@ impl<S: Send + Sync> FromRequestParts<S> for NoOptions {
         };
         query::parse_none(parts.uri.query(), &target)?;
         Ok(NoOptions)
+    }
+}
+
+/// `Prefer: odata.maxpagesize=N` (or OData 4.0's `maxpagesize`), among any other
+/// preferences; a malformed one is ignored, as preferences may be.
+fn max_page_size(headers: &axum::http::HeaderMap) -> Option<u64> {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|pref| pref.split_once('='))
+        .find(|(name, _)| {
+            let name = name.trim();
+            name.eq_ignore_ascii_case("odata.maxpagesize")
+                || name.eq_ignore_ascii_case("maxpagesize")
+        })
+        .and_then(|(_, value)| value.trim().trim_matches('"').parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::{HeaderMap, HeaderValue};
+
+    #[test]
+    fn max_page_size_is_found_among_preferences() {
+        let mut h = HeaderMap::new();
+        assert_eq!(max_page_size(&h), None);
+        h.insert(
+            "prefer",
+            HeaderValue::from_static("return=minimal, odata.maxpagesize=25"),
+        );
+        assert_eq!(max_page_size(&h), Some(25));
+        h.insert(
+            "prefer",
+            HeaderValue::from_static("odata.maxpagesize=\"7\""),
+        );
+        assert_eq!(max_page_size(&h), Some(7));
+        h.insert("prefer", HeaderValue::from_static("odata.maxpagesize=lots"));
+        assert_eq!(max_page_size(&h), None);
     }
 }

@@ -7,7 +7,7 @@ use super::options::{CountOptions, EntityOptions, ListOptions, NoOptions, View};
 use super::render;
 use crate::http::body::JsonObject;
 use crate::http::extract::{GraphCaller, IfMatch, Key, Read, ReadWrite, ServiceRoot};
-use crate::http::respond::{EntityResponse, GraphJson, PlainText};
+use crate::http::respond::{Collection, EntityResponse, PlainText};
 use crate::http::ApiError;
 use crate::state::AppState;
 use axum::extract::State;
@@ -20,7 +20,7 @@ pub async fn list(
     ListOptions(q): ListOptions,
     ServiceRoot(root): ServiceRoot,
     State(app): State<AppState>,
-) -> Result<GraphJson, ApiError> {
+) -> Result<Collection, ApiError> {
     let listing = app.connections.list(caller.tenant(), &q).await?;
     Ok(render::collection(view, &root, &q, &listing))
 }

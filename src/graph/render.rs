@@ -3,7 +3,7 @@
 use crate::clock::format_graph_time;
 use crate::connections::{Connection, Listing};
 use crate::edm::{Derived, EdmType, Scalar, Source};
-use crate::http::respond::{EntityResponse, GraphJson};
+use crate::http::respond::{Collection, EntityResponse};
 use crate::odata::{CollectionQuery, EntityView, Property, SkipToken};
 use axum::http::StatusCode;
 use serde_json::{Map, Value};
@@ -113,7 +113,7 @@ pub fn collection(
     base: &str,
     q: &CollectionQuery,
     listing: &Listing,
-) -> GraphJson {
+) -> Collection {
     let select = q.select.as_deref();
     let mut body = Map::new();
     body.insert(
@@ -129,13 +129,16 @@ pub fn collection(
         .map(|c| Value::Object(properties(shape, c, select)))
         .collect();
     body.insert("value".into(), Value::Array(items));
-    if let Some(token) = listing.more.then(|| q.next_token()).flatten() {
+    if let Some(token) = q.next_token().filter(|_| listing.more) {
         body.insert(
             "@odata.nextLink".into(),
             Value::String(next_link(shape, base, q, token)),
         );
     }
-    GraphJson(StatusCode::OK, Value::Object(body))
+    Collection {
+        body: Value::Object(body),
+        max_page_size_applied: q.max_page_size_applied,
+    }
 }
 
 /// `@odata.nextLink`: the same options, with the paging folded into `$skiptoken`.
@@ -153,6 +156,9 @@ fn next_link(shape: &EntityView, base: &str, q: &CollectionQuery, token: SkipTok
     }
     if q.count {
         parts.push("$count=true".into());
+    }
+    if let Some(top) = q.top {
+        parts.push(format!("$top={top}"));
     }
     parts.push(format!("$skiptoken={}", token.encode()));
     format!("{base}/{}?{}", set_path(shape), parts.join("&"))

@@ -21,6 +21,26 @@ impl IntoResponse for GraphJson {
     }
 }
 
+/// A page of a collection, with `Preference-Applied` when the client's
+/// `odata.maxpagesize` set its size.
+#[derive(Debug, Clone)]
+pub struct Collection {
+    pub body: Value,
+    pub max_page_size_applied: Option<u64>,
+}
+
+impl IntoResponse for Collection {
+    fn into_response(self) -> Response {
+        let mut res = GraphJson(StatusCode::OK, self.body).into_response();
+        if let Some(n) = self.max_page_size_applied {
+            if let Ok(v) = HeaderValue::from_str(&format!("odata.maxpagesize={n}")) {
+                res.headers_mut().insert("preference-applied", v);
+            }
+        }
+        res
+    }
+}
+
 /// A single entity: its JSON, its `ETag`, and for a create its `Location`.
 #[derive(Debug, Clone)]
 pub struct EntityResponse {

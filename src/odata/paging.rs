@@ -1,6 +1,6 @@
 //! `$skiptoken`: an opaque, tamper-evident paging cursor.
 //!
-//! It records where the next page starts, where the client's `$top` ends, and a
+//! It records where the next page starts, the page size it was issued with, and a
 //! fingerprint of the `$filter`/`$orderby` it was issued for, so it cannot be replayed
 //! against a different query. A checksum makes edits detectable; the token grants
 //! nothing a client could not ask for with `$skip`, so it needs no secret, which also
@@ -11,15 +11,15 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-const VERSION: &str = "1";
+const VERSION: &str = "2";
 
 /// A decoded, verified paging cursor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SkipToken {
     /// Index of the first item of the page this token asks for.
     pub offset: u64,
-    /// Index one past the last item the client's `$top` allows, if it set one.
-    pub end: Option<u64>,
+    /// The page size of the request it was issued for.
+    pub page_size: u64,
     /// Which query the token belongs to.
     pub fingerprint: u64,
 }
@@ -29,9 +29,7 @@ impl SkipToken {
     pub fn encode(&self) -> String {
         let body = format!(
             "{VERSION}.{}.{}.{:016x}",
-            self.offset,
-            self.end.map(|e| e.to_string()).unwrap_or_default(),
-            self.fingerprint
+            self.offset, self.page_size, self.fingerprint
         );
         let sum = checksum(&body);
         URL_SAFE_NO_PAD.encode(format!("{body}.{sum}"))
@@ -53,7 +51,7 @@ impl SkipToken {
             return Err(invalid());
         }
         let mut parts = body.split('.');
-        let (Some(VERSION), Some(offset), Some(end), Some(fp), None) = (
+        let (Some(VERSION), Some(offset), Some(page_size), Some(fp), None) = (
             parts.next(),
             parts.next(),
             parts.next(),
@@ -63,14 +61,11 @@ impl SkipToken {
             return Err(invalid());
         };
         let offset = offset.parse().map_err(|_| invalid())?;
-        let end = match end {
-            "" => None,
-            e => Some(e.parse().map_err(|_| invalid())?),
-        };
+        let page_size = page_size.parse().map_err(|_| invalid())?;
         let fingerprint = u64::from_str_radix(fp, 16).map_err(|_| invalid())?;
         Ok(SkipToken {
             offset,
-            end,
+            page_size,
             fingerprint,
         })
     }
@@ -103,12 +98,12 @@ mod tests {
         for t in [
             SkipToken {
                 offset: 100,
-                end: None,
+                page_size: 100,
                 fingerprint: 7,
             },
             SkipToken {
                 offset: 200,
-                end: Some(250),
+                page_size: 250,
                 fingerprint: u64::MAX,
             },
         ] {
@@ -120,7 +115,7 @@ mod tests {
     fn any_edit_is_detected() {
         let good = SkipToken {
             offset: 100,
-            end: Some(900),
+            page_size: 900,
             fingerprint: 42,
         }
         .encode();

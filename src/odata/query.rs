@@ -10,14 +10,14 @@ use super::paging::{fingerprint, SkipToken};
 use super::schema::resolve;
 use super::{EntityView, Filter, Property, QueryError};
 
-/// Most items in one page, as in Graph.
+/// Items in a page when the client does not choose, as in Graph.
 pub const PAGE_SIZE: u64 = 100;
-/// Largest `$top` accepted.
+/// Largest page a client may ask for (`$top` or `Prefer: odata.maxpagesize`).
 pub const MAX_TOP: u64 = 999;
 /// Largest `$skip` accepted; keeps offsets within what the databases take.
 const MAX_SKIP: u64 = 1 << 40;
 
-const KNOWN: [&str; 7] = [
+const KNOWN: [&str; 8] = [
     "filter",
     "select",
     "top",
@@ -25,11 +25,11 @@ const KNOWN: [&str; 7] = [
     "skiptoken",
     "count",
     "orderby",
+    "format",
 ];
-const NOT_SUPPORTED: [&str; 9] = [
+const NOT_SUPPORTED: [&str; 8] = [
     "expand",
     "search",
-    "format",
     "apply",
     "compute",
     "levels",
@@ -53,7 +53,7 @@ pub struct OrderBy {
 }
 
 /// Query options of a collection GET.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CollectionQuery {
     pub filter: Option<Filter>,
     /// `None` means all properties.
@@ -62,8 +62,13 @@ pub struct CollectionQuery {
     pub count: bool,
     /// First item of this page.
     pub offset: u64,
-    /// One past the last item the client asked for (`$skip` + `$top`), if bounded.
-    pub end: Option<u64>,
+    /// Items per page: `$top`, else `Prefer: odata.maxpagesize`, else what the
+    /// `$skiptoken` was issued with, else [`PAGE_SIZE`].
+    pub page_size: u64,
+    /// `odata.maxpagesize` when it set the page size, for `Preference-Applied`.
+    pub max_page_size_applied: Option<u64>,
+    /// `$top` as the client gave it, carried into `@odata.nextLink`.
+    pub top: Option<u64>,
     /// The options as the client wrote them, carried into `@odata.nextLink`.
     pub raw_filter: Option<String>,
     pub raw_select: Option<String>,
@@ -77,26 +82,39 @@ pub struct PageWindow {
     pub limit: u64,
 }
 
+impl Default for CollectionQuery {
+    fn default() -> Self {
+        Self {
+            filter: None,
+            select: None,
+            orderby: Vec::new(),
+            count: false,
+            offset: 0,
+            page_size: PAGE_SIZE,
+            max_page_size_applied: None,
+            top: None,
+            raw_filter: None,
+            raw_select: None,
+            raw_orderby: None,
+        }
+    }
+}
+
 impl CollectionQuery {
-    /// The page this request returns: at most [`PAGE_SIZE`] items, never past `end`.
+    /// The page this request returns.
     pub fn window(&self) -> PageWindow {
-        let room = self.end.map_or(u64::MAX, |e| e.saturating_sub(self.offset));
         PageWindow {
             offset: self.offset,
-            limit: room.min(PAGE_SIZE),
+            limit: self.page_size,
         }
     }
 
-    /// The token for the page after this one, given that the store found more rows.
+    /// The token for the page after this one, given that the store found more rows;
+    /// none for `$top=0`, whose pages would never advance.
     pub fn next_token(&self) -> Option<SkipToken> {
-        let w = self.window();
-        let next = w.offset + w.limit;
-        if self.end.is_some_and(|e| next >= e) {
-            return None;
-        }
-        Some(SkipToken {
-            offset: next,
-            end: self.end,
+        (self.page_size > 0).then(|| SkipToken {
+            offset: self.offset.saturating_add(self.page_size),
+            page_size: self.page_size,
             fingerprint: fingerprint(self.raw_filter.as_deref(), self.raw_orderby.as_deref()),
         })
     }
@@ -140,6 +158,10 @@ impl Options {
                 // Not an OData option: a custom query option, which OData lets services ignore.
                 continue;
             };
+            if *canonical == "format" {
+                check_format(&value)?;
+                continue;
+            }
             if !allowed.contains(canonical) {
                 return Err(QueryError::new(format!(
                     "The query option '${canonical}' is not supported on {target}."
@@ -161,10 +183,12 @@ impl Options {
     }
 }
 
-/// Parses the query string of a collection GET.
+/// Parses the query string of a collection GET; `max_page_size` is the client's
+/// `Prefer: odata.maxpagesize`, if it sent one.
 pub fn parse_collection(
     raw: Option<&str>,
     shape: &EntityView,
+    max_page_size: Option<u64>,
 ) -> Result<CollectionQuery, QueryError> {
     let target = format!("the {} collection", shape.set_name);
     // A collection takes every option this service knows.
@@ -203,11 +227,11 @@ pub fn parse_collection(
         .take("skip")
         .map(|v| number("$skip", &v, MAX_SKIP))
         .transpose()?;
-    let (offset, end) = match o.take("skiptoken") {
+    let token = match o.take("skiptoken") {
         Some(token) => {
-            if top.is_some() || skip.is_some() {
+            if skip.is_some() {
                 return Err(QueryError::new(
-                    "$skiptoken cannot be combined with $top or $skip: the token already carries the paging; follow @odata.nextLink as it is.",
+                    "$skiptoken cannot be combined with $skip: the token already carries the position; follow @odata.nextLink as it is.",
                 ));
             }
             let t = SkipToken::decode(&token)?;
@@ -216,20 +240,24 @@ pub fn parse_collection(
                     "The $skiptoken was issued for a different $filter or $orderby; follow @odata.nextLink as it is.",
                 ));
             }
-            (t.offset, t.end)
+            Some(t)
         }
-        None => {
-            let skip = skip.unwrap_or(0);
-            (skip, top.map(|t| skip + t))
-        }
+        None => None,
     };
+    let max_page_size = max_page_size.map(|n| n.clamp(1, MAX_TOP));
+    let page_size = top
+        .or(max_page_size)
+        .or(token.map(|t| t.page_size.clamp(1, MAX_TOP)))
+        .unwrap_or(PAGE_SIZE);
     Ok(CollectionQuery {
         filter,
         select,
         orderby,
         count,
-        offset,
-        end,
+        offset: token.map_or(skip.unwrap_or(0), |t| t.offset),
+        page_size,
+        max_page_size_applied: if top.is_none() { max_page_size } else { None },
+        top,
         raw_filter,
         raw_select,
         raw_orderby,
@@ -265,6 +293,18 @@ pub fn parse_count(raw: Option<&str>, shape: &EntityView) -> Result<CountQuery, 
 /// Rejects options on requests that take none (POST, PATCH, DELETE).
 pub fn parse_none(raw: Option<&str>, target: &str) -> Result<(), QueryError> {
     Options::parse(raw, &[], target).map(|_| ())
+}
+
+/// `$format`: this service answers JSON only, which Graph's `json` (or the media
+/// type, with any parameters) asks for; any other format is refused.
+fn check_format(v: &str) -> Result<(), QueryError> {
+    let essence = v.split(';').next().unwrap_or("").trim();
+    if essence.eq_ignore_ascii_case("json") || essence.eq_ignore_ascii_case("application/json") {
+        return Ok(());
+    }
+    Err(QueryError::new(format!(
+        "The $format '{v}' is not supported; this service answers JSON only ($format=json or application/json)."
+    )))
 }
 
 fn number(option: &str, v: &str, max: u64) -> Result<u64, QueryError> {
@@ -354,7 +394,7 @@ mod tests {
     }
 
     fn coll(q: &str) -> Result<CollectionQuery, QueryError> {
-        parse_collection(Some(q), S)
+        parse_collection(Some(q), S, None)
     }
 
     #[test]
@@ -372,35 +412,35 @@ mod tests {
     }
 
     #[test]
-    fn paging_windows_and_tokens() {
+    fn top_is_the_page_size_and_tokens_keep_it() {
         let q = coll("$top=250").unwrap();
         assert_eq!(
             q.window(),
             PageWindow {
                 offset: 0,
-                limit: 100
+                limit: 250
             }
         );
         let t = q.next_token().unwrap();
-        assert_eq!((t.offset, t.end), (100, Some(250)));
-        let q2 = coll(&format!("$skiptoken={}", t.encode())).unwrap();
+        assert_eq!((t.offset, t.page_size), (250, 250));
+        // The nextLink repeats $top beside the token.
+        let q2 = coll(&format!("$top=250&$skiptoken={}", t.encode())).unwrap();
         assert_eq!(
             q2.window(),
             PageWindow {
-                offset: 100,
-                limit: 100
+                offset: 250,
+                limit: 250
             }
         );
-        let t3 = q2.next_token().unwrap();
-        let q3 = coll(&format!("$skiptoken={}", t3.encode())).unwrap();
+        // A token alone pages with the size it was issued for.
+        let q3 = coll(&format!("$skiptoken={}", q2.next_token().unwrap().encode())).unwrap();
         assert_eq!(
             q3.window(),
             PageWindow {
-                offset: 200,
-                limit: 50
+                offset: 500,
+                limit: 250
             }
         );
-        assert_eq!(q3.next_token(), None);
         assert_eq!(
             coll("").unwrap().window(),
             PageWindow {
@@ -408,6 +448,39 @@ mod tests {
                 limit: 100
             }
         );
+        // $skip is a one-off offset.
+        let q4 = coll("$skip=7&$top=5").unwrap();
+        assert_eq!(
+            q4.window(),
+            PageWindow {
+                offset: 7,
+                limit: 5
+            }
+        );
+        assert_eq!(q4.next_token().unwrap().offset, 12);
+        // $top=0 answers no items and never a next page.
+        assert_eq!(coll("$top=0").unwrap().next_token(), None);
+    }
+
+    #[test]
+    fn max_page_size_applies_unless_top_is_given() {
+        let q = parse_collection(None, S, Some(10)).unwrap();
+        assert_eq!((q.page_size, q.max_page_size_applied), (10, Some(10)));
+        let q = parse_collection(Some("$top=3"), S, Some(10)).unwrap();
+        assert_eq!((q.page_size, q.max_page_size_applied), (3, None));
+        let q = parse_collection(None, S, Some(5000)).unwrap();
+        assert_eq!(q.page_size, MAX_TOP);
+    }
+
+    #[test]
+    fn format_json_is_accepted_and_others_refused() {
+        assert!(coll("$format=json").is_ok());
+        assert!(coll("$format=application/json;odata.metadata=minimal").is_ok());
+        assert!(parse_entity(Some("$format=json"), S).is_ok());
+        assert!(coll("$format=xml")
+            .unwrap_err()
+            .message
+            .contains("JSON only"));
     }
 
     #[test]
@@ -418,7 +491,7 @@ mod tests {
         let e = coll(&format!("$filter=enableConnection eq false&$skiptoken={t}")).unwrap_err();
         assert!(e.message.contains("different $filter"));
         assert!(coll(&format!(
-            "$filter=enableConnection eq true&$skiptoken={t}&$top=3"
+            "$filter=enableConnection eq true&$skiptoken={t}&$skip=3"
         ))
         .is_err());
     }

@@ -190,15 +190,31 @@ async fn top_skip_and_count() {
     let tok = s.admin(TENANT_A);
     let rows = seed(&s, &tok, 7).await;
     let all: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+    // $top is the page size: the first page holds 3, and a nextLink (keeping $top)
+    // leads on to the rest.
     let v = list(&s, &tok, "$top=3").await;
     assert_eq!(ids(&v), all[..3]);
-    assert!(
-        v.get("@odata.nextLink").is_none(),
-        "$top=3 is satisfied in one page"
+    let next = v["@odata.nextLink"].as_str().expect("more pages follow");
+    assert!(next.contains("$top=3"), "{next}");
+    let pages = s.pages(&format!("{SET}?$top=3"), &tok).await;
+    assert_eq!(
+        pages.iter().map(|p| ids(p).len()).collect::<Vec<_>>(),
+        [3, 3, 1]
     );
+    assert_eq!(pages.iter().flat_map(ids).collect::<Vec<_>>(), all);
     assert_eq!(ids(&list(&s, &tok, "$skip=5").await), all[5..]);
     assert_eq!(ids(&list(&s, &tok, "$skip=2&$top=2").await), all[2..4]);
-    assert_eq!(ids(&list(&s, &tok, "$top=0").await).len(), 0);
+    // $skip is a one-off offset: the pages after it continue from there.
+    let seen: Vec<String> = s
+        .pages(&format!("{SET}?$skip=2&$top=2"), &tok)
+        .await
+        .iter()
+        .flat_map(ids)
+        .collect();
+    assert_eq!(seen, all[2..]);
+    let none = list(&s, &tok, "$top=0").await;
+    assert_eq!(ids(&none).len(), 0);
+    assert!(none.get("@odata.nextLink").is_none());
     let v = list(
         &s,
         &tok,
@@ -239,18 +255,45 @@ async fn paging_follows_next_links_to_the_end() {
     }
     assert_eq!(seen, expected);
 
-    // $top larger than a page: pages of 100 until $top is reached.
-    let seen: Vec<String> = s
-        .pages(&format!("{SET}?$top=150"), &tok)
-        .await
-        .iter()
-        .flat_map(ids)
-        .collect();
-    assert_eq!(seen.len(), 150);
+    // $top is the page size, up to 999: pages of 150 until the rows run out.
+    let pages = s.pages(&format!("{SET}?$top=150"), &tok).await;
     assert_eq!(
-        seen,
+        pages.iter().map(|p| ids(p).len()).collect::<Vec<_>>(),
+        [150, 80]
+    );
+    let seen: Vec<String> = pages.iter().flat_map(ids).collect();
+    assert_eq!(seen, rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>());
+    let one = list(&s, &tok, "$top=999").await;
+    assert_eq!(ids(&one).len(), 230);
+    assert!(one.get("@odata.nextLink").is_none());
+
+    // Prefer: odata.maxpagesize sets the page size too, and says it applied.
+    let res = s
+        .request(reqwest::Method::GET, SET, &tok)
+        .header("Prefer", "odata.maxpagesize=40")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["preference-applied"], "odata.maxpagesize=40");
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(ids(&v).len(), 40);
+    // Its nextLink pages on with the same size, header or not.
+    let next = v["@odata.nextLink"].as_str().unwrap().to_owned();
+    let v: Value = s
+        .client
+        .get(&next)
+        .bearer_auth(&tok)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&v),
         rows.iter()
-            .take(150)
+            .skip(40)
+            .take(40)
             .map(|r| r.0.clone())
             .collect::<Vec<_>>()
     );
