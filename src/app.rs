@@ -4,6 +4,7 @@ use crate::auth::{Authenticator, KeySource};
 use crate::clock::Clock;
 use crate::config::ServeConfig;
 use crate::connections::Connections;
+use crate::http::extract::ServiceScheme;
 use crate::model::HealthPolicy;
 use crate::state::AppState;
 use crate::store::{self, DatabaseUrl};
@@ -11,13 +12,13 @@ use crate::throttle::Throttle;
 use crate::{graph, http};
 use anyhow::Context;
 use axum::http::{header, HeaderName, Method};
-use axum::Router;
+use axum::{Extension, Router, ServiceExt};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tower::Layer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::normalize_path::NormalizePathLayer;
 
 /// Builds the application state from configuration.
 pub async fn build_state(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
@@ -49,8 +50,9 @@ pub async fn build_state(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow:
     })
 }
 
-/// The whole HTTP surface.
-pub fn router(state: AppState) -> Router {
+/// The whole HTTP surface; `scheme` is what clients connect with (`http` or `https`),
+/// for the links the service writes.
+pub fn router(state: AppState, scheme: &'static str) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::mirror_request())
         .allow_methods([
@@ -69,12 +71,14 @@ pub fn router(state: AppState) -> Router {
             header::RETRY_AFTER,
             header::WWW_AUTHENTICATE,
             HeaderName::from_static("odata-version"),
+            HeaderName::from_static("preference-applied"),
         ]);
     graph::routes(state.legacy_settings)
         .merge(crate::ops::routes())
         .merge(crate::partner::routes())
-        .fallback(graph::not_found)
+        .fallback(graph::unknown_path)
         .layer(axum::middleware::from_fn(http::context::request_context))
+        .layer(Extension(ServiceScheme(scheme)))
         .layer(cors)
         .with_state(state)
 }
@@ -82,20 +86,25 @@ pub fn router(state: AppState) -> Router {
 /// A running server.
 pub struct Server {
     pub addr: SocketAddr,
+    /// `http` or `https`.
+    pub scheme: &'static str,
     pub state: AppState,
-    shutdown: Option<oneshot::Sender<()>>,
+    handle: axum_server::Handle<SocketAddr>,
     task: JoinHandle<std::io::Result<()>>,
     stop_flusher: tokio::sync::watch::Sender<bool>,
     flusher: JoinHandle<()>,
 }
 
 impl Server {
+    /// `http://ADDR` or `https://ADDR`.
+    pub fn url(&self) -> String {
+        format!("{}://{}", self.scheme, self.addr)
+    }
+
     /// Stops accepting, lets in-flight requests finish, writes pending heartbeats,
     /// and waits for all of it to end.
-    pub async fn shutdown(mut self) -> anyhow::Result<()> {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.handle.graceful_shutdown(None);
         self.task.await??;
         let _ = self.stop_flusher.send(true);
         self.flusher.await?;
@@ -105,29 +114,48 @@ impl Server {
 
 /// Binds, builds and starts serving; returns once the port is open.
 pub async fn start(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result<Server> {
+    let tls = match config.tls.files(&config.data_dir)? {
+        Some(files) => {
+            if let Some(ca) = &files.ca {
+                tracing::info!(
+                    ca = %ca.display(),
+                    "serving HTTPS with a development certificate; trust its CA with NODE_EXTRA_CA_CERTS={0} (Node), SSL_CERT_FILE={0} or REQUESTS_CA_BUNDLE={0} (Python), or curl --cacert {0}",
+                    ca.display()
+                );
+            }
+            Some(crate::tls::server_config(&files).await?)
+        }
+        None => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let state = build_state(config, clock).await?;
     crate::ops::prometheus();
-    let listener = TcpListener::bind(&config.listen)
-        .await
+    let listener = std::net::TcpListener::bind(&config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    let (tx, rx) = oneshot::channel::<()>();
-    let app = router(state.clone());
+    // A trailing slash names the same resource, as Graph treats it; trimmed before routing.
+    let app = NormalizePathLayer::trim_trailing_slash().layer(router(state.clone(), scheme));
+    let make_service = ServiceExt::<axum::extract::Request>::into_make_service(app);
     let (stop_flusher, flusher_stopped) = tokio::sync::watch::channel(false);
     let flusher = state
         .connections
         .spawn_heartbeat_flusher(config.heartbeats.flush_interval.get(), flusher_stopped);
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = rx.await;
-            })
-            .await
-    });
+    let handle = axum_server::Handle::new();
+    let task = match tls {
+        Some(tls) => {
+            let server = axum_server::from_tcp_rustls(listener, tls)?.handle(handle.clone());
+            tokio::spawn(server.serve(make_service))
+        }
+        None => {
+            let server = axum_server::from_tcp(listener)?.handle(handle.clone());
+            tokio::spawn(server.serve(make_service))
+        }
+    };
     Ok(Server {
         addr,
+        scheme,
         state,
-        shutdown: Some(tx),
+        handle,
         task,
         stop_flusher,
         flusher,

@@ -78,6 +78,9 @@ pub struct ServeConfig {
     #[command(flatten)]
     pub tokens: TokenValidation,
 
+    #[command(flatten)]
+    pub tls: TlsConfig,
+
     /// Turn off the deprecated externalPartnerSettings view (404, as Microsoft does now).
     #[arg(long, env = "CLOUDPC_PARTNERS_NO_LEGACY_SETTINGS")]
     pub no_legacy_settings: bool,
@@ -101,6 +104,7 @@ impl ServeConfig {
             heartbeats: HeartbeatConfig::default(),
             throttling: ThrottleConfig::default(),
             tokens: TokenValidation::default(),
+            tls: TlsConfig::default(),
             no_legacy_settings: false,
             log_format: "text".into(),
         }
@@ -234,6 +238,46 @@ pub struct TokenValidation {
     /// Expected `aud` with --jwks-file.
     #[arg(long, env = "CLOUDPC_PARTNERS_AUDIENCE", requires = "jwks_file")]
     pub audience: Option<String>,
+}
+
+/// HTTPS, which Graph clients expect (some send tokens only to https hosts).
+#[derive(Debug, Clone, Default, Args)]
+pub struct TlsConfig {
+    /// PEM certificate chain to serve HTTPS with (with --tls-key).
+    #[arg(
+        long,
+        env = "CLOUDPC_PARTNERS_TLS_CERT",
+        requires = "tls_key",
+        conflicts_with = "tls_dev"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "CLOUDPC_PARTNERS_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Serve HTTPS with a development certificate for localhost, signed by a local
+    /// CA; both are created in the data dir (tls/) on first use.
+    #[arg(long, env = "CLOUDPC_PARTNERS_TLS_DEV")]
+    pub tls_dev: bool,
+}
+
+impl TlsConfig {
+    /// The certificate files to serve, or `None` for plain HTTP.
+    pub fn files(
+        &self,
+        data_dir: &std::path::Path,
+    ) -> anyhow::Result<Option<crate::tls::TlsFiles>> {
+        match (&self.tls_cert, &self.tls_key, self.tls_dev) {
+            (Some(cert), Some(key), _) => Ok(Some(crate::tls::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                ca: None,
+            })),
+            (_, _, true) => crate::tls::development_certificate(data_dir).map(Some),
+            _ => Ok(None),
+        }
+    }
 }
 
 /// `cloudpc-partners token`.

@@ -17,6 +17,7 @@ pub mod partner;
 pub mod state;
 pub mod store;
 pub mod throttle;
+pub mod tls;
 
 pub use app::{start, Server};
 pub use state::AppState;

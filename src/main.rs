@@ -22,7 +22,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the service.
-    Serve(ServeConfig),
+    Serve(Box<ServeConfig>),
     /// Print a bearer token signed with the local key in the data dir.
     Token(TokenConfig),
     /// Copy every record from an embedded database into PostgreSQL.
@@ -32,7 +32,7 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(config) => serve(config),
+        Command::Serve(config) => serve(*config),
         Command::Token(config) => token(config),
         Command::MigrateData(config) => migrate_data(config),
     }
@@ -58,7 +58,7 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
     runtime.block_on(async {
         let server = cloudpc_partners::start(&config, Arc::new(SystemClock)).await?;
         // Tools read this line to learn the port; it must come first on stdout.
-        println!("listening on http://{}", server.addr);
+        println!("listening on {}", server.url());
         tracing::info!(addr = %server.addr, data_dir = %config.data_dir.display(), "cloudpc-partners started");
         shutdown_signal().await;
         tracing::info!("shutting down: draining in-flight requests");

@@ -17,6 +17,8 @@ mod graph_api;
 mod health;
 #[path = "api/multiprocess.rs"]
 mod multiprocess;
+#[path = "api/protocol.rs"]
+mod protocol;
 #[path = "api/query_options.rs"]
 mod query_options;
 #[path = "api/throttling.rs"]

@@ -38,6 +38,8 @@ pub enum ConnectionsError {
     NoConnection { tenant: TenantId, partner_id: Uuid },
     #[error("tenant {0} has disabled this partner connection")]
     Disabled(TenantId),
+    #[error("the read-only property {0} would change")]
+    ReadOnlyChanged(&'static str),
     #[error("the sync time {at} is in the future (now {now})")]
     SyncInFuture {
         at: DateTime<Utc>,
@@ -191,6 +193,17 @@ impl Connections {
         expected_version: Option<i64>,
     ) -> Result<Connection> {
         self.settle(tenant).await?;
+        if !update.unchanged.is_empty() {
+            // Immutable values never change, so checking before the write is enough.
+            let current = self.get(tenant, id).await?.record;
+            if let Some((p, _)) = update
+                .unchanged
+                .iter()
+                .find(|(p, v)| current.value_of(p) != *v)
+            {
+                return Err(ConnectionsError::ReadOnlyChanged(p.name));
+            }
+        }
         let now = self.clock.now();
         let record = self
             .store

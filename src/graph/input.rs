@@ -1,7 +1,7 @@
 //! Turning a request body into a validated create or update, by the entity
 //! description, with a message that names the offending property for every mistake.
 
-use crate::edm::{EdmType, Property, Scalar, Values, Writable};
+use crate::edm::{EdmType, Property, Scalar, Source, Values, Writable};
 use crate::http::body::json_kind;
 use crate::http::ApiError;
 use crate::model::{NewPartner, PartnerUpdate};
@@ -33,14 +33,44 @@ pub fn parse_create(shape: &EntityView, body: &Map<String, Value>) -> Result<New
     })
 }
 
-/// Validates an update body: the properties an update may change.
+/// Validates an update body: the properties an update may change. Read-only
+/// properties may come back as the client read them (Kiota sends the whole object):
+/// immutable ones are returned for the use case to check against the record, and
+/// server-maintained ones (which may have moved on since) need only be well-typed.
 pub fn parse_update(
     shape: &EntityView,
     body: &Map<String, Value>,
 ) -> Result<PartnerUpdate, ApiError> {
+    let mut unchanged = Vec::new();
+    let mut writable = Map::new();
+    for (name, value) in body {
+        match shape.exact(name) {
+            Some(p) if p.on_update == Writable::No => {
+                let v = match value {
+                    Value::Null if !p.nullable => {
+                        return Err(bad(format!("The property '{name}' cannot be null.")))
+                    }
+                    v => typed(p, name, v)?,
+                };
+                if is_immutable(p) {
+                    unchanged.push((p, v));
+                }
+            }
+            _ => {
+                writable.insert(name.clone(), value.clone());
+            }
+        }
+    }
     Ok(PartnerUpdate {
-        values: parse_values(shape, body, Purpose::Update)?,
+        values: parse_values(shape, &writable, Purpose::Update)?,
+        unchanged,
     })
+}
+
+/// Set once and never changed (the key, or given at create only), as opposed to
+/// maintained by the service.
+fn is_immutable(p: Property) -> bool {
+    p.source == Source::Key || p.on_create != Writable::No
 }
 
 fn parse_values(
@@ -252,10 +282,24 @@ mod tests {
         let s = &SETTINGS;
         let ok = parse_update(s, json!({"@odata.type": "#microsoft.graph.cloudPcExternalPartnerSetting", "enableConnection": false}).as_object().unwrap());
         assert_eq!(ok.unwrap().values.bool("enableConnection"), Some(false));
-        let e = parse_update(s, json!({"status": "healthy"}).as_object().unwrap())
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("'status' is read-only"));
+        // Read-only properties may come back as read: server-maintained ones are
+        // only type-checked, immutable ones are handed on to be compared.
+        let u = parse_update(s, json!({"status": "healthy", "enableConnection": true, "partnerId": "198D7140-80BB-4843-8CC4-811377A49A92"}).as_object().unwrap()).unwrap();
+        assert_eq!(u.unchanged.len(), 1);
+        assert_eq!(u.unchanged[0].0.name, "partnerId");
+        assert_eq!(
+            u.unchanged[0].1,
+            Scalar::Text("198d7140-80bb-4843-8cc4-811377a49a92".into())
+        );
+        let e = parse_update(
+            s,
+            json!({"status": "broken", "enableConnection": true})
+                .as_object()
+                .unwrap(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("'status'"), "{e}");
         let e = parse_update(
             s,
             json!({"partnerId": "x", "enableConnection": true})
@@ -264,6 +308,15 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(e.contains("'partnerId' is read-only"));
+        assert!(e.contains("must be a GUID"), "{e}");
+        let e = parse_update(
+            s,
+            json!({"colour": 1, "enableConnection": true})
+                .as_object()
+                .unwrap(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("does not exist"), "{e}");
     }
 }

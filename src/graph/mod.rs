@@ -90,17 +90,52 @@ async fn metadata(State(app): State<AppState>) -> Xml {
     Xml(metadata::csdl(app.legacy_settings))
 }
 
-/// Anything no route matches: 404 with a Graph error body.
-pub async fn not_found(uri: Uri) -> ApiError {
+/// Anything no route matches. Under a Graph version root, Graph's own answer: 400
+/// naming the first segment its schema does not have here (the `/v1.0` schema has
+/// no external partners); elsewhere, 404.
+pub async fn unknown_path(State(app): State<AppState>, uri: Uri) -> ApiError {
     let path = uri.path();
-    if path.starts_with("/v1.0/") {
-        return ApiError::NotFound(format!(
-            "Resource not found for the segment '{}'. The Cloud PC external partner APIs exist only under /beta.",
-            path.trim_start_matches("/v1.0/").split('/').next().unwrap_or_default()
-        ));
+    let mut segments = path.trim_start_matches('/').split('/');
+    let version = segments.next().unwrap_or_default();
+    let sets: Vec<&str> = match version {
+        "beta" if app.legacy_settings => vec![PARTNERS.set_name, SETTINGS.set_name],
+        "beta" => vec![PARTNERS.set_name],
+        "v1.0" => vec![],
+        _ => {
+            return ApiError::NotFound(format!(
+                "No resource at '{path}'. This service serves Microsoft Graph under /beta (/beta/deviceManagement/virtualEndpoint/externalPartners), the partner API under /partner/v1, and /healthz, /readyz and /metrics."
+            ))
+        }
+    };
+    // The schema's tree below the version root, one level per segment.
+    let roots: &[&str] = if version == "beta" {
+        &["deviceManagement", "$metadata", "$batch"]
+    } else {
+        &["deviceManagement"]
+    };
+    let levels: [&[&str]; 3] = [roots, &["virtualEndpoint"], &sets];
+    let mut last = version;
+    for (i, segment) in segments.enumerate() {
+        let known = match levels.get(i) {
+            Some(names) => names.contains(&segment),
+            // An entity key, then `$count` on the set; nothing deeper exists here.
+            None => i == 3,
+        };
+        if !known {
+            return unknown_segment(segment, version);
+        }
+        last = segment;
     }
-    let segment = path.rsplit('/').find(|s| !s.is_empty()).unwrap_or("/");
-    ApiError::NotFound(format!(
-        "Resource not found for the segment '{segment}'. This service serves /beta/deviceManagement/virtualEndpoint/externalPartners."
+    unknown_segment(last, version)
+}
+
+fn unknown_segment(segment: &str, version: &str) -> ApiError {
+    let hint = if version == "v1.0" {
+        " The Cloud PC external partner APIs exist only under /beta."
+    } else {
+        ""
+    };
+    ApiError::BadRequest(format!(
+        "Resource not found for the segment '{segment}'.{hint}"
     ))
 }

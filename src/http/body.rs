@@ -3,6 +3,7 @@
 use super::ApiError;
 use axum::body::Body;
 use axum::http::{header, HeaderMap};
+use http_body_util::BodyExt;
 use serde_json::{Map, Value};
 
 /// Largest request body accepted.
@@ -13,7 +14,7 @@ pub async fn read_json_object(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Map<String, Value>, ApiError> {
-    reject_declared_oversize(headers)?;
+    let body = reject_declared_oversize(headers, body).await?;
     check_json_content_type(headers)?;
     let bytes = read_bytes(body).await?;
     if is_blank(&bytes) {
@@ -29,7 +30,7 @@ pub async fn read_optional_json_object(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Option<Map<String, Value>>, ApiError> {
-    reject_declared_oversize(headers)?;
+    let body = reject_declared_oversize(headers, body).await?;
     let bytes = read_bytes(body).await?;
     if is_blank(&bytes) {
         return Ok(None);
@@ -38,35 +39,65 @@ pub async fn read_optional_json_object(
     parse_object(&bytes).map(Some)
 }
 
-/// A declared `Content-Length` over the limit is refused before reading anything.
-fn reject_declared_oversize(headers: &HeaderMap) -> Result<(), ApiError> {
-    let declared = headers
+/// How much of an oversized body is read and thrown away before the 413 is sent.
+/// A client that writes its whole body before it reads (Python's httpx) would see
+/// a connection reset instead of the 413 if the server closed with data unread;
+/// past this, the client is abusive and the connection is simply closed.
+const DRAIN_LIMIT: u64 = 64 * 1024 * 1024;
+/// How long that reading may take.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The declared `Content-Length`, if any.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    match declared {
-        Some(n) if n > MAX_BODY_BYTES as u64 => Err(ApiError::PayloadTooLarge),
-        _ => Ok(()),
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
+/// A declared `Content-Length` over the limit is refused without keeping anything.
+async fn reject_declared_oversize(headers: &HeaderMap, body: Body) -> Result<Body, ApiError> {
+    match declared_length(headers) {
+        Some(n) if n > MAX_BODY_BYTES as u64 => {
+            if n <= DRAIN_LIMIT {
+                drain(body).await;
+            }
+            Err(ApiError::PayloadTooLarge)
+        }
+        _ => Ok(body),
     }
 }
 
+/// Reads and discards the rest of a body, within [`DRAIN_LIMIT`] and [`DRAIN_TIME`].
+async fn drain(mut body: Body) {
+    let discard = async {
+        let mut read = 0u64;
+        while let Some(Ok(frame)) = body.frame().await {
+            read += frame.data_ref().map_or(0, |d| d.len() as u64);
+            if read > DRAIN_LIMIT {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, discard).await;
+}
+
 /// Reads the body up to the limit; a longer one (streamed without a length) is a 413.
-async fn read_bytes(body: Body) -> Result<axum::body::Bytes, ApiError> {
-    axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|e| {
-            let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
-            let mut too_large = false;
-            while let Some(c) = cause {
-                too_large |= c.is::<http_body_util::LengthLimitError>();
-                cause = c.source();
+async fn read_bytes(mut body: Body) -> Result<axum::body::Bytes, ApiError> {
+    let mut buf: Vec<u8> = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            ApiError::BadRequest(format!("The request body could not be read: {e}."))
+        })?;
+        if let Some(data) = frame.data_ref() {
+            if buf.len() + data.len() > MAX_BODY_BYTES {
+                drain(body).await;
+                return Err(ApiError::PayloadTooLarge);
             }
-            if too_large {
-                ApiError::PayloadTooLarge
-            } else {
-                ApiError::BadRequest(format!("The request body could not be read: {e}."))
-            }
-        })
+            buf.extend_from_slice(data);
+        }
+    }
+    Ok(buf.into())
 }
 
 fn is_blank(bytes: &[u8]) -> bool {

@@ -163,6 +163,9 @@ impl From<ConnectionsError> for ApiError {
                     "Tenant {tenant} has disabled this partner connection (enableConnection is false); calls are refused until its admin enables it."
                 ),
             },
+            ConnectionsError::ReadOnlyChanged(name) => ApiError::BadRequest(format!(
+                "The property '{name}' is read-only and cannot be changed; send the value it has, or leave it out."
+            )),
             ConnectionsError::SyncInFuture { at, now } => ApiError::BadRequest(format!(
                 "The property 'syncDateTime' is {}, which is in the future (this service's time is {}); report syncs that have happened.",
                 format_graph_time(at),

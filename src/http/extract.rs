@@ -145,7 +145,11 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
     }
 }
 
-/// The service root as the client addressed it, e.g. `http://127.0.0.1:8080/beta`;
+/// The scheme clients reach this server with, set on every request as an extension.
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceScheme(pub &'static str);
+
+/// The service root as the client addressed it, e.g. `https://127.0.0.1:8080/beta`;
 /// the base of `@odata.context`, `@odata.nextLink` and `Location`.
 #[derive(Debug, Clone)]
 pub struct ServiceRoot(pub String);
@@ -159,12 +163,17 @@ impl<S: Send + Sync> FromRequestParts<S> for ServiceRoot {
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
             .unwrap_or("localhost");
+        let own = parts
+            .extensions
+            .get::<ServiceScheme>()
+            .map_or("http", |s| s.0);
+        // Behind a TLS-terminating proxy, the client's scheme is the proxy's.
         let scheme = parts
             .headers
             .get("x-forwarded-proto")
             .and_then(|h| h.to_str().ok())
             .filter(|p| *p == "https" || *p == "http")
-            .unwrap_or("http");
+            .unwrap_or(own);
         Ok(ServiceRoot(format!("{scheme}://{host}/beta")))
     }
 }

@@ -1,7 +1,7 @@
 //! The stored state of a partner connection and the inputs that change it.
 
 use super::schema::{ENABLE_CONNECTION, LAST_SYNC_DATE_TIME, PARTNER_ID};
-use crate::edm::Values;
+use crate::edm::{Property, Scalar, Source, Values};
 use chrono::{DateTime, Utc};
 use std::fmt;
 use uuid::Uuid;
@@ -77,8 +77,21 @@ impl NewPartner {
     }
 }
 
-/// A validated update request: the properties it changes.
+/// A validated update request: the properties it changes, and the immutable ones
+/// it sent back, which must still hold the values it read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartnerUpdate {
     pub values: Values,
+    pub unchanged: Vec<(Property, Scalar)>,
+}
+
+impl PartnerRecord {
+    /// The stored value of a property (null for one the service derives).
+    pub fn value_of(&self, p: Property) -> Scalar {
+        match p.source {
+            Source::Key => Scalar::Text(self.id.to_string()),
+            Source::Column(_) => self.values.get(p.name).clone(),
+            Source::Derived(_) => Scalar::Null,
+        }
+    }
 }

@@ -151,13 +151,20 @@ impl TestServer {
             .await
             .unwrap();
         let tokens = Tokens::for_data_dir(&config.data_dir);
+        // Over HTTPS, trust the development CA the server created, as a user would.
+        let mut client = reqwest::Client::builder();
+        if config.tls.tls_dev {
+            let ca = std::fs::read(config.data_dir.join("tls/dev-ca.pem")).unwrap();
+            client = client.add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap());
+        }
+        let client = client.build().unwrap();
         Some(TestServer {
-            origin: format!("http://{}", server.addr),
+            origin: server.url(),
             server: Some(server),
             clock,
             config,
             tokens,
-            client: reqwest::Client::new(),
+            client,
             _database: database,
             _dir: dir,
         })

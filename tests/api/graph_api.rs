@@ -260,7 +260,9 @@ async fn settings_view_is_the_same_records_saying_status_with_deprecation_header
 async fn legacy_settings_can_be_switched_off() {
     let s = test_server!(|c| c.no_legacy_settings = true);
     let res = s.get(SETTINGS, &s.admin(TENANT_A)).await;
-    assert_error(res, StatusCode::NOT_FOUND, "ResourceNotFound").await;
+    // As Graph answers for a set its schema no longer has.
+    let msg = error_message(res, StatusCode::BAD_REQUEST, "BadRequest").await;
+    assert!(msg.contains("'externalPartnerSettings'"), "{msg}");
     let csdl = s
         .client
         .get(s.url("/beta/$metadata"))
@@ -300,24 +302,40 @@ async fn metadata_is_csdl_for_the_types_and_enum() {
 async fn unknown_paths_and_methods_get_graph_errors() {
     let s = test_server!();
     let tok = s.admin(TENANT_A);
-    assert_error(
-        s.get("/beta/deviceManagement/virtualEndpoint/nothing", &tok)
-            .await,
-        StatusCode::NOT_FOUND,
-        "ResourceNotFound",
-    )
-    .await;
-    let msg = error_message(
-        s.get(
+    // Graph's answer for a segment its schema lacks: 400 naming that segment.
+    for (path, segment) in [
+        ("/beta/deviceManagement/virtualEndpoint/nothing", "nothing"),
+        (
+            "/beta/deviceManagemnt/virtualEndpoint/externalPartners",
+            "deviceManagemnt",
+        ),
+        (&format!("{SET}/{}/more", Uuid::new_v4()), "more"),
+        (
             "/v1.0/deviceManagement/virtualEndpoint/externalPartners",
-            &tok,
+            "externalPartners",
+        ),
+    ] {
+        let msg = error_message(
+            s.get(path, &tok).await,
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
         )
-        .await,
+        .await;
+        assert!(
+            msg.starts_with(&format!("Resource not found for the segment '{segment}'.")),
+            "{path}: {msg}"
+        );
+    }
+    // Outside Graph's version roots: 404.
+    assert_error(
+        s.get("/nothing", &tok).await,
         StatusCode::NOT_FOUND,
         "ResourceNotFound",
     )
     .await;
-    assert!(msg.contains("/beta"), "{msg}");
+    // A trailing slash names the same resource.
+    let res = s.get(&format!("{SET}/"), &tok).await;
+    assert_eq!(res.status(), StatusCode::OK);
     for (method, path, allow) in [
         (Method::PUT, SET.to_string(), "GET, POST"),
         (Method::DELETE, SET.to_string(), "GET, POST"),

@@ -10,6 +10,7 @@ mod bad_input;
 mod graph_api;
 mod health;
 mod persistence;
+mod protocol;
 mod query_options;
 mod throttling;
 
