@@ -47,6 +47,7 @@ pub async fn build_state(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow:
         auth: Arc::new(Authenticator::new(keys)),
         clock,
         legacy_settings: !config.no_legacy_settings,
+        router: Arc::default(),
     })
 }
 
@@ -73,14 +74,18 @@ pub fn router(state: AppState, scheme: &'static str) -> Router {
             HeaderName::from_static("odata-version"),
             HeaderName::from_static("preference-applied"),
         ]);
-    graph::routes(state.legacy_settings)
+    let router = graph::routes(state.legacy_settings)
         .merge(crate::ops::routes())
         .merge(crate::partner::routes())
         .fallback(graph::unknown_path)
         .layer(axum::middleware::from_fn(http::context::request_context))
         .layer(Extension(ServiceScheme(scheme)))
         .layer(cors)
-        .with_state(state)
+        .with_state(state.clone());
+    // The state's copy keeps the router alive as long as the state: both live for the
+    // life of the server.
+    let _ = state.router.set(router.clone());
+    router
 }
 
 /// A running server.

@@ -4,7 +4,7 @@ use crate::auth::Authenticator;
 use crate::clock::Clock;
 use crate::connections::Connections;
 use crate::throttle::Throttle;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// The application state handed to every handler and extractor.
 #[derive(Clone)]
@@ -15,4 +15,6 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Serve the deprecated `externalPartnerSettings` view too.
     pub legacy_settings: bool,
+    /// The whole router, set once it is built: `$batch` sends its items through it.
+    pub router: Arc<OnceLock<axum::Router>>,
 }

@@ -11,6 +11,8 @@ mod common;
 mod auth;
 #[path = "api/bad_input.rs"]
 mod bad_input;
+#[path = "api/batch.rs"]
+mod batch;
 #[path = "api/graph_api.rs"]
 mod graph_api;
 #[path = "api/health.rs"]

@@ -1,5 +1,6 @@
 //! The Graph API under `/beta`: routes, handlers, representations and `$metadata`.
 
+pub mod batch;
 pub mod input;
 pub mod metadata;
 pub mod options;
@@ -14,7 +15,7 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, Method, Uri};
 use axum::response::Response;
-use axum::routing::{get, MethodRouter};
+use axum::routing::{get, post, MethodRouter};
 use axum::{Extension, Router};
 
 /// Microsoft deprecated the settings view on 2025-02-18 (RFC 9745 form: `@` + Unix time).
@@ -26,6 +27,7 @@ const SETTINGS_SUNSET: &str = "Tue, 31 Mar 2026 00:00:00 GMT";
 pub fn routes(legacy_settings: bool) -> Router<AppState> {
     let mut r = Router::new()
         .route("/beta/$metadata", with_405(get(metadata), "GET"))
+        .route("/beta/$batch", with_405(post(batch::batch), "POST"))
         .merge(set_routes(&PARTNERS));
     if legacy_settings {
         r = r.merge(

@@ -71,6 +71,18 @@ impl<A: Access> FromRequestParts<AppState> for GraphCaller<A> {
     }
 }
 
+/// Any caller with a valid token, not yet authorized for anything: for a `$batch`
+/// envelope, whose items are each authorized (and throttled) on their own.
+pub struct Authenticated(pub Caller);
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
+        authenticate(app, &parts.headers).map(Authenticated)
+    }
+}
+
 /// An external partner's service, authenticated and charged to its connection.
 #[derive(Debug, Clone, Copy)]
 pub struct PartnerCaller {

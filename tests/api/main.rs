@@ -7,6 +7,7 @@ mod support;
 mod common;
 mod auth;
 mod bad_input;
+mod batch;
 mod graph_api;
 mod health;
 mod persistence;
