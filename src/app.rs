@@ -16,9 +16,9 @@ use axum::{Extension, Router, ServiceExt};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::task::JoinHandle;
+use tower::util::MapRequestLayer;
 use tower::Layer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::normalize_path::NormalizePathLayer;
 
 /// Builds the application state from configuration.
 pub async fn build_state(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
@@ -95,6 +95,7 @@ pub struct Server {
     pub scheme: &'static str,
     pub state: AppState,
     handle: axum_server::Handle<SocketAddr>,
+    shutdown_grace: std::time::Duration,
     task: JoinHandle<std::io::Result<()>>,
     stop_flusher: tokio::sync::watch::Sender<bool>,
     flusher: JoinHandle<()>,
@@ -106,10 +107,11 @@ impl Server {
         format!("{}://{}", self.scheme, self.addr)
     }
 
-    /// Stops accepting, lets in-flight requests finish, writes pending heartbeats,
-    /// and waits for all of it to end.
+    /// Stops accepting, lets in-flight requests finish (for at most the shutdown
+    /// grace: a client holding a connection open cannot hold up the exit), writes
+    /// pending heartbeats, and waits for all of it to end.
     pub async fn shutdown(self) -> anyhow::Result<()> {
-        self.handle.graceful_shutdown(None);
+        self.handle.graceful_shutdown(Some(self.shutdown_grace));
         self.task.await??;
         let _ = self.stop_flusher.send(true);
         self.flusher.await?;
@@ -138,9 +140,11 @@ pub async fn start(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
     let listener = std::net::TcpListener::bind(&config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    // A trailing slash names the same resource, as Graph treats it; trimmed before routing.
-    let app = NormalizePathLayer::trim_trailing_slash().layer(router(state.clone(), scheme));
-    let make_service = ServiceExt::<axum::extract::Request>::into_make_service(app);
+    // Paths are made canonical before routing: `%24batch`, trailing slashes.
+    let app = MapRequestLayer::new(http::canonical::canonical_request)
+        .layer(router(state.clone(), scheme));
+    let make_service =
+        ServiceExt::<axum::http::Request<hyper::body::Incoming>>::into_make_service(app);
     let (stop_flusher, flusher_stopped) = tokio::sync::watch::channel(false);
     let flusher = state
         .connections
@@ -161,6 +165,7 @@ pub async fn start(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         scheme,
         state,
         handle,
+        shutdown_grace: config.connections.shutdown_grace.get(),
         task,
         stop_flusher,
         flusher,

@@ -81,6 +81,9 @@ pub struct ServeConfig {
     #[command(flatten)]
     pub tls: TlsConfig,
 
+    #[command(flatten)]
+    pub connections: ConnectionConfig,
+
     /// Turn off the deprecated externalPartnerSettings view (404, as Microsoft does now).
     #[arg(long, env = "CLOUDPC_PARTNERS_NO_LEGACY_SETTINGS")]
     pub no_legacy_settings: bool,
@@ -105,6 +108,7 @@ impl ServeConfig {
             throttling: ThrottleConfig::default(),
             tokens: TokenValidation::default(),
             tls: TlsConfig::default(),
+            connections: ConnectionConfig::default(),
             no_legacy_settings: false,
             log_format: "text".into(),
         }
@@ -276,6 +280,23 @@ impl TlsConfig {
             })),
             (_, _, true) => crate::tls::development_certificate(data_dir).map(Some),
             _ => Ok(None),
+        }
+    }
+}
+
+/// How the server treats client connections.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectionConfig {
+    /// On SIGTERM, how long in-flight requests may take to finish before the
+    /// remaining connections are closed (idle keep-alive connections close at once).
+    #[arg(long = "shutdown-grace", env = "CLOUDPC_PARTNERS_SHUTDOWN_GRACE", default_value_t = ConnectionConfig::default().shutdown_grace)]
+    pub shutdown_grace: Span,
+}
+
+impl Default for ConnectionConfig {
+    fn default() -> Self {
+        Self {
+            shutdown_grace: Span::secs(10),
         }
     }
 }

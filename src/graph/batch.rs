@@ -222,27 +222,34 @@ fn parse_item(n: usize, value: &Value) -> Result<Item, ApiError> {
 }
 
 /// An item's URL below the version root: relative, with or without a leading `/`.
+/// An absolute URL under `/beta` names the same resource (msgraph-core for Python
+/// sends those once its adapter has been used); it is served here, whatever its host.
 fn relative_url(url: &str) -> Result<String, String> {
     let url = url.trim();
-    if url.contains("://") {
-        return Err(format!(
-            "the url '{url}' must be relative to the version root, such as /deviceManagement/virtualEndpoint/externalPartners."
-        ));
-    }
+    let absolute;
+    let url = if url.contains("://") {
+        absolute = url::Url::parse(url)
+            .ok()
+            .filter(|u| u.path().starts_with("/beta/"))
+            .map(|u| u[url::Position::BeforePath..].to_owned())
+            .ok_or_else(|| {
+                format!(
+                    "the url '{url}' must be relative to the version root, such as /deviceManagement/virtualEndpoint/externalPartners."
+                )
+            })?;
+        absolute.as_str()
+    } else {
+        url
+    };
     let path = url.trim_start_matches('/');
     // Some clients repeat the version; it names the same resource.
     let path = path.strip_prefix("beta/").unwrap_or(path);
     if path.is_empty() {
         return Err("the url is empty.".into());
     }
-    if path.starts_with("$batch") {
+    if path.starts_with("$batch") || path.starts_with("%24batch") {
         return Err("a batch cannot contain another batch.".into());
     }
-    // A trailing slash names the same resource, as on direct calls.
-    let path = match path.split_once('?') {
-        Some((p, q)) => format!("{}?{q}", p.trim_end_matches('/')),
-        None => path.trim_end_matches('/').to_owned(),
-    };
     Ok(format!("/{path}"))
 }
 
@@ -256,34 +263,33 @@ fn encoded_uri(url: &str) -> String {
 }
 
 /// The bytes an item's body stands for: JSON as JSON; for any other content type, a
-/// string holds the bytes base64-encoded (Graph's form for binary bodies).
+/// string holds the bytes base64-encoded (Graph's form for binary bodies). Without a
+/// content type, a string that decodes from base64 to JSON is taken as that JSON:
+/// msgraph-sdk-core for JavaScript sends request bodies so, and without the header.
 fn item_body(value: &Value, content_type: Option<&str>) -> Result<Vec<u8>, String> {
-    let is_json = content_type.is_none_or(|ct| {
+    let declared_json = content_type.map(|ct| {
         ct.split(';')
             .next()
             .is_some_and(|e| e.trim().eq_ignore_ascii_case("application/json"))
     });
-    match value {
-        Value::String(s) if !is_json => {
-            let engines = [
-                base64::engine::general_purpose::STANDARD,
-                base64::engine::general_purpose::URL_SAFE,
-            ];
-            engines
-                .iter()
-                .find_map(|e| e.decode(s.trim()).ok())
-                .or_else(|| {
-                    [
-                        base64::engine::general_purpose::STANDARD_NO_PAD,
-                        base64::engine::general_purpose::URL_SAFE_NO_PAD,
-                    ]
-                    .iter()
-                    .find_map(|e| e.decode(s.trim()).ok())
-                })
-                .ok_or_else(|| "the body is a string but not base64; send JSON with Content-Type application/json, or base64 for other types.".into())
-        }
-        other => Ok(other.to_string().into_bytes()),
+    match (value, declared_json) {
+        (Value::String(s), Some(false)) => base64_bytes(s).ok_or_else(|| {
+            "the body is a string but not base64; send JSON with Content-Type application/json, or base64 for other types.".into()
+        }),
+        (Value::String(s), None) => match base64_bytes(s) {
+            Some(bytes) if serde_json::from_slice::<Value>(&bytes).is_ok() => Ok(bytes),
+            _ => Ok(value.to_string().into_bytes()),
+        },
+        (other, _) => Ok(other.to_string().into_bytes()),
     }
+}
+
+/// Base64 in any of its common alphabets, padded or not.
+fn base64_bytes(s: &str) -> Option<Vec<u8>> {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    [STANDARD, URL_SAFE, STANDARD_NO_PAD, URL_SAFE_NO_PAD]
+        .iter()
+        .find_map(|e| e.decode(s.trim()).ok())
 }
 
 /// The order to run items in: each after everything it depends on, otherwise in the
@@ -362,7 +368,7 @@ async fn run(app: &AppState, batch_headers: &HeaderMap, item: &Item) -> (u16, Va
     }
     let body = item.body.clone().map_or_else(Body::empty, Body::from);
     let request = match request.body(body) {
-        Ok(r) => r,
+        Ok(r) => crate::http::canonical::canonical_request(r),
         Err(e) => {
             let answer = failed_item(
                 item,
@@ -459,7 +465,7 @@ mod tests {
                 .contains("'TRACE'")
         );
         assert!(e(json!({"requests": [{"id": "1", "method": "GET"}]})).contains("no 'url'"));
-        assert!(e(json!({"requests": [{"id": "1", "method": "GET", "url": "https://graph.microsoft.com/beta/x"}]})).contains("relative"));
+        assert!(e(json!({"requests": [{"id": "1", "method": "GET", "url": "https://graph.microsoft.com/v2/x"}]})).contains("relative"));
         assert!(e(json!({"requests": [{"id": "1", "method": "GET", "url": "/x"}, {"id": "1", "method": "GET", "url": "/y"}]})).contains("unique"));
         assert!(e(
             json!({"requests": [{"id": "1", "method": "GET", "url": "/x", "dependsOn": ["9"]}]})
@@ -479,8 +485,10 @@ mod tests {
             {"id": "a", "method": "get", "url": "deviceManagement/virtualEndpoint/externalPartners?$top=1"},
             {"id": "b", "method": "POST", "url": "/deviceManagement/x", "body": {"k": 1}, "headers": {"content-type": "application/json"}},
             {"id": "c", "method": "POST", "url": "/beta/deviceManagement/x", "body": "eyJrIjoxfQ==", "headers": {"Content-Type": "application/octet-stream"}},
+            {"id": "f", "method": "GET", "url": "https://127.0.0.1:8443/beta/deviceManagement/x?$top=1"},
         ]}))
         .unwrap();
+        assert_eq!(items[3].url, "/deviceManagement/x?$top=1");
         assert_eq!(
             items[0].url,
             "/deviceManagement/virtualEndpoint/externalPartners?$top=1"
@@ -489,6 +497,14 @@ mod tests {
         assert_eq!(items[1].body.as_deref(), Some(&b"{\"k\":1}"[..]));
         assert_eq!(items[2].url, "/deviceManagement/x");
         assert_eq!(items[2].body.as_deref(), Some(&b"{\"k\":1}"[..]));
+        // No content type, base64 of JSON (msgraph-sdk-core for JavaScript): that JSON.
+        let items = envelope(json!({"requests": [
+            {"id": "d", "method": "POST", "url": "/x", "body": "eyJrIjoxfQ"},
+            {"id": "e", "method": "POST", "url": "/x", "body": "plain words"},
+        ]}))
+        .unwrap();
+        assert_eq!(items[0].body.as_deref(), Some(&b"{\"k\":1}"[..]));
+        assert_eq!(items[1].body.as_deref(), Some(&b"\"plain words\""[..]));
         assert_eq!(
             encoded_uri("/x?$filter=city eq null&$select=a,b"),
             "/beta/x?$filter=city%20eq%20null&$select=a,b"

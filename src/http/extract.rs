@@ -170,10 +170,17 @@ impl<S: Send + Sync> FromRequestParts<S> for ServiceRoot {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        // HTTP/2 clients (httpx, under the Python SDK) send `:authority`, not `Host`.
         let host = parts
-            .headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
+            .uri
+            .authority()
+            .map(|a| a.as_str())
+            .or_else(|| {
+                parts
+                    .headers
+                    .get(header::HOST)
+                    .and_then(|h| h.to_str().ok())
+            })
             .unwrap_or("localhost");
         let own = parts
             .extensions

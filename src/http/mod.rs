@@ -3,6 +3,7 @@
 //! body reading, extractors that authenticate and parse, and typed responses.
 
 pub mod body;
+pub mod canonical;
 pub mod context;
 pub mod error;
 pub mod extract;

@@ -192,7 +192,7 @@ async fn an_invalid_envelope_is_a_400_for_the_whole_batch() {
             "cycle",
         ),
         (
-            json!({"requests": [{"id": "1", "method": "GET", "url": "https://graph.microsoft.com/beta/me"}]}),
+            json!({"requests": [{"id": "1", "method": "GET", "url": "https://graph.microsoft.com/v2/me"}]}),
             "relative",
         ),
         (
