@@ -130,15 +130,10 @@ impl Connections {
         self.settle(tenant).await?;
         let now = self.clock.now();
         let status = self.status_clock(now);
-        let window = q.window();
-        let request = ListRequest {
-            filter: q.filter.as_ref(),
-            orderby: &q.orderby,
-            offset: window.offset,
-            limit: window.limit,
-            status,
-        };
-        let page = self.store.list_partners(tenant, &request).await?;
+        let page = self
+            .store
+            .list_partners(tenant, &ListRequest::page_of(q, status))
+            .await?;
         let count = match q.count {
             true => Some(
                 self.store

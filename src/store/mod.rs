@@ -63,6 +63,20 @@ pub struct ListRequest<'a> {
     pub status: StatusClock,
 }
 
+impl<'a> ListRequest<'a> {
+    /// The page a collection query asks for, with `connectionStatus` evaluated at `status`.
+    pub fn page_of(q: &'a crate::odata::CollectionQuery, status: StatusClock) -> Self {
+        let window = q.window();
+        ListRequest {
+            filter: q.filter.as_ref(),
+            orderby: &q.orderby,
+            offset: window.offset,
+            limit: window.limit,
+            status,
+        }
+    }
+}
+
 /// A page of records and whether more follow it.
 #[derive(Debug, Clone)]
 pub struct Page {

@@ -267,12 +267,7 @@ mod tests {
         /// as `derive_status` renders it.
         #[test]
         fn sql_status_agrees_with_derive_status(rows in proptest::collection::vec(row(), 1..25), now in 0i64..900) {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(async {
-                let dir = tempfile::tempdir().unwrap();
-                let store = SqlStore::sqlite(&dir.path().join("t.db")).await.unwrap();
-                let tenant = TenantId(Uuid::nil());
-                let origin = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+            with_scratch_store(async |store, tenant, origin| {
                 let at = |s: i64| origin + chrono::Duration::seconds(s);
                 let policy = HealthPolicy { heartbeat_timeout: chrono::Duration::seconds(300) };
                 let mut expected = [0u64; 4];
@@ -309,15 +304,24 @@ mod tests {
         status: StatusClock,
         q: crate::odata::CollectionQuery,
     ) -> Page {
-        let w = q.window();
-        let req = ListRequest {
-            filter: q.filter.as_ref(),
-            orderby: &q.orderby,
-            offset: w.offset,
-            limit: w.limit,
-            status,
-        };
-        store.list_partners(tenant, &req).await.unwrap()
+        let request = ListRequest::page_of(&q, status);
+        store.list_partners(tenant, &request).await.unwrap()
+    }
+
+    /// Runs a test body on a fresh embedded database.
+    fn with_scratch_store(
+        body: impl AsyncFnOnce(SqlStore, TenantId, chrono::DateTime<chrono::Utc>),
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let store = SqlStore::sqlite(&dir.path().join("t.db")).await.unwrap();
+            let origin = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+            body(store, TenantId(Uuid::nil()), origin).await;
+        });
     }
 
     fn filters() -> impl Strategy<Value = &'static str> {
@@ -352,12 +356,7 @@ mod tests {
             orderby in orderings(),
         ) {
             use crate::odata::query::parse_collection;
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(async {
-                let dir = tempfile::tempdir().unwrap();
-                let store = SqlStore::sqlite(&dir.path().join("t.db")).await.unwrap();
-                let tenant = TenantId(Uuid::nil());
-                let origin = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+            with_scratch_store(async |store, tenant, origin| {
                 for (enabled, beat, sync) in &rows {
                     let mut values = Values::new();
                     values.set(PARTNER_ID, Scalar::Text(Uuid::new_v4().to_string()));

@@ -279,16 +279,7 @@ async fn paging_follows_next_links_to_the_end() {
     assert_eq!(ids(&v).len(), 40);
     // Its nextLink pages on with the same size, header or not.
     let next = v["@odata.nextLink"].as_str().unwrap().to_owned();
-    let v: Value = s
-        .client
-        .get(&next)
-        .bearer_auth(&tok)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = s.api(&tok).follow(&next).await;
     assert_eq!(
         ids(&v),
         rows.iter()

@@ -234,19 +234,24 @@ impl Api {
         Self::ok_json(res, StatusCode::OK).await
     }
 
+    /// `GET` of a link the service wrote (`@odata.nextLink`, `Location`).
+    pub async fn follow(&self, url: &str) -> Value {
+        let res = self
+            .client
+            .get(url)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("follow a link");
+        Self::ok_json(res, StatusCode::OK).await
+    }
+
     /// Every page of a collection, following `@odata.nextLink` from `path` to the end.
     pub async fn pages(&self, path: &str) -> Vec<Value> {
         let mut url = self.url(path);
         let mut out = Vec::new();
         loop {
-            let res = self
-                .client
-                .get(&url)
-                .bearer_auth(&self.token)
-                .send()
-                .await
-                .expect("page");
-            let page = Self::ok_json(res, StatusCode::OK).await;
+            let page = self.follow(&url).await;
             let next = page["@odata.nextLink"].as_str().map(str::to_owned);
             out.push(page);
             match next {
