@@ -155,6 +155,7 @@ mod tests {
             tenant: TenantId(Uuid::nil()),
             app_id: app.into(),
             kind: CallerKind::Delegated { scopes: vec![] },
+            identity: Default::default(),
         }
     }
 

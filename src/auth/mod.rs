@@ -53,6 +53,19 @@ pub struct Caller {
     /// The client app (`appid`/`azp`), the unit throttling counts per.
     pub app_id: String,
     pub kind: CallerKind,
+    /// Who it is, as far as the token says; recorded in action reports.
+    pub identity: Identity,
+}
+
+/// The descriptive claims of a token.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identity {
+    /// `app_displayname`
+    pub app_name: Option<String>,
+    /// `upn`, `unique_name` or `preferred_username`
+    pub user_principal_name: Option<String>,
+    /// `acct` = 1: a guest user in the tenant.
+    pub guest: bool,
 }
 
 /// Why a call is refused; the Graph layer maps each to 401 or 403.

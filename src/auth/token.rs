@@ -1,7 +1,8 @@
 //! Token claims: turning verified claims into a [`Caller`], and minting local tokens.
 
 use super::{
-    AuthError, Caller, CallerKind, CONSUMER_TENANT, LOCAL_AUDIENCE, PARTNER_READ_WRITE_ALL,
+    AuthError, Caller, CallerKind, Identity, CONSUMER_TENANT, LOCAL_AUDIENCE,
+    PARTNER_READ_WRITE_ALL,
 };
 use crate::model::TenantId;
 use jsonwebtoken::{encode, EncodingKey, Header};
@@ -45,6 +46,7 @@ pub fn mint_local_token(
         "tid": req.tenant.to_string(),
         "appid": req.app_id.clone().unwrap_or_else(|| LOCAL_APP_ID.to_owned()),
         "oid": Uuid::new_v4().to_string(),
+        "app_displayname": "cloudpc-partners local token",
         "ver": "1.0",
     });
     let Some(map) = claims.as_object_mut() else {
@@ -53,6 +55,12 @@ pub fn mint_local_token(
     match &req.kind {
         TokenKind::Delegated { scopes } => {
             map.insert("scp".into(), Value::String(scopes.join(" ")));
+            // A user, as Entra names one, so audit records have someone to name.
+            let org = req.tenant.simple().to_string();
+            map.insert(
+                "upn".into(),
+                json!(format!("admin@{}.onmicrosoft.com", &org[..8])),
+            );
         }
         TokenKind::Application { roles } => {
             map.insert("roles".into(), json!(roles));
@@ -115,9 +123,20 @@ pub(super) fn caller_from_claims(claims: Map<String, Value>) -> Result<Caller, A
     } else {
         CallerKind::Application { roles }
     };
+    let text = |keys: &[&str]| {
+        keys.iter()
+            .find_map(|k| claims.get(*k).and_then(Value::as_str))
+            .map(str::to_owned)
+    };
+    let identity = Identity {
+        app_name: text(&["app_displayname"]),
+        user_principal_name: text(&["upn", "unique_name", "preferred_username"]),
+        guest: claims.get("acct").and_then(Value::as_i64) == Some(1),
+    };
     Ok(Caller {
         tenant: TenantId(tenant),
         app_id,
         kind,
+        identity,
     })
 }

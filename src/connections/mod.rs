@@ -6,6 +6,7 @@
 //! a read first settles the tenant's heartbeats this process has answered, and a
 //! write forgets the partner directory's cached entry for the connection.
 
+pub mod agent;
 pub mod directory;
 pub mod heartbeats;
 
@@ -38,6 +39,19 @@ pub enum ConnectionsError {
     NoConnection { tenant: TenantId, partner_id: Uuid },
     #[error("tenant {0} has disabled this partner connection")]
     Disabled(TenantId),
+    #[error("{0}")]
+    Precondition(String),
+    #[error("activity {activity_id} has no result for Cloud PC {cloud_pc_id}")]
+    NoSuchResult {
+        activity_id: Uuid,
+        cloud_pc_id: String,
+    },
+    #[error("the result for Cloud PC {cloud_pc_id} cannot move from {from} to {to}")]
+    IllegalTransition {
+        cloud_pc_id: String,
+        from: i64,
+        to: i64,
+    },
     #[error("the read-only property {0} would change")]
     ReadOnlyChanged(&'static str),
     #[error("the sync time {at} is in the future (now {now})")]
@@ -205,8 +219,13 @@ impl Connections {
             .update_partner(tenant, id, update, expected_version, now)
             .await
             .map_err(|e| not_found_as(e, id))?;
-        self.directory.forget(tenant, id);
+        self.forget_cached(tenant, id);
         Ok(self.judged(record, now))
+    }
+
+    /// A write changed the connection: partner calls must not trust the cached entry.
+    fn forget_cached(&self, tenant: TenantId, id: Uuid) {
+        self.directory.forget(tenant, id);
     }
 
     /// Deletes a connection if the version matches (`None`: any).
@@ -221,7 +240,7 @@ impl Connections {
             .delete_partner(tenant, id, expected_version)
             .await
             .map_err(|e| not_found_as(e, id))?;
-        self.directory.forget(tenant, id);
+        self.forget_cached(tenant, id);
         Ok(())
     }
 

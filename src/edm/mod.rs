@@ -4,6 +4,7 @@
 //! property's facts are written once. Pure data; no I/O.
 
 pub mod csdl;
+pub mod json;
 mod scalar;
 
 pub use scalar::{Scalar, Values};
@@ -43,6 +44,67 @@ impl EnumType {
     }
 }
 
+/// A complex type: a structured value without identity, stored as one JSON value.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ComplexType {
+    pub name: &'static str,
+    pub fields: &'static [FieldDef],
+}
+
+impl ComplexType {
+    /// Checks a JSON value against the type's fields and returns it with its fields
+    /// in schema order; the error names the offending field.
+    pub fn check(&self, value: &serde_json::Value) -> Result<serde_json::Value, String> {
+        use serde_json::Value;
+        let Value::Object(given) = value else {
+            return Err(format!(
+                "must be an object of type {NAMESPACE}.{}",
+                self.name
+            ));
+        };
+        if let Some(unknown) = given
+            .keys()
+            .find(|k| !k.starts_with('@') && !self.fields.iter().any(|f| f.name == *k))
+        {
+            return Err(format!(
+                "has no field '{unknown}'; {NAMESPACE}.{} has {}",
+                self.name,
+                self.fields
+                    .iter()
+                    .map(|f| f.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        let mut out = serde_json::Map::new();
+        for f in self.fields {
+            let v = given.get(f.name).unwrap_or(&Value::Null);
+            let ok = match (&f.edm, v) {
+                (_, Value::Null) => f.nullable,
+                (EdmType::String | EdmType::GuidString, Value::String(_)) => true,
+                (EdmType::Boolean, Value::Bool(_)) => true,
+                (EdmType::StringCollection, Value::Array(items)) => {
+                    items.iter().all(Value::is_string)
+                }
+                _ => false,
+            };
+            if !ok {
+                return Err(format!("field '{}' must be {}", f.name, f.edm.name()));
+            }
+            out.insert(f.name.to_owned(), v.clone());
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+/// One field of a complex type.
+#[derive(Debug, PartialEq, Eq)]
+pub struct FieldDef {
+    pub name: &'static str,
+    pub edm: EdmType,
+    pub nullable: bool,
+}
+
 /// A property's type.
 #[derive(Debug, PartialEq, Eq)]
 pub enum EdmType {
@@ -52,6 +114,9 @@ pub enum EdmType {
     Boolean,
     DateTimeOffset,
     Enum(&'static EnumType),
+    Complex(&'static ComplexType),
+    /// `Collection(Edm.String)`, inside complex types.
+    StringCollection,
 }
 
 impl EdmType {
@@ -62,6 +127,8 @@ impl EdmType {
             EdmType::Boolean => "Edm.Boolean".into(),
             EdmType::DateTimeOffset => "Edm.DateTimeOffset".into(),
             EdmType::Enum(e) => e.qualified_name(),
+            EdmType::Complex(c) => format!("{NAMESPACE}.{}", c.name),
+            EdmType::StringCollection => "Collection(Edm.String)".into(),
         }
     }
 }
@@ -142,6 +209,24 @@ impl EntityType {
     }
 }
 
+/// An action or a function bound to an entity type.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Operation {
+    pub name: &'static str,
+    /// An action changes state (POST); a function only reads (GET).
+    pub is_action: bool,
+    pub parameters: &'static [(&'static str, EdmType)],
+    pub returns: Option<Returns>,
+}
+
+/// What an operation returns.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Returns {
+    String,
+    /// A collection of a described row type (rendered as a complex type).
+    CollectionOf(&'static EntityType),
+}
+
 /// One entity set and how it names its type and properties: the same records can be
 /// served under several views (the older one renames a property).
 #[derive(Debug, PartialEq, Eq)]
@@ -153,6 +238,8 @@ pub struct EntityView {
     pub entity: &'static EntityType,
     /// `(property name, name in this view)` for each property this view renames.
     pub renames: &'static [(&'static str, &'static str)],
+    /// Properties this view does not have (its type predates them).
+    pub omits: &'static [&'static str],
 }
 
 impl EntityView {
@@ -162,8 +249,11 @@ impl EntityView {
     }
 
     /// The properties in the order JSON renders them.
-    pub fn properties(&self) -> impl Iterator<Item = Property> {
-        self.entity.properties.iter()
+    pub fn properties(&self) -> impl Iterator<Item = Property> + '_ {
+        self.entity
+            .properties
+            .iter()
+            .filter(|p| !self.omits.contains(&p.name))
     }
 
     /// The JSON name of a property in this view.

@@ -13,6 +13,8 @@ pub enum Scalar {
     Time(DateTime<Utc>),
     /// An enum member's value.
     Enum(i64),
+    /// A complex value, as JSON.
+    Json(serde_json::Value),
 }
 
 /// Stored property values by property name.

@@ -143,6 +143,13 @@ fn typed(p: Property, name: &str, v: &Value) -> Result<Scalar, ApiError> {
         (EdmType::Enum(e), other) => {
             return Err(wrong_type(name, &format!("one of {}", e.members.join(", ")), other))
         }
+        (EdmType::Complex(c), v) => Scalar::Json(
+            c.check(v)
+                .map_err(|why| bad(format!("The property '{name}' {why}.")))?,
+        ),
+        (EdmType::StringCollection, other) => {
+            return Err(wrong_type(name, "an array of strings", other))
+        }
     })
 }
 

@@ -3,7 +3,9 @@
 //! (contained navigation from the `deviceManagement` singleton through `virtualEndpoint`).
 
 use crate::edm::{csdl, EntityView};
-use crate::model::schema::{PARTNERS, SETTINGS, STATUS};
+use crate::model::schema::{
+    ACTION_REPORT, ACTION_RESULT, AGENT_SETTING, ENUMS, PARTNERS, PARTNER_OPERATIONS, SETTINGS,
+};
 
 /// The CSDL document; `legacy` adds the deprecated settings type and set.
 pub fn csdl(legacy: bool) -> String {
@@ -22,7 +24,17 @@ pub fn csdl(legacy: bool) -> String {
             )
         })
         .collect();
-    let enums = csdl::enum_type(&STATUS);
+    let enums: String = ENUMS.iter().map(|e| csdl::enum_type(e)).collect();
+    let complex = [
+        csdl::complex_type(&AGENT_SETTING),
+        csdl::complex_type_of(&ACTION_RESULT),
+        csdl::complex_type_of(&ACTION_REPORT),
+    ]
+    .concat();
+    let operations: String = PARTNER_OPERATIONS
+        .iter()
+        .map(|op| csdl::operation(op, PARTNERS.type_name))
+        .collect();
     format!(
         r#"<?xml version="1.0" encoding="utf-8"?>
 <edmx:Edmx Version="4.0" xmlns:edmx="http://docs.oasis-open.org/odata/ns/edmx">
@@ -34,7 +46,7 @@ pub fn csdl(legacy: bool) -> String {
         </Key>
         <Property Name="id" Type="Edm.String" Nullable="false" />
       </EntityType>
-{types}      <EntityType Name="virtualEndpoint" BaseType="graph.entity">
+{complex}{types}{operations}      <EntityType Name="virtualEndpoint" BaseType="graph.entity">
 {navigation}      </EntityType>
       <EntityType Name="deviceManagement" BaseType="graph.entity">
         <NavigationProperty Name="virtualEndpoint" Type="graph.virtualEndpoint" ContainsTarget="true" />

@@ -1,5 +1,6 @@
 //! The Graph API under `/beta`: routes, handlers, representations and `$metadata`.
 
+pub mod agent;
 pub mod batch;
 pub mod input;
 pub mod metadata;
@@ -28,7 +29,8 @@ pub fn routes(legacy_settings: bool) -> Router<AppState> {
     let mut r = Router::new()
         .route("/beta/$metadata", with_405(get(metadata), "GET"))
         .route("/beta/$batch", with_405(post(batch::batch), "POST"))
-        .merge(set_routes(&PARTNERS));
+        .merge(set_routes(&PARTNERS))
+        .merge(agent_routes());
     if legacy_settings {
         r = r.merge(
             set_routes(&SETTINGS).layer(axum::middleware::map_response(deprecation_headers)),
@@ -69,6 +71,31 @@ fn set_routes(view: &'static EntityView) -> Router<AppState> {
             ),
         )
         .layer(Extension(view))
+}
+
+/// The agent members, bound to a connection of the current view.
+fn agent_routes() -> Router<AppState> {
+    let entity = format!(
+        "/beta/deviceManagement/virtualEndpoint/{}/{{id}}",
+        PARTNERS.set_name
+    );
+    let mut r = Router::new().route(
+        &format!("{entity}/{{call}}"),
+        with_405(get(agent::call_function), "GET"),
+    );
+    // Actions may be named with or without the namespace, as OData allows.
+    for prefix in ["", "microsoft.graph."] {
+        r = r
+            .route(
+                &format!("{entity}/{prefix}configureAgent"),
+                with_405(post(agent::configure_agent), "POST"),
+            )
+            .route(
+                &format!("{entity}/{prefix}deployAgent"),
+                with_405(post(agent::deploy_agent), "POST"),
+            );
+    }
+    r.layer(Extension(&PARTNERS))
 }
 
 async fn deprecation_headers(mut res: Response) -> Response {

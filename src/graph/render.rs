@@ -1,8 +1,8 @@
 //! JSON representations exactly as the seed pages show them, for either view.
 
-use crate::clock::format_graph_time;
 use crate::connections::{Connection, Listing};
-use crate::edm::{Derived, EdmType, Scalar, Source};
+use crate::edm::json::json_of;
+use crate::edm::{Derived, Source};
 use crate::http::respond::{Collection, EntityResponse};
 use crate::odata::{CollectionQuery, EntityView, Property, SkipToken};
 use axum::http::StatusCode;
@@ -60,20 +60,6 @@ fn value(p: Property, conn: &Connection) -> Value {
         Source::Column(_) => json_of(conn.record.values.get(p.name), &p.edm),
         Source::Derived(Derived::Status) => Value::String(conn.health.status.as_str().into()),
         Source::Derived(Derived::StatusDetails) => Value::String(conn.health.details.clone()),
-    }
-}
-
-/// A stored value as JSON, in Graph's formats.
-fn json_of(v: &Scalar, edm: &EdmType) -> Value {
-    match (v, edm) {
-        (Scalar::Null, _) => Value::Null,
-        (Scalar::Bool(b), _) => Value::Bool(*b),
-        (Scalar::Text(s), _) => Value::String(s.clone()),
-        (Scalar::Time(t), _) => Value::String(format_graph_time(*t)),
-        (Scalar::Enum(n), EdmType::Enum(e)) => e
-            .member(*n)
-            .map_or(Value::Null, |m| Value::String(m.into())),
-        (Scalar::Enum(n), _) => Value::from(*n),
     }
 }
 

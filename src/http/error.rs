@@ -163,6 +163,25 @@ impl From<ConnectionsError> for ApiError {
                     "Tenant {tenant} has disabled this partner connection (enableConnection is false); calls are refused until its admin enables it."
                 ),
             },
+            ConnectionsError::Precondition(why) => ApiError::BadRequest(why),
+            ConnectionsError::NoSuchResult {
+                activity_id,
+                cloud_pc_id,
+            } => ApiError::NotFound(format!(
+                "Activity {activity_id} of this partner's connection has no result for Cloud PC {cloud_pc_id}; list GET /partner/v1/deployments for the work this partner was given."
+            )),
+            ConnectionsError::IllegalTransition {
+                cloud_pc_id,
+                from,
+                to,
+            } => {
+                let name = |v| crate::model::schema::ACTION_STATE.member(v).unwrap_or("unknown");
+                ApiError::Conflict(format!(
+                    "The result for Cloud PC {cloud_pc_id} is '{}' and cannot move to '{}': results move only forward (pending, running, then succeeded or failed; canceled before they finish). Nothing was changed.",
+                    name(from),
+                    name(to)
+                ))
+            }
             ConnectionsError::ReadOnlyChanged(name) => ApiError::BadRequest(format!(
                 "The property '{name}' is read-only and cannot be changed; send the value it has, or leave it out."
             )),

@@ -15,6 +15,9 @@ use uuid::Uuid;
 /// The permission a Graph route requires, as a type.
 pub trait Access: Send + Sync + 'static {
     const PERMISSION: Permission;
+    /// Application (app-only) tokens are not supported, as Microsoft documents for
+    /// some actions.
+    const DELEGATED_ONLY: bool = false;
 }
 
 /// Routes that read: `CloudPC.Read.All` or `CloudPC.ReadWrite.All`.
@@ -27,6 +30,14 @@ impl Access for Read {
 }
 impl Access for ReadWrite {
     const PERMISSION: Permission = Permission::ReadWrite;
+}
+
+/// Routes that write and accept only a signed-in user's (delegated) token.
+pub struct DelegatedReadWrite;
+
+impl Access for DelegatedReadWrite {
+    const PERMISSION: Permission = Permission::ReadWrite;
+    const DELEGATED_ONLY: bool = true;
 }
 
 /// A Graph caller holding the permission `A` grants, already charged to throttling.
@@ -62,6 +73,12 @@ impl<A: Access> FromRequestParts<AppState> for GraphCaller<A> {
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
         let caller = authenticate(app, &parts.headers)?;
         caller.require_graph(A::PERMISSION)?;
+        if A::DELEGATED_ONLY && !matches!(caller.kind, crate::auth::CallerKind::Delegated { .. }) {
+            return Err(ApiError::Forbidden {
+                code: "Forbidden",
+                message: "This action supports only delegated (signed-in user) tokens; application tokens are not supported.".into(),
+            });
+        }
         app.throttle
             .check_graph(&caller, A::PERMISSION == Permission::ReadWrite)?;
         Ok(GraphCaller {

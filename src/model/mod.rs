@@ -1,6 +1,7 @@
 //! The domain: what an external-partner connection is, its description, and how its
 //! health is judged. Pure data and pure functions; no I/O.
 
+pub mod agent;
 pub mod health;
 pub mod partner;
 pub mod schema;

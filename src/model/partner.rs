@@ -1,6 +1,6 @@
 //! The stored state of a partner connection and the inputs that change it.
 
-use super::schema::{ENABLE_CONNECTION, LAST_SYNC_DATE_TIME, PARTNER_ID};
+use super::schema::{AGENT_SETTING_PROPERTY, ENABLE_CONNECTION, LAST_SYNC_DATE_TIME, PARTNER_ID};
 use crate::edm::{Property, Scalar, Source, Values};
 use chrono::{DateTime, Utc};
 use std::fmt;
@@ -51,6 +51,14 @@ impl PartnerRecord {
 
     pub fn last_sync_at(&self) -> Option<DateTime<Utc>> {
         self.values.time(LAST_SYNC_DATE_TIME)
+    }
+
+    /// The configured agent, as stored (JSON), if any.
+    pub fn agent_setting(&self) -> Option<serde_json::Value> {
+        match self.values.get(AGENT_SETTING_PROPERTY) {
+            Scalar::Json(v) if !v.is_null() => Some(v.clone()),
+            _ => None,
+        }
     }
 }
 

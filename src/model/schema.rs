@@ -3,7 +3,8 @@
 //! `connectionStatus` `status`.
 
 use crate::edm::{
-    Derived, EdmType, EntityType, EntityView, EnumType, FilterOps, PropertyDef, Source, Writable,
+    ComplexType, Derived, EdmType, EntityType, EntityView, EnumType, FieldDef, FilterOps,
+    Operation, PropertyDef, Returns, Source, Writable,
 };
 
 /// `cloudPcExternalPartnerStatus`, in the schema's member order (also the order
@@ -14,16 +15,91 @@ pub static STATUS: EnumType = EnumType {
     evolvable: true,
 };
 
+/// `cloudPcExternalPartnerAgentSetting`: the partner agent a tenant configures.
+pub static AGENT_SETTING: ComplexType = ComplexType {
+    name: "cloudPcExternalPartnerAgentSetting",
+    fields: &[
+        FieldDef {
+            name: "agentUrl",
+            edm: EdmType::String,
+            nullable: true,
+        },
+        FieldDef {
+            name: "agentSha256",
+            edm: EdmType::String,
+            nullable: true,
+        },
+        FieldDef {
+            name: "installParameters",
+            edm: EdmType::StringCollection,
+            nullable: true,
+        },
+        FieldDef {
+            name: "autoDeploymentEnabled",
+            edm: EdmType::Boolean,
+            nullable: true,
+        },
+    ],
+};
+
+/// `cloudPcExternalPartnerActionState`: where one Cloud PC's part of an action is.
+pub static ACTION_STATE: EnumType = EnumType {
+    name: "cloudPcExternalPartnerActionState",
+    members: &[
+        "created",
+        "pending",
+        "canceled",
+        "running",
+        "succeeded",
+        "failed",
+    ],
+    evolvable: true,
+};
+
+/// `cloudPcExternalPartnerActionErrorCode`: why one Cloud PC's part failed.
+pub static ACTION_ERROR_CODE: EnumType = EnumType {
+    name: "cloudPcExternalPartnerActionErrorCode",
+    members: &[
+        "none",
+        "executeActionFailed",
+        "executeActionTimeout",
+        "deviceNotFound",
+        "deviceNotAvailable",
+        "checkDiskSpaceFailed",
+        "checkNetworkConnectionFailed",
+        "agentNotFound",
+        "invalidAgentFormat",
+        "invalidAgentChecksum",
+    ],
+    evolvable: true,
+};
+
+/// `cloudPcExternalPartnerActionType`: what a reported action was.
+pub static ACTION_TYPE: EnumType = EnumType {
+    name: "cloudPcExternalPartnerActionType",
+    members: &["configureAgent", "deployAgent"],
+    evolvable: true,
+};
+
+/// `cloudPcExternalPartnerAuthenticatedMethod`: how the actor signed in.
+pub static AUTHENTICATED_METHOD: EnumType = EnumType {
+    name: "cloudPcExternalPartnerAuthenticatedMethod",
+    members: &["gDAP", "dAP", "appOnly", "normalUser", "guestUser"],
+    evolvable: true,
+};
+
 /// Names the domain rules read values by.
 pub const PARTNER_ID: &str = "partnerId";
 pub const ENABLE_CONNECTION: &str = "enableConnection";
 pub const LAST_SYNC_DATE_TIME: &str = "lastSyncDateTime";
+pub const AGENT_SETTING_PROPERTY: &str = "agentSetting";
 
 /// The stored column `enableConnection` lives in; the update SQL restarts the health
 /// clock when it switches on.
 pub const ENABLE_CONNECTION_COLUMN: &str = "enable_connection";
 
-/// `cloudPcExternalPartner`, in the order the seed pages list (and JSON renders) it.
+/// `cloudPcExternalPartner`, in the order the seed pages list (and JSON renders) it,
+/// then the agent member Microsoft added in 2026 (set through `configureAgent`).
 pub static PARTNER: EntityType = EntityType {
     name: "cloudPcExternalPartner",
     properties: &[
@@ -87,6 +163,16 @@ pub static PARTNER: EntityType = EntityType {
             sortable: false,
             source: Source::Derived(Derived::StatusDetails),
         },
+        PropertyDef {
+            name: AGENT_SETTING_PROPERTY,
+            edm: EdmType::Complex(&AGENT_SETTING),
+            nullable: true,
+            on_create: Writable::No,
+            on_update: Writable::No,
+            filter: FilterOps::None,
+            sortable: false,
+            source: Source::Column("agent_setting"),
+        },
     ],
 };
 
@@ -96,6 +182,7 @@ pub static PARTNERS: EntityView = EntityView {
     type_name: "cloudPcExternalPartner",
     entity: &PARTNER,
     renames: &[],
+    omits: &[],
 };
 
 /// `externalPartnerSettings`, the view Microsoft deprecated.
@@ -104,7 +191,273 @@ pub static SETTINGS: EntityView = EntityView {
     type_name: "cloudPcExternalPartnerSetting",
     entity: &PARTNER,
     renames: &[("connectionStatus", "status")],
+    // The deprecated type was removed before Microsoft added the agent members.
+    omits: &[AGENT_SETTING_PROPERTY],
 };
+
+/// `cloudPcExternalPartnerActionResult`: one Cloud PC's part of an agent deployment,
+/// as `retrieveDeployAgentActionResults` returns it (a complex type in Graph's schema;
+/// described like an entity so the same query options and SQL apply).
+pub static ACTION_RESULT: EntityType = EntityType {
+    name: "cloudPcExternalPartnerActionResult",
+    properties: &[
+        PropertyDef {
+            name: "activityId",
+            edm: EdmType::String,
+            nullable: false,
+            on_create: Writable::No,
+            on_update: Writable::No,
+            filter: FilterOps::Equality,
+            sortable: true,
+            source: Source::Column("activity_id"),
+        },
+        PropertyDef {
+            name: "cloudPcId",
+            edm: EdmType::String,
+            nullable: false,
+            on_create: Writable::No,
+            on_update: Writable::No,
+            filter: FilterOps::Equality,
+            sortable: true,
+            source: Source::Column("cloud_pc_id"),
+        },
+        PropertyDef {
+            name: "state",
+            edm: EdmType::Enum(&ACTION_STATE),
+            nullable: false,
+            on_create: Writable::No,
+            on_update: Writable::No,
+            filter: FilterOps::Ordering,
+            sortable: true,
+            source: Source::Column("state"),
+        },
+        PropertyDef {
+            name: "startDateTime",
+            edm: EdmType::DateTimeOffset,
+            nullable: false,
+            on_create: Writable::No,
+            on_update: Writable::No,
+            filter: FilterOps::Ordering,
+            sortable: true,
+            source: Source::Column("start_at"),
+        },
+        PropertyDef {
+            name: "lastModifiedDateTime",
+            edm: EdmType::DateTimeOffset,
+            nullable: false,
+            on_create: Writable::No,
+            on_update: Writable::No,
+            filter: FilterOps::Ordering,
+            sortable: true,
+            source: Source::Column("last_modified_at"),
+        },
+        PropertyDef {
+            name: "errorCode",
+            edm: EdmType::Enum(&ACTION_ERROR_CODE),
+            nullable: false,
+            on_create: Writable::No,
+            on_update: Writable::No,
+            filter: FilterOps::Equality,
+            sortable: true,
+            source: Source::Column("error_code"),
+        },
+        PropertyDef {
+            name: "errorMessage",
+            edm: EdmType::String,
+            nullable: true,
+            on_create: Writable::No,
+            on_update: Writable::No,
+            filter: FilterOps::Equality,
+            sortable: false,
+            source: Source::Column("error_message"),
+        },
+    ],
+};
+
+/// The results of `retrieveDeployAgentActionResults`.
+pub static ACTION_RESULTS: EntityView = EntityView {
+    set_name: "retrieveDeployAgentActionResults",
+    type_name: "cloudPcExternalPartnerActionResult",
+    entity: &ACTION_RESULT,
+    renames: &[],
+    omits: &[],
+};
+
+/// `cloudPcExternalPartnerActionReport`: who configured or deployed what, and when.
+pub static ACTION_REPORT: EntityType = EntityType {
+    name: "cloudPcExternalPartnerActionReport",
+    properties: &[
+        PropertyDef {
+            name: "actionType",
+            edm: EdmType::Enum(&ACTION_TYPE),
+            nullable: false,
+            on_create: Writable::No,
+            on_update: Writable::No,
+            filter: FilterOps::Equality,
+            sortable: true,
+            source: Source::Column("action_type"),
+        },
+        PropertyDef {
+            name: "authenticatedMethod",
+            edm: EdmType::Enum(&AUTHENTICATED_METHOD),
+            nullable: false,
+            on_create: Writable::No,
+            on_update: Writable::No,
+            filter: FilterOps::Equality,
+            sortable: true,
+            source: Source::Column("authenticated_method"),
+        },
+        PropertyDef {
+            name: "authenticatedAppId",
+            edm: EdmType::String,
+            nullable: true,
+            on_create: Writable::No,
+            on_update: Writable::No,
+            filter: FilterOps::Equality,
+            sortable: true,
+            source: Source::Column("authenticated_app_id"),
+        },
+        PropertyDef {
+            name: "authenticatedAppName",
+            edm: EdmType::String,
+            nullable: true,
+            on_create: Writable::No,
+            on_update: Writable::No,
+            filter: FilterOps::Equality,
+            sortable: true,
+            source: Source::Column("authenticated_app_name"),
+        },
+        PropertyDef {
+            name: "authenticatedUserPrincipalName",
+            edm: EdmType::String,
+            nullable: true,
+            on_create: Writable::No,
+            on_update: Writable::No,
+            filter: FilterOps::Equality,
+            sortable: true,
+            source: Source::Column("authenticated_user_principal_name"),
+        },
+        PropertyDef {
+            name: "createdDateTime",
+            edm: EdmType::DateTimeOffset,
+            nullable: false,
+            on_create: Writable::No,
+            on_update: Writable::No,
+            filter: FilterOps::Ordering,
+            sortable: true,
+            source: Source::Column("created_at"),
+        },
+        PropertyDef {
+            name: "cloudPcId",
+            edm: EdmType::String,
+            nullable: true,
+            on_create: Writable::No,
+            on_update: Writable::No,
+            filter: FilterOps::Equality,
+            sortable: true,
+            source: Source::Column("cloud_pc_id"),
+        },
+        PropertyDef {
+            name: "cloudPcName",
+            edm: EdmType::String,
+            nullable: true,
+            on_create: Writable::No,
+            on_update: Writable::No,
+            filter: FilterOps::Equality,
+            sortable: true,
+            source: Source::Column("cloud_pc_name"),
+        },
+        PropertyDef {
+            name: "agentName",
+            edm: EdmType::String,
+            nullable: true,
+            on_create: Writable::No,
+            on_update: Writable::No,
+            filter: FilterOps::Equality,
+            sortable: true,
+            source: Source::Column("agent_name"),
+        },
+        PropertyDef {
+            name: "activityId",
+            edm: EdmType::String,
+            nullable: true,
+            on_create: Writable::No,
+            on_update: Writable::No,
+            filter: FilterOps::Equality,
+            sortable: true,
+            source: Source::Column("activity_id"),
+        },
+        PropertyDef {
+            name: "activityMessage",
+            edm: EdmType::String,
+            nullable: true,
+            on_create: Writable::No,
+            on_update: Writable::No,
+            filter: FilterOps::None,
+            sortable: false,
+            source: Source::Column("activity_message"),
+        },
+        PropertyDef {
+            name: "agentSetting",
+            edm: EdmType::Complex(&AGENT_SETTING),
+            nullable: true,
+            on_create: Writable::No,
+            on_update: Writable::No,
+            filter: FilterOps::None,
+            sortable: false,
+            source: Source::Column("agent_setting"),
+        },
+    ],
+};
+
+/// The results of `retrieveActionReports`.
+pub static ACTION_REPORTS: EntityView = EntityView {
+    set_name: "retrieveActionReports",
+    type_name: "cloudPcExternalPartnerActionReport",
+    entity: &ACTION_REPORT,
+    renames: &[],
+    omits: &[],
+};
+
+/// The operations bound to `cloudPcExternalPartner`.
+pub static PARTNER_OPERATIONS: [Operation; 4] = [
+    Operation {
+        name: "configureAgent",
+        is_action: true,
+        parameters: &[("agentSetting", EdmType::Complex(&AGENT_SETTING))],
+        returns: None,
+    },
+    Operation {
+        name: "deployAgent",
+        is_action: true,
+        parameters: &[("cloudPcIds", EdmType::StringCollection)],
+        returns: Some(Returns::String),
+    },
+    Operation {
+        name: "retrieveDeployAgentActionResults",
+        is_action: false,
+        parameters: &[
+            ("activityId", EdmType::String),
+            ("cloudPcId", EdmType::String),
+        ],
+        returns: Some(Returns::CollectionOf(&ACTION_RESULT)),
+    },
+    Operation {
+        name: "retrieveActionReports",
+        is_action: false,
+        parameters: &[],
+        returns: Some(Returns::CollectionOf(&ACTION_REPORT)),
+    },
+];
+
+/// Every enum type the schema declares.
+pub static ENUMS: [&EnumType; 5] = [
+    &STATUS,
+    &ACTION_STATE,
+    &ACTION_ERROR_CODE,
+    &ACTION_TYPE,
+    &AUTHENTICATED_METHOD,
+];
 
 #[cfg(test)]
 mod tests {
@@ -112,13 +465,14 @@ mod tests {
     use crate::edm::csdl;
 
     /// The generated type matches the shape of Microsoft's beta CSDL for
-    /// cloudPcExternalPartner (before its 2026 agent members): the same properties,
+    /// cloudPcExternalPartner (with its 2026 agent member): the same properties,
     /// types and nullability, in its alphabetical order, keyed by graph.entity.
     #[test]
     fn csdl_matches_microsofts_beta_shape() {
         assert_eq!(
             csdl::entity_type(&PARTNERS),
             r#"      <EntityType Name="cloudPcExternalPartner" BaseType="graph.entity">
+        <Property Name="agentSetting" Type="graph.cloudPcExternalPartnerAgentSetting" />
         <Property Name="connectionStatus" Type="graph.cloudPcExternalPartnerStatus" Nullable="false" />
         <Property Name="enableConnection" Type="Edm.Boolean" Nullable="false" />
         <Property Name="lastSyncDateTime" Type="Edm.DateTimeOffset" />
@@ -127,9 +481,21 @@ mod tests {
       </EntityType>
 "#
         );
-        assert!(csdl::entity_type(&SETTINGS).contains(
+        let legacy = csdl::entity_type(&SETTINGS);
+        assert!(legacy.contains(
             r#"<Property Name="status" Type="graph.cloudPcExternalPartnerStatus" Nullable="false" />"#
         ));
+        assert!(!legacy.contains("agentSetting"));
+        assert_eq!(
+            csdl::complex_type(&AGENT_SETTING),
+            r#"      <ComplexType Name="cloudPcExternalPartnerAgentSetting">
+        <Property Name="agentUrl" Type="Edm.String" />
+        <Property Name="agentSha256" Type="Edm.String" />
+        <Property Name="installParameters" Type="Collection(Edm.String)" />
+        <Property Name="autoDeploymentEnabled" Type="Edm.Boolean" />
+      </ComplexType>
+"#
+        );
         assert_eq!(
             csdl::enum_type(&STATUS),
             r#"      <EnumType Name="cloudPcExternalPartnerStatus">

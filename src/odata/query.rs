@@ -521,7 +521,7 @@ mod tests {
 
     #[test]
     fn select_star_and_schema_order() {
-        assert_eq!(coll("$select=*").unwrap().select.unwrap().len(), 6);
+        assert_eq!(coll("$select=*").unwrap().select.unwrap().len(), 7);
         assert_eq!(
             coll("$select=statusDetails,ID").unwrap().select,
             Some(vec![prop("id"), prop("statusDetails")])

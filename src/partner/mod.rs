@@ -2,6 +2,8 @@
 //! syncs for the tenants that enabled it, which drives `connectionStatus` and
 //! `lastSyncDateTime` on the Graph side.
 
+pub mod deployments;
+
 use crate::http::body::{json_kind, OptionalJsonObject};
 use crate::http::extract::PartnerCaller;
 use crate::http::ApiError;
@@ -27,6 +29,19 @@ pub fn routes() -> Router<AppState> {
             post(heartbeat).fallback(not_allowed),
         )
         .route("/partner/v1/sync", post(sync).fallback(not_allowed))
+        .route(
+            "/partner/v1/deployments",
+            axum::routing::get(deployments::list).fallback(move |m: Method| async move {
+                ApiError::MethodNotAllowed {
+                    method: m.to_string(),
+                    allow: "GET",
+                }
+            }),
+        )
+        .route(
+            "/partner/v1/deployments/{activity}/results",
+            post(deployments::report).fallback(not_allowed),
+        )
 }
 
 /// `POST /partner/v1/heartbeat`: the partner is alive.

@@ -8,12 +8,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+pub mod agent;
 pub mod open;
 pub mod pools;
 pub mod row;
 pub mod sql;
 pub mod sql_store;
 
+pub use agent::{AgentStore, ResultScope, ResultUpdate, RowsPage};
 pub use open::{open, redact, DatabaseUrl, SQLITE_FILE};
 pub use pools::PgSettings;
 pub use sql_store::SqlStore;
@@ -29,6 +31,14 @@ pub enum StoreError {
     VersionMismatch,
     #[error("the connection is disabled")]
     ConnectionDisabled,
+    #[error("the deployment has no result for Cloud PC {0}")]
+    UnknownCloudPc(String),
+    #[error("the result for Cloud PC {cloud_pc_id} cannot move from state {from} to {to}")]
+    IllegalTransition {
+        cloud_pc_id: String,
+        from: i64,
+        to: i64,
+    },
     #[error("stored data is not valid: {0}")]
     Corrupt(String),
     #[error("database error: {0}")]
@@ -86,7 +96,7 @@ pub struct Page {
 
 /// Persistence for partner connections. No call reads or writes across tenants.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: AgentStore + Send + Sync + 'static {
     /// Stores a new connection; a second one with the same `partnerId` in the tenant
     /// is [`StoreError::DuplicatePartner`]. Durable when it returns.
     async fn create_partner(

@@ -131,6 +131,46 @@ impl Pools {
         }
     }
 
+    /// Runs statements in one transaction. A statement paired with an expected row
+    /// count that affects a different number of rows rolls it all back; the answer is
+    /// then `Err(index)` of that statement.
+    pub async fn transaction(
+        &self,
+        steps: &[(Statement, Option<u64>)],
+    ) -> Result<Result<(), usize>, StoreError> {
+        match self {
+            Pools::Sqlite { writer, .. } => {
+                let mut tx = writer.begin().await?;
+                for (i, (s, expect)) in steps.iter().enumerate() {
+                    let n = sqlx::query_with(&s.sql, sqlite_arguments(&s.binds)?)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    if expect.is_some_and(|e| e != n) {
+                        tx.rollback().await?;
+                        return Ok(Err(i));
+                    }
+                }
+                tx.commit().await?;
+            }
+            Pools::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                for (i, (s, expect)) in steps.iter().enumerate() {
+                    let n = sqlx::query_with(&s.sql, pg_arguments(&s.binds)?)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    if expect.is_some_and(|e| e != n) {
+                        tx.rollback().await?;
+                        return Ok(Err(i));
+                    }
+                }
+                tx.commit().await?;
+            }
+        }
+        Ok(Ok(()))
+    }
+
     /// Writes a batch of heartbeats in one statement (one transaction).
     pub async fn record_heartbeats(&self, beats: &[Heartbeat]) -> Result<(), StoreError> {
         match self {

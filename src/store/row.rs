@@ -33,6 +33,8 @@ pub fn kind_of(edm: &EdmType) -> Kind {
         EdmType::Boolean => Kind::Bool,
         EdmType::DateTimeOffset | EdmType::Enum(_) => Kind::Int,
         EdmType::String | EdmType::GuidString => Kind::Text,
+        // Structured values are stored as JSON text.
+        EdmType::Complex(_) | EdmType::StringCollection => Kind::Text,
     }
 }
 
@@ -77,6 +79,7 @@ pub fn cell_of(value: &Scalar) -> Cell {
         Scalar::Text(s) => Cell::Text(s.clone()),
         Scalar::Time(t) => Cell::Int(to_millis(*t)),
         Scalar::Enum(v) => Cell::Int(*v),
+        Scalar::Json(v) => Cell::Text(v.to_string()),
     }
 }
 
@@ -88,6 +91,10 @@ fn scalar_of(p: Property, cell: Cell) -> Result<Scalar, StoreError> {
         (EdmType::String | EdmType::GuidString, Cell::Text(s)) => Scalar::Text(s),
         (EdmType::DateTimeOffset, Cell::Int(ms)) => Scalar::Time(from_millis(ms)),
         (EdmType::Enum(_), Cell::Int(v)) => Scalar::Enum(v),
+        (EdmType::Complex(_) | EdmType::StringCollection, Cell::Text(s)) => Scalar::Json(
+            serde_json::from_str(&s)
+                .map_err(|e| StoreError::Corrupt(format!("'{}' holds bad JSON: {e}", p.name)))?,
+        ),
         (_, other) => {
             return Err(StoreError::Corrupt(format!(
                 "column of '{}' holds {other:?}",

@@ -179,15 +179,48 @@ impl Builder {
     }
 }
 
-/// `SELECT` of one page, one row more than the page to tell whether more follow.
-pub fn list(tenant: &str, req: &ListRequest<'_>) -> Statement {
-    let mut b = Builder::new(req.status);
-    b.push(&format!("SELECT {} FROM external_partners", *SELECT_LIST));
+/// A table a collection is read from.
+pub struct Table<'a> {
+    pub name: &'static str,
+    /// The select list, in the order the rows are decoded.
+    pub columns: &'a str,
+    /// The final sort keys, unique per row, so pages never overlap or skip.
+    pub tiebreak: &'static str,
+}
+
+/// The partner connections.
+pub fn partners_table() -> Table<'static> {
+    Table {
+        name: "external_partners",
+        columns: &SELECT_LIST,
+        tiebreak: "created_at ASC, id ASC",
+    }
+}
+
+/// `WHERE tenant_id = … AND <scope> AND <filter>` for a collection read.
+fn scoped_filter(b: &mut Builder, tenant: &str, scope: &[(&str, Bind)], filter: Option<&Filter>) {
     b.tenant_scope(tenant);
-    if let Some(f) = req.filter {
+    for (column, value) in scope {
+        let p = b.bind(value.clone());
+        b.push(&format!(" AND {column} = {p}"));
+    }
+    if let Some(f) = filter {
         b.push(" AND ");
         b.filter(f);
     }
+}
+
+/// `SELECT` of one page of `table`, one row more than the page to tell whether more
+/// follow, within the tenant and the `scope` columns' values.
+pub fn list_page(
+    table: &Table<'_>,
+    tenant: &str,
+    scope: &[(&str, Bind)],
+    req: &ListRequest<'_>,
+) -> Statement {
+    let mut b = Builder::new(req.status);
+    b.push(&format!("SELECT {} FROM {}", table.columns, table.name));
+    scoped_filter(&mut b, tenant, scope, req.filter);
     b.push(" ORDER BY ");
     for o in req.orderby {
         let col = b.column(o.property);
@@ -200,8 +233,7 @@ pub fn list(tenant: &str, req: &ListRequest<'_>) -> Statement {
         };
         b.push(&format!("{col} {dir}, "));
     }
-    // Ties break on creation order, then id, so pages never overlap or skip.
-    b.push("created_at ASC, id ASC");
+    b.push(table.tiebreak);
     let limit = b.bind(Bind::Int(
         i64::try_from(req.limit.saturating_add(1)).unwrap_or(i64::MAX),
     ));
@@ -210,16 +242,28 @@ pub fn list(tenant: &str, req: &ListRequest<'_>) -> Statement {
     b.stmt
 }
 
-/// `SELECT COUNT(*)` of the records matching a filter.
-pub fn count(tenant: &str, filter: Option<&Filter>, status: StatusClock) -> Statement {
+/// `SELECT COUNT(*)` of the rows of `table` matching a filter.
+pub fn count_rows(
+    table: &Table<'_>,
+    tenant: &str,
+    scope: &[(&str, Bind)],
+    filter: Option<&Filter>,
+    status: StatusClock,
+) -> Statement {
     let mut b = Builder::new(status);
-    b.push("SELECT COUNT(*) FROM external_partners");
-    b.tenant_scope(tenant);
-    if let Some(f) = filter {
-        b.push(" AND ");
-        b.filter(f);
-    }
+    b.push(&format!("SELECT COUNT(*) FROM {}", table.name));
+    scoped_filter(&mut b, tenant, scope, filter);
     b.stmt
+}
+
+/// One page of the tenant's partner connections.
+pub fn list(tenant: &str, req: &ListRequest<'_>) -> Statement {
+    list_page(&partners_table(), tenant, &[], req)
+}
+
+/// How many of the tenant's partner connections match a filter.
+pub fn count(tenant: &str, filter: Option<&Filter>, status: StatusClock) -> Statement {
+    count_rows(&partners_table(), tenant, &[], filter, status)
 }
 
 /// Reads one record.

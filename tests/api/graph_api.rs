@@ -48,9 +48,12 @@ async fn create_returns_the_seed_shape_with_location() {
             "enableConnection",
             "lastSyncDateTime",
             "connectionStatus",
-            "statusDetails"
+            "statusDetails",
+            "agentSetting"
         ]
     );
+    // No agent until configureAgent sets one.
+    assert_eq!(body["agentSetting"], Value::Null);
     assert_eq!(
         body["@odata.context"],
         format!(
