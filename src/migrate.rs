@@ -1,11 +1,13 @@
 //! `migrate-data`: copies every record of an embedded (SQLite) deployment into
-//! PostgreSQL, preserving ids, timestamps and versions (so ETags stay valid). The
-//! columns come from the entity description, so new properties are copied too.
+//! PostgreSQL, preserving ids, timestamps and versions (so ETags stay valid), then
+//! the agent deployments' results and reports. The columns come from the
+//! descriptions, so new properties are copied too.
 //!
 //! Re-runnable: records already in the target (same tenant and id) are skipped. A
 //! record whose `partnerId` is already taken by a different record in the same
 //! tenant stops the copy with an error, leaving earlier batches in place.
 
+use crate::store::agent::{REPORTS, RESULTS};
 use crate::store::pools::{Access, PgSettings};
 use crate::store::row::{names, Cell, Kind, FULL_ROW_COLUMNS};
 use crate::store::sql::Statement;
@@ -47,34 +49,72 @@ pub async fn migrate_data(
         .await
         .with_context(|| format!("cannot connect to {}", crate::store::redact(&to)))?;
 
-    let kinds: Vec<Kind> = FULL_ROW_COLUMNS.iter().map(|(_, k)| *k).collect();
-    let columns = names(&FULL_ROW_COLUMNS);
+    // Connections first: the agent tables refer to them.
+    let tables = [
+        (
+            "external_partners",
+            FULL_ROW_COLUMNS.clone(),
+            vec!["tenant_id", "id"],
+        ),
+        (RESULTS.name, RESULTS.full_row(), RESULTS.key.to_vec()),
+        (REPORTS.name, REPORTS.full_row(), REPORTS.key.to_vec()),
+    ];
     let mut report = MigrationReport::default();
-    let (mut after_tenant, mut after_id) = (String::new(), String::new());
+    for (table, columns, key) in &tables {
+        let counted = copy_table(&source, &target, table, columns, key).await?;
+        // What the report counts is connections; the agent rows come with them.
+        if *table == "external_partners" {
+            report = counted;
+        }
+    }
+    Ok(report)
+}
+
+/// Copies one table, a keyset-paged batch per statement.
+async fn copy_table(
+    source: &SqlStore,
+    target: &SqlStore,
+    table: &str,
+    columns: &[(&'static str, Kind)],
+    key: &[&str],
+) -> anyhow::Result<MigrationReport> {
+    let kinds: Vec<Kind> = columns.iter().map(|(_, k)| *k).collect();
+    let list = names(columns);
+    let key_at: Vec<usize> = key
+        .iter()
+        .filter_map(|k| columns.iter().position(|(c, _)| c == k))
+        .collect();
+    let mut report = MigrationReport::default();
+    let mut after: Vec<String> = vec![String::new(); key.len()];
     loop {
         let mut page = Statement::default();
-        let (t, i, n) = (
-            page.bind(Cell::Text(after_tenant.clone())),
-            page.bind(Cell::Text(after_id.clone())),
-            page.bind(Cell::Int(BATCH)),
-        );
+        let params: Vec<String> = after
+            .iter()
+            .map(|v| page.bind(Cell::Text(v.clone())))
+            .collect();
+        let n = page.bind(Cell::Int(BATCH));
         page.sql = format!(
-            "SELECT {columns} FROM external_partners WHERE (tenant_id, id) > ({t}, {i}) ORDER BY tenant_id, id LIMIT {n}"
+            "SELECT {list} FROM {table} WHERE ({}) > ({}) ORDER BY {} LIMIT {n}",
+            key.join(", "),
+            params.join(", "),
+            key.join(", ")
         );
         let rows = source.pools().rows(Access::Write, &page, &kinds).await?;
         let Some(last) = rows.last() else { break };
-        if let [Cell::Text(tenant), Cell::Text(id), ..] = &last[..] {
-            (after_tenant, after_id) = (tenant.clone(), id.clone());
-        } else {
-            bail!("a stored row has no tenant or id");
-        }
+        after = key_at
+            .iter()
+            .map(|i| match &last[*i] {
+                Cell::Text(s) => s.clone(),
+                _ => String::new(),
+            })
+            .collect();
         let copied = target
             .pools()
-            .execute(&insert_rows(&columns, rows.iter()))
+            .execute(&insert_rows(table, &list, key, rows.iter()))
             .await
             .map_err(|e| match &e {
                 StoreError::Database(sqlx::Error::Database(d)) if d.is_unique_violation() => anyhow::anyhow!(
-                    "a record in the batch ending at tenant {after_tenant} has a partnerId that a different record in the same tenant already has in the target; resolve it there and run again"
+                    "a record of {table} in the batch ending at {after:?} conflicts with a different record already in the target (for connections: the same partnerId in the same tenant); resolve it there and run again"
                 ),
                 _ => anyhow::Error::new(e),
             })?;
@@ -86,7 +126,12 @@ pub async fn migrate_data(
 }
 
 /// One multi-row `INSERT` that skips rows already present.
-fn insert_rows<'a>(columns: &str, rows: impl Iterator<Item = &'a Vec<Cell>>) -> Statement {
+fn insert_rows<'a>(
+    table: &str,
+    columns: &str,
+    key: &[&str],
+    rows: impl Iterator<Item = &'a Vec<Cell>>,
+) -> Statement {
     let mut s = Statement::default();
     let tuples: Vec<String> = rows
         .map(|row| {
@@ -95,8 +140,9 @@ fn insert_rows<'a>(columns: &str, rows: impl Iterator<Item = &'a Vec<Cell>>) -> 
         })
         .collect();
     s.sql = format!(
-        "INSERT INTO external_partners ({columns}) VALUES {} ON CONFLICT (tenant_id, id) DO NOTHING",
-        tuples.join(", ")
+        "INSERT INTO {table} ({columns}) VALUES {} ON CONFLICT ({}) DO NOTHING",
+        tuples.join(", "),
+        key.join(", ")
     );
     s
 }

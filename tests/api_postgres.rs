@@ -7,6 +7,8 @@ mod support;
 #[path = "api/common.rs"]
 #[macro_use]
 mod common;
+#[path = "api/agent.rs"]
+mod agent;
 #[path = "api/auth.rs"]
 mod auth;
 #[path = "api/bad_input.rs"]

@@ -42,9 +42,9 @@ pub static AGENT_SETTING: ComplexType = ComplexType {
     ],
 };
 
-/// `cloudPcExternalPartnerActionState`: where one Cloud PC's part of an action is.
+/// `cloudPcExternalPartnerActionStatus`: where one Cloud PC's part of an action is.
 pub static ACTION_STATE: EnumType = EnumType {
-    name: "cloudPcExternalPartnerActionState",
+    name: "cloudPcExternalPartnerActionStatus",
     members: &[
         "created",
         "pending",

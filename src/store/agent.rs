@@ -96,24 +96,49 @@ pub trait AgentStore: Send + Sync {
 }
 
 /// A table whose columns are an entity description's properties.
-struct DescribedTable {
-    name: &'static str,
-    entity: &'static EntityType,
+pub struct DescribedTable {
+    pub name: &'static str,
+    pub entity: &'static EntityType,
     /// The final sort keys, unique per row.
     tiebreak: &'static str,
+    /// Its own columns besides the described ones, first in a full row.
+    pub scope_columns: &'static [&'static str],
+    /// The primary key.
+    pub key: &'static [&'static str],
 }
 
-const RESULTS: DescribedTable = DescribedTable {
+impl DescribedTable {
+    /// Every stored column, scope first: what a data migration copies.
+    pub fn full_row(&self) -> Vec<(&'static str, Kind)> {
+        let mut cols: Vec<(&str, Kind)> = self
+            .scope_columns
+            .iter()
+            .map(|c| (*c, Kind::Text))
+            .collect();
+        cols.extend(
+            self.entity
+                .columns()
+                .map(|(p, c)| (c, super::row::kind_of(&p.edm))),
+        );
+        cols
+    }
+}
+
+pub const RESULTS: DescribedTable = DescribedTable {
     name: "agent_action_results",
     entity: &ACTION_RESULT,
     tiebreak: "start_at ASC, activity_id ASC, cloud_pc_id ASC",
+    scope_columns: &["tenant_id", "partner_record_id"],
+    key: &["tenant_id", "activity_id", "cloud_pc_id"],
 };
 
 /// Newest first, as an audit log reads.
-const REPORTS: DescribedTable = DescribedTable {
+pub const REPORTS: DescribedTable = DescribedTable {
     name: "agent_action_reports",
     entity: &ACTION_REPORT,
     tiebreak: "created_at DESC, id DESC",
+    scope_columns: &["tenant_id", "partner_record_id", "id"],
+    key: &["tenant_id", "id"],
 };
 
 /// The select list of a described table: its properties' columns, in order.

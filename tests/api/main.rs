@@ -5,6 +5,7 @@
 mod support;
 #[macro_use]
 mod common;
+mod agent;
 mod auth;
 mod bad_input;
 mod batch;

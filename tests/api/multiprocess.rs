@@ -243,6 +243,35 @@ async fn migrate_data_moves_an_embedded_deployment_to_postgres() {
         .json()
         .await
         .unwrap();
+    // An agent configured on the third and deployed to one Cloud PC.
+    let api = Api::new(client.clone(), &base, &tok);
+    let agent_id = before[2]["id"].as_str().unwrap().to_owned();
+    let configure = client
+        .post(format!("{base}{SET}/{agent_id}/configureAgent"))
+        .bearer_auth(&tok)
+        .json(&json!({"agentSetting": {"agentUrl": "https://p.example/a.msi", "agentSha256": "a".repeat(64)}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(configure.status(), StatusCode::NO_CONTENT);
+    let deployed: Value = client
+        .post(format!("{base}{SET}/{agent_id}/deployAgent"))
+        .bearer_auth(&tok)
+        .json(&json!({"cloudPcIds": [Uuid::new_v4()]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let results_path = format!(
+        "{base}{SET}/{agent_id}/retrieveDeployAgentActionResults(activityId='{}',cloudPcId='')",
+        deployed["value"].as_str().unwrap()
+    );
+    let results_before = api.follow(&results_path).await;
+    let reports_before = api
+        .follow(&format!("{base}{SET}/{agent_id}/retrieveActionReports()"))
+        .await;
     drop(child);
 
     let sqlite = format!(
@@ -313,6 +342,28 @@ async fn migrate_data_moves_an_embedded_deployment_to_postgres() {
         .await
         .unwrap();
     assert_eq!(n, "1");
+    // The agent side came along: setting, results and reports.
+    let api = Api::new(client.clone(), &base, &tok);
+    assert_eq!(
+        api.get(&agent_id).await["agentSetting"]["agentUrl"],
+        "https://p.example/a.msi"
+    );
+    let moved = |path: &str| {
+        path.replacen(
+            &results_path[..results_path.find("/beta").unwrap()],
+            &base,
+            1,
+        )
+    };
+    assert_eq!(
+        api.follow(&moved(&results_path)).await["value"],
+        results_before["value"]
+    );
+    assert_eq!(
+        api.follow(&format!("{base}{SET}/{agent_id}/retrieveActionReports()"))
+            .await["value"],
+        reports_before["value"]
+    );
     drop(child);
 
     // Wrong arguments are refused with a clear message.

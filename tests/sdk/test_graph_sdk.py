@@ -291,3 +291,99 @@ def test_batch_through_msgraph_core(server):
     assert len(everything.value) == 2
     assert any(p.id == existing.id for p in everything.value)
     assert any(p.enable_connection is False for p in everything.value)
+
+
+def test_agent_members_through_the_sdk(server):
+    """configureAgent, deployAgent, both functions, then the partner's progress, as a
+    partner tool would drive them through Microsoft's SDK (the partner's side is this
+    service's own API, called over plain HTTPS)."""
+    import httpx
+
+    from msgraph_beta.generated.device_management.virtual_endpoint.external_partners.item.configure_agent.configure_agent_post_request_body import (
+        ConfigureAgentPostRequestBody,
+    )
+    from msgraph_beta.generated.device_management.virtual_endpoint.external_partners.item.deploy_agent.deploy_agent_post_request_body import (
+        DeployAgentPostRequestBody,
+    )
+    from msgraph_beta.generated.device_management.virtual_endpoint.external_partners.item.retrieve_deploy_agent_action_resultsactivity_id_activity_id_cloud_pc_id_cloud_pc_id.retrieve_deploy_agent_action_resultsactivity_id_activity_id_cloud_pc_id_cloud_pc_id_request_builder import (
+        RetrieveDeployAgentActionResultsactivityIdActivityIdCloudPcIdCloudPcIdRequestBuilder as Results,
+    )
+    from msgraph_beta.generated.models.cloud_pc_external_partner_action_status import CloudPcExternalPartnerActionStatus
+    from msgraph_beta.generated.models.cloud_pc_external_partner_action_type import CloudPcExternalPartnerActionType
+    from msgraph_beta.generated.models.cloud_pc_external_partner_agent_setting import CloudPcExternalPartnerAgentSetting
+    from msgraph_beta.generated.models.cloud_pc_external_partner_authenticated_method import (
+        CloudPcExternalPartnerAuthenticatedMethod,
+    )
+
+    tenant, partner_id = str(uuid.uuid4()), str(uuid.uuid4())
+    ve = client(server, token(server, tenant=tenant)).device_management.virtual_endpoint
+    created = run(ve.external_partners.post(CloudPcExternalPartner(partner_id=partner_id, enable_connection=True)))
+    item = ve.external_partners.by_cloud_pc_external_partner_id(created.id)
+    setting = CloudPcExternalPartnerAgentSetting(
+        agent_url="https://partner.example/dl/agent.msi",
+        agent_sha256="9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        install_parameters=["/quiet"],
+        auto_deployment_enabled=True,
+    )
+    run(item.configure_agent.post(ConfigureAgentPostRequestBody(agent_setting=setting)))
+    got = run(item.get())
+    assert got.agent_setting.agent_url == setting.agent_url and got.agent_setting.install_parameters == ["/quiet"]
+
+    with pytest.raises(ODataError) as e:
+        bad = CloudPcExternalPartnerAgentSetting(agent_url="http://insecure.example/a.msi", agent_sha256="00")
+        run(item.configure_agent.post(ConfigureAgentPostRequestBody(agent_setting=bad)))
+    assert e.value.response_status_code == 400 and "https" in e.value.error.message
+    app_only = client(server, token(server, tenant=tenant, app=True))
+    with pytest.raises(ODataError) as e:
+        run(
+            app_only.device_management.virtual_endpoint.external_partners.by_cloud_pc_external_partner_id(created.id)
+            .configure_agent.post(ConfigureAgentPostRequestBody(agent_setting=setting))
+        )
+    assert e.value.response_status_code == 403
+
+    pcs = [str(uuid.uuid4()), str(uuid.uuid4())]
+    deployed = run(item.deploy_agent.post(DeployAgentPostRequestBody(cloud_pc_ids=pcs)))
+    activity = deployed.value
+    assert uuid.UUID(activity)
+
+    params = Results.RetrieveDeployAgentActionResultsactivityIdActivityIdCloudPcIdCloudPcIdRequestBuilderGetQueryParameters(
+        activity_id=activity, cloud_pc_id=""
+    )
+    results = run(
+        item.retrieve_deploy_agent_action_resultsactivity_id_activity_id_cloud_pc_id_cloud_pc_id.get(
+            request_configuration=RequestConfiguration(query_parameters=params)
+        )
+    )
+    assert sorted(r.cloud_pc_id for r in results.value) == sorted(pcs)
+    assert all(r.state == CloudPcExternalPartnerActionStatus.Pending for r in results.value)
+
+    # The partner moves one result along over its own API.
+    partner = token(server, tenant=tenant, partner=partner_id)
+    ca = os.environ["SSL_CERT_FILE"]
+    with httpx.Client(base_url=server["base"], verify=ca, headers={"Authorization": f"Bearer {partner}"}) as http:
+        todo = http.get("/partner/v1/deployments", params={"state": "pending"}).json()
+        assert len(todo["value"]) == 2
+        done = http.post(
+            f"/partner/v1/deployments/{activity}/results",
+            json={"results": [{"cloudPcId": pcs[0], "state": "succeeded"}]},
+        )
+        assert done.status_code == 204
+
+    params = Results.RetrieveDeployAgentActionResultsactivityIdActivityIdCloudPcIdCloudPcIdRequestBuilderGetQueryParameters(
+        activity_id=activity, cloud_pc_id=pcs[0]
+    )
+    one = run(
+        item.retrieve_deploy_agent_action_resultsactivity_id_activity_id_cloud_pc_id_cloud_pc_id.get(
+            request_configuration=RequestConfiguration(query_parameters=params)
+        )
+    )
+    assert [r.state for r in one.value] == [CloudPcExternalPartnerActionStatus.Succeeded]
+
+    reports = run(item.retrieve_action_reports.get())
+    assert [r.action_type for r in reports.value] == [
+        CloudPcExternalPartnerActionType.DeployAgent,
+        CloudPcExternalPartnerActionType.DeployAgent,
+        CloudPcExternalPartnerActionType.ConfigureAgent,
+    ]
+    assert all(r.authenticated_method == CloudPcExternalPartnerAuthenticatedMethod.NormalUser for r in reports.value)
+    assert reports.value[-1].agent_setting.agent_sha256 == setting.agent_sha256
