@@ -42,6 +42,7 @@ sdk_suites ""
 if [ -n "${DATABASE_URL:-}" ]; then
   # A throwaway schema, so the SDK runs leave nothing behind.
   schema="sdk_$(date +%s)_$$"
+  export PGOPTIONS="--client-min-messages=warning"
   psql -q "$DATABASE_URL" -c "CREATE SCHEMA $schema"
   trap 'psql -q "$DATABASE_URL" -c "DROP SCHEMA IF EXISTS $schema CASCADE"' EXIT
   sep='?'; case "$DATABASE_URL" in *\?*) sep='&';; esac

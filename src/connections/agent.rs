@@ -5,7 +5,9 @@ use super::{Connections, ConnectionsError, Result};
 use crate::model::agent::{action_type, authenticated_method, ActionReport, AgentSetting};
 use crate::model::TenantId;
 use crate::odata::CollectionQuery;
-use crate::store::{ListRequest, ResultScope, ResultUpdate, RowsPage, StatusClock, StoreError};
+use crate::store::{ListRequest, RowsPage, StatusClock, StoreError};
+// What the fronts pass in: a results scope and a partner's progress.
+pub use crate::store::{ResultScope, ResultUpdate};
 use uuid::Uuid;
 
 /// Who performs an action, as the audit report records it.
@@ -25,6 +27,7 @@ impl Actor {
         activity_id: Uuid,
         message: String,
         setting: &AgentSetting,
+        at: chrono::DateTime<chrono::Utc>,
     ) -> ActionReport {
         ActionReport {
             action_type: action_type(action),
@@ -32,7 +35,7 @@ impl Actor {
             app_id: Some(self.app_id.clone()),
             app_name: self.app_name.clone(),
             user_principal_name: self.user_principal_name.clone(),
-            created_at: chrono::DateTime::UNIX_EPOCH,
+            created_at: at,
             cloud_pc_id: None,
             agent_name: setting.agent_name(),
             activity_id,
@@ -75,8 +78,7 @@ impl Connections {
                 "off"
             }
         );
-        let mut report = actor.report("configureAgent", Uuid::new_v4(), message, setting);
-        report.created_at = now;
+        let report = actor.report("configureAgent", Uuid::new_v4(), message, setting, now);
         self.store
             .configure_agent(tenant, id, &setting.to_json(), &report, now)
             .await
@@ -114,8 +116,7 @@ impl Connections {
             .iter()
             .map(|pc| {
                 let message = format!("Agent deployment to Cloud PC {pc} requested.");
-                let mut r = actor.report("deployAgent", activity, message, &setting);
-                r.created_at = now;
+                let mut r = actor.report("deployAgent", activity, message, &setting, now);
                 r.cloud_pc_id = Some(*pc);
                 r
             })

@@ -181,6 +181,9 @@ pub struct PropertyDef {
     pub on_update: Writable,
     pub filter: FilterOps,
     pub sortable: bool,
+    /// Kept current by the service itself (health, the partner's sync time): a body
+    /// sending it back with an older value is not trying to change it.
+    pub server_maintained: bool,
     pub source: Source,
 }
 

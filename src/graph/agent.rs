@@ -4,6 +4,7 @@
 
 use super::options::NoOptions;
 use crate::connections::agent::Actor;
+use crate::connections::agent::{ResultScope, Rows};
 use crate::edm::EntityView;
 use crate::http::body::JsonObject;
 use crate::http::extract::{DelegatedReadWrite, GraphCaller, Key, Read, ServiceRoot};
@@ -13,7 +14,6 @@ use crate::model::agent::{parse_cloud_pc_ids, AgentSetting};
 use crate::model::schema::{ACTION_REPORTS, ACTION_RESULTS};
 use crate::odata::{query, CollectionQuery};
 use crate::state::AppState;
-use crate::store::{ResultScope, RowsPage};
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use serde_json::{json, Map, Value};
@@ -245,7 +245,7 @@ fn function_collection(
     root: &str,
     uri: &Uri,
     q: &CollectionQuery,
-    rows: &RowsPage,
+    rows: &Rows,
 ) -> Collection {
     let select = q.select.as_deref();
     let mut body = Map::new();

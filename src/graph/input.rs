@@ -1,7 +1,7 @@
 //! Turning a request body into a validated create or update, by the entity
 //! description, with a message that names the offending property for every mistake.
 
-use crate::edm::{EdmType, Property, Scalar, Source, Values, Writable};
+use crate::edm::{EdmType, Property, Scalar, Values, Writable};
 use crate::http::body::json_kind;
 use crate::http::ApiError;
 use crate::model::{NewPartner, PartnerUpdate};
@@ -35,8 +35,9 @@ pub fn parse_create(shape: &EntityView, body: &Map<String, Value>) -> Result<New
 
 /// Validates an update body: the properties an update may change. Read-only
 /// properties may come back as the client read them (Kiota sends the whole object):
-/// immutable ones are returned for the use case to check against the record, and
-/// server-maintained ones (which may have moved on since) need only be well-typed.
+/// those only an action or a create sets are returned for the use case to check
+/// against the record, and server-maintained ones (which may have moved on since)
+/// need only be well-typed.
 pub fn parse_update(
     shape: &EntityView,
     body: &Map<String, Value>,
@@ -67,10 +68,10 @@ pub fn parse_update(
     })
 }
 
-/// Set once and never changed (the key, or given at create only), as opposed to
-/// maintained by the service.
+/// A read-only property a client cannot change through PATCH: a value sent back must
+/// be the one it has (unlike the service-maintained ones, which may have moved on).
 fn is_immutable(p: Property) -> bool {
-    p.source == Source::Key || p.on_create != Writable::No
+    !p.server_maintained
 }
 
 fn parse_values(
@@ -143,10 +144,17 @@ fn typed(p: Property, name: &str, v: &Value) -> Result<Scalar, ApiError> {
         (EdmType::Enum(e), other) => {
             return Err(wrong_type(name, &format!("one of {}", e.members.join(", ")), other))
         }
-        (EdmType::Complex(c), v) => Scalar::Json(
-            c.check(v)
-                .map_err(|why| bad(format!("The property '{name}' {why}.")))?,
-        ),
+        (EdmType::Complex(c), v) => {
+            let checked = c
+                .check(v)
+                .map_err(|why| bad(format!("The property '{name}' {why}.")))?;
+            // A value with no field set (Kiota sends `{}` for a null it read) is no value.
+            if checked.as_object().is_some_and(|m| m.values().all(Value::is_null)) {
+                Scalar::Null
+            } else {
+                Scalar::Json(checked)
+            }
+        }
         (EdmType::StringCollection, other) => {
             return Err(wrong_type(name, "an array of strings", other))
         }

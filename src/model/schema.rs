@@ -111,6 +111,7 @@ pub static PARTNER: EntityType = EntityType {
             on_update: Writable::No,
             filter: FilterOps::Ordering,
             sortable: true,
+            server_maintained: false,
             source: Source::Key,
         },
         PropertyDef {
@@ -121,6 +122,7 @@ pub static PARTNER: EntityType = EntityType {
             on_update: Writable::No,
             filter: FilterOps::Ordering,
             sortable: true,
+            server_maintained: false,
             source: Source::Column("partner_id"),
         },
         PropertyDef {
@@ -131,6 +133,7 @@ pub static PARTNER: EntityType = EntityType {
             on_update: Writable::Required,
             filter: FilterOps::Equality,
             sortable: true,
+            server_maintained: false,
             source: Source::Column(ENABLE_CONNECTION_COLUMN),
         },
         PropertyDef {
@@ -141,6 +144,7 @@ pub static PARTNER: EntityType = EntityType {
             on_update: Writable::No,
             filter: FilterOps::Ordering,
             sortable: true,
+            server_maintained: true,
             source: Source::Column("last_sync_at"),
         },
         PropertyDef {
@@ -151,6 +155,7 @@ pub static PARTNER: EntityType = EntityType {
             on_update: Writable::No,
             filter: FilterOps::Ordering,
             sortable: true,
+            server_maintained: true,
             source: Source::Derived(Derived::Status),
         },
         PropertyDef {
@@ -161,6 +166,7 @@ pub static PARTNER: EntityType = EntityType {
             on_update: Writable::No,
             filter: FilterOps::None,
             sortable: false,
+            server_maintained: true,
             source: Source::Derived(Derived::StatusDetails),
         },
         PropertyDef {
@@ -171,6 +177,7 @@ pub static PARTNER: EntityType = EntityType {
             on_update: Writable::No,
             filter: FilterOps::None,
             sortable: false,
+            server_maintained: false,
             source: Source::Column("agent_setting"),
         },
     ],
@@ -209,6 +216,7 @@ pub static ACTION_RESULT: EntityType = EntityType {
             on_update: Writable::No,
             filter: FilterOps::Equality,
             sortable: true,
+            server_maintained: false,
             source: Source::Column("activity_id"),
         },
         PropertyDef {
@@ -219,6 +227,7 @@ pub static ACTION_RESULT: EntityType = EntityType {
             on_update: Writable::No,
             filter: FilterOps::Equality,
             sortable: true,
+            server_maintained: false,
             source: Source::Column("cloud_pc_id"),
         },
         PropertyDef {
@@ -229,6 +238,7 @@ pub static ACTION_RESULT: EntityType = EntityType {
             on_update: Writable::No,
             filter: FilterOps::Ordering,
             sortable: true,
+            server_maintained: false,
             source: Source::Column("state"),
         },
         PropertyDef {
@@ -239,6 +249,7 @@ pub static ACTION_RESULT: EntityType = EntityType {
             on_update: Writable::No,
             filter: FilterOps::Ordering,
             sortable: true,
+            server_maintained: false,
             source: Source::Column("start_at"),
         },
         PropertyDef {
@@ -249,6 +260,7 @@ pub static ACTION_RESULT: EntityType = EntityType {
             on_update: Writable::No,
             filter: FilterOps::Ordering,
             sortable: true,
+            server_maintained: false,
             source: Source::Column("last_modified_at"),
         },
         PropertyDef {
@@ -259,6 +271,7 @@ pub static ACTION_RESULT: EntityType = EntityType {
             on_update: Writable::No,
             filter: FilterOps::Equality,
             sortable: true,
+            server_maintained: false,
             source: Source::Column("error_code"),
         },
         PropertyDef {
@@ -269,6 +282,7 @@ pub static ACTION_RESULT: EntityType = EntityType {
             on_update: Writable::No,
             filter: FilterOps::Equality,
             sortable: false,
+            server_maintained: false,
             source: Source::Column("error_message"),
         },
     ],
@@ -295,6 +309,7 @@ pub static ACTION_REPORT: EntityType = EntityType {
             on_update: Writable::No,
             filter: FilterOps::Equality,
             sortable: true,
+            server_maintained: false,
             source: Source::Column("action_type"),
         },
         PropertyDef {
@@ -305,6 +320,7 @@ pub static ACTION_REPORT: EntityType = EntityType {
             on_update: Writable::No,
             filter: FilterOps::Equality,
             sortable: true,
+            server_maintained: false,
             source: Source::Column("authenticated_method"),
         },
         PropertyDef {
@@ -315,6 +331,7 @@ pub static ACTION_REPORT: EntityType = EntityType {
             on_update: Writable::No,
             filter: FilterOps::Equality,
             sortable: true,
+            server_maintained: false,
             source: Source::Column("authenticated_app_id"),
         },
         PropertyDef {
@@ -325,6 +342,7 @@ pub static ACTION_REPORT: EntityType = EntityType {
             on_update: Writable::No,
             filter: FilterOps::Equality,
             sortable: true,
+            server_maintained: false,
             source: Source::Column("authenticated_app_name"),
         },
         PropertyDef {
@@ -335,6 +353,7 @@ pub static ACTION_REPORT: EntityType = EntityType {
             on_update: Writable::No,
             filter: FilterOps::Equality,
             sortable: true,
+            server_maintained: false,
             source: Source::Column("authenticated_user_principal_name"),
         },
         PropertyDef {
@@ -345,6 +364,7 @@ pub static ACTION_REPORT: EntityType = EntityType {
             on_update: Writable::No,
             filter: FilterOps::Ordering,
             sortable: true,
+            server_maintained: false,
             source: Source::Column("created_at"),
         },
         PropertyDef {
@@ -355,6 +375,7 @@ pub static ACTION_REPORT: EntityType = EntityType {
             on_update: Writable::No,
             filter: FilterOps::Equality,
             sortable: true,
+            server_maintained: false,
             source: Source::Column("cloud_pc_id"),
         },
         PropertyDef {
@@ -365,6 +386,7 @@ pub static ACTION_REPORT: EntityType = EntityType {
             on_update: Writable::No,
             filter: FilterOps::Equality,
             sortable: true,
+            server_maintained: false,
             source: Source::Column("cloud_pc_name"),
         },
         PropertyDef {
@@ -375,6 +397,7 @@ pub static ACTION_REPORT: EntityType = EntityType {
             on_update: Writable::No,
             filter: FilterOps::Equality,
             sortable: true,
+            server_maintained: false,
             source: Source::Column("agent_name"),
         },
         PropertyDef {
@@ -385,6 +408,7 @@ pub static ACTION_REPORT: EntityType = EntityType {
             on_update: Writable::No,
             filter: FilterOps::Equality,
             sortable: true,
+            server_maintained: false,
             source: Source::Column("activity_id"),
         },
         PropertyDef {
@@ -395,6 +419,7 @@ pub static ACTION_REPORT: EntityType = EntityType {
             on_update: Writable::No,
             filter: FilterOps::None,
             sortable: false,
+            server_maintained: false,
             source: Source::Column("activity_message"),
         },
         PropertyDef {
@@ -405,6 +430,7 @@ pub static ACTION_REPORT: EntityType = EntityType {
             on_update: Writable::No,
             filter: FilterOps::None,
             sortable: false,
+            server_maintained: false,
             source: Source::Column("agent_setting"),
         },
     ],

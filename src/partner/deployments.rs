@@ -1,6 +1,7 @@
 //! The partner's side of agent deployments: what it has been asked to do, and its
 //! progress on each Cloud PC.
 
+use crate::connections::agent::ResultUpdate;
 use crate::http::body::{json_kind, JsonObject};
 use crate::http::extract::{PartnerCaller, ServiceRoot};
 use crate::http::respond::GraphJson;
@@ -9,7 +10,6 @@ use crate::model::agent::{error_code_value, state_value, MAX_CLOUD_PCS};
 use crate::model::schema::{ACTION_ERROR_CODE, ACTION_RESULTS, ACTION_STATE};
 use crate::odata::query;
 use crate::state::AppState;
-use crate::store::ResultUpdate;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use serde_json::{Map, Value};

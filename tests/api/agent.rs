@@ -88,6 +88,24 @@ async fn configure_then_read_the_setting_on_the_entity() {
     )
     .await;
     assert_error(res, StatusCode::NOT_FOUND, "ResourceNotFound").await;
+    // A PATCH may send the setting back as read, but not change it: configureAgent does.
+    let mut round_trip = got.clone();
+    round_trip["enableConnection"] = json!(true);
+    assert_eq!(
+        s.patch_json(&format!("{SET}/{id}"), &tok, &round_trip)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let mut changed = got.clone();
+    changed["agentSetting"]["agentUrl"] = json!("https://elsewhere.example/x.msi");
+    let msg = error_message(
+        s.patch_json(&format!("{SET}/{id}"), &tok, &changed).await,
+        StatusCode::BAD_REQUEST,
+        "BadRequest",
+    )
+    .await;
+    assert!(msg.contains("'agentSetting'"), "{msg}");
     // Reconfiguring replaces the setting.
     let mut other = setting();
     other["autoDeploymentEnabled"] = json!(false);
