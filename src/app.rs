@@ -18,6 +18,7 @@ use std::sync::Arc;
 use tokio::task::JoinHandle;
 use tower::util::MapRequestLayer;
 use tower::Layer;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 /// Builds the application state from configuration.
@@ -36,6 +37,16 @@ pub async fn build_state(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow:
         .context("--heartbeat-timeout is too large")?;
     let url = DatabaseUrl::parse(config.database.as_deref(), &config.data_dir)?;
     let store = store::open(&url, &config.postgres.settings()).await?;
+    store.check_writable().await.map_err(|e| {
+        anyhow::anyhow!(
+            "the database {} does not accept writes ({e}); check that this process may write to it (for the embedded database: the data dir and its files, {})",
+            match &url {
+                DatabaseUrl::Sqlite(p) => p.display().to_string(),
+                DatabaseUrl::Postgres(u) => store::redact(u),
+            },
+            config.data_dir.display()
+        )
+    })?;
     Ok(AppState {
         connections: Arc::new(Connections::new(
             store,
@@ -54,7 +65,39 @@ pub async fn build_state(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow:
 /// The whole HTTP surface; `scheme` is what clients connect with (`http` or `https`),
 /// for the links the service writes.
 pub fn router(state: AppState, scheme: &'static str) -> Router {
-    let cors = CorsLayer::new()
+    let routes = graph::routes(state.legacy_settings)
+        .merge(crate::ops::routes())
+        .merge(crate::partner::routes())
+        .fallback(graph::unknown_path);
+    envelope(routes, scheme).with_state(state)
+}
+
+/// What wraps every route: a panic becomes the Graph 500 (inside the request context,
+/// so it gets its ids, log line and metrics), then CORS outermost.
+fn envelope<S: Clone + Send + Sync + 'static>(
+    routes: Router<S>,
+    scheme: &'static str,
+) -> Router<S> {
+    routes
+        .layer(CatchPanicLayer::custom(answer_panic))
+        .layer(axum::middleware::from_fn(http::context::request_context))
+        .layer(Extension(ServiceScheme(scheme)))
+        .layer(cors())
+}
+
+/// A handler's panic: logged, and answered as any internal error is.
+fn answer_panic(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    let what = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("a panic without a message");
+    tracing::error!(panic = what, "request handler panicked");
+    axum::response::IntoResponse::into_response(http::ApiError::Internal)
+}
+
+fn cors() -> CorsLayer {
+    CorsLayer::new()
         .allow_origin(AllowOrigin::mirror_request())
         .allow_methods([
             Method::GET,
@@ -73,19 +116,7 @@ pub fn router(state: AppState, scheme: &'static str) -> Router {
             header::WWW_AUTHENTICATE,
             HeaderName::from_static("odata-version"),
             HeaderName::from_static("preference-applied"),
-        ]);
-    let router = graph::routes(state.legacy_settings)
-        .merge(crate::ops::routes())
-        .merge(crate::partner::routes())
-        .fallback(graph::unknown_path)
-        .layer(axum::middleware::from_fn(http::context::request_context))
-        .layer(Extension(ServiceScheme(scheme)))
-        .layer(cors)
-        .with_state(state.clone());
-    // The state's copy keeps the router alive as long as the state: both live for the
-    // life of the server.
-    let _ = state.router.set(router.clone());
-    router
+        ])
 }
 
 /// A running server.
@@ -94,6 +125,8 @@ pub struct Server {
     /// `http` or `https`.
     pub scheme: &'static str,
     pub state: AppState,
+    /// The router `$batch` re-enters, held here as long as the server runs.
+    _router: Arc<Router>,
     handle: axum_server::Handle<SocketAddr>,
     shutdown_grace: std::time::Duration,
     task: JoinHandle<std::io::Result<()>>,
@@ -115,6 +148,7 @@ impl Server {
         self.task.await??;
         let _ = self.stop_flusher.send(true);
         self.flusher.await?;
+        self.state.connections.close().await;
         Ok(())
     }
 }
@@ -140,9 +174,10 @@ pub async fn start(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
     let listener = std::net::TcpListener::bind(&config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
+    let routes = Arc::new(router(state.clone(), scheme));
+    let _ = state.router.set(Arc::downgrade(&routes));
     // Paths are made canonical before routing: `%24batch`, trailing slashes.
-    let app = MapRequestLayer::new(http::canonical::canonical_request)
-        .layer(router(state.clone(), scheme));
+    let app = MapRequestLayer::new(http::canonical::canonical_request).layer((*routes).clone());
     let make_service =
         ServiceExt::<axum::http::Request<hyper::body::Incoming>>::into_make_service(app);
     let (stop_flusher, flusher_stopped) = tokio::sync::watch::channel(false);
@@ -164,10 +199,45 @@ pub async fn start(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         addr,
         scheme,
         state,
+        _router: routes,
         handle,
         shutdown_grace: config.connections.shutdown_grace.get(),
         task,
         stop_flusher,
         flusher,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::routing::get;
+
+    /// A handler that panics answers the Graph 500 body with its request ids, and the
+    /// connection stays usable.
+    #[tokio::test]
+    async fn a_panicking_handler_answers_the_graph_500() {
+        async fn boom() -> &'static str {
+            panic!("boom")
+        }
+        use tower::ServiceExt;
+        let routes: Router = envelope(Router::new().route("/boom", get(boom)), "http");
+        let res = routes
+            .oneshot(
+                axum::extract::Request::get("/boom")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(res.status(), axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(res.headers().contains_key("request-id"));
+        let body = axum::body::to_bytes(res.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["error"]["code"], "InternalServerError");
+        assert!(v["error"]["innerError"]["request-id"].is_string());
+    }
 }

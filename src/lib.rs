@@ -9,6 +9,7 @@ pub mod connections;
 pub mod edm;
 pub mod graph;
 pub mod http;
+pub mod logging;
 pub mod migrate;
 pub mod model;
 pub mod odata;

@@ -59,7 +59,12 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
         let server = cloudpc_partners::start(&config, Arc::new(SystemClock)).await?;
         let stop = shutdown_signal();
         // Tools read this line to learn the port; it must come first on stdout.
-        println!("listening on {}", server.url());
+        // Not `println!`: a closed stdout must not stop the service.
+        {
+            use std::io::Write;
+            let mut out = std::io::stdout();
+            let _ = writeln!(out, "listening on {}", server.url()).and_then(|()| out.flush());
+        }
         tracing::info!(addr = %server.addr, data_dir = %config.data_dir.display(), "cloudpc-partners started");
         stop.await;
         tracing::info!("shutting down: draining in-flight requests");
@@ -105,7 +110,7 @@ fn init_logging(format: &str) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
+        .with_writer(cloudpc_partners::logging::LossyStderr);
     if format == "json" {
         builder.json().init();
     } else {

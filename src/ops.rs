@@ -44,7 +44,13 @@ async fn readyz(State(app): State<AppState>) -> Response {
         Ok(()) => "ready".into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
+            let why = match e {
+                crate::connections::ConnectionsError::StorageFailing(_) => {
+                    "writes are failing (disk full or I/O error)"
+                }
+                _ => "database unreachable",
+            };
+            (StatusCode::SERVICE_UNAVAILABLE, why).into_response()
         }
     }
 }

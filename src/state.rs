@@ -4,7 +4,7 @@ use crate::auth::Authenticator;
 use crate::clock::Clock;
 use crate::connections::Connections;
 use crate::throttle::Throttle;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 
 /// The application state handed to every handler and extractor.
 #[derive(Clone)]
@@ -16,5 +16,7 @@ pub struct AppState {
     /// Serve the deprecated `externalPartnerSettings` view too.
     pub legacy_settings: bool,
     /// The whole router, set once it is built: `$batch` sends its items through it.
-    pub router: Arc<OnceLock<axum::Router>>,
+    /// Weak, because the router holds this state: a strong reference would keep both
+    /// (and the database pools) alive for ever.
+    pub router: Arc<OnceLock<Weak<axum::Router>>>,
 }

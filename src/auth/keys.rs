@@ -8,6 +8,16 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 
+/// A NumericDate claim: `None` when absent, `Err` when present but not a number.
+fn numeric_date(
+    claims: &serde_json::Map<String, serde_json::Value>,
+    name: &str,
+) -> Option<Result<f64, ()>> {
+    claims
+        .get(name)
+        .map(|v| v.as_f64().filter(|n| n.is_finite()).ok_or(()))
+}
+
 /// Clock skew tolerated on `exp` and `nbf`, as Entra ID's own validators do.
 const CLOCK_SKEW_SECS: i64 = 60;
 
@@ -100,7 +110,8 @@ impl KeySource {
         }
         let mut v = Validation::new(alg);
         v.set_audience(&[audience]);
-        v.set_required_spec_claims(&["exp", "aud"]);
+        // `exp` is required and checked below, as a number (fractions allowed).
+        v.set_required_spec_claims(&["aud"]);
         // Lifetime is checked below against the service's clock, not the library's.
         v.validate_exp = false;
         v.validate_nbf = false;
@@ -130,22 +141,41 @@ impl KeySource {
         if claims.get("iss").and_then(|i| i.as_str()) != Some(expected.as_str()) {
             return Err(invalid(format!("Invalid issuer; expected '{expected}'.")));
         }
-        let exp = claims.get("exp").and_then(|e| e.as_i64()).unwrap_or(0);
-        if now > exp.saturating_add(CLOCK_SKEW_SECS) {
+        // RFC 7519 NumericDates may have fractions: compared as numbers, never ignored.
+        let exp = match numeric_date(&claims, "exp") {
+            Some(Ok(exp)) => exp,
+            _ => {
+                return Err(invalid(
+                    "Access token's 'exp' claim is missing or not a number.".into(),
+                ))
+            }
+        };
+        let now = now as f64;
+        let skew = CLOCK_SKEW_SECS as f64;
+        if now > exp + skew {
             return Err(invalid(
                 "Lifetime validation failed, the token is expired.".into(),
             ));
         }
-        let nbf = claims
-            .get("nbf")
-            .and_then(|e| e.as_i64())
-            .unwrap_or(i64::MIN);
-        if now < nbf.saturating_sub(CLOCK_SKEW_SECS) {
-            return Err(invalid(
-                "Lifetime validation failed, the token is not yet valid.".into(),
-            ));
+        match numeric_date(&claims, "nbf") {
+            None => {}
+            Some(Err(())) => {
+                return Err(invalid(
+                    "Access token's 'nbf' claim is not a number.".into(),
+                ))
+            }
+            Some(Ok(nbf)) if now < nbf - skew => {
+                return Err(invalid(
+                    "Lifetime validation failed, the token is not yet valid.".into(),
+                ))
+            }
+            Some(Ok(_)) => {}
         }
-        Ok(Verified { claims, exp })
+        // Cached callers are rechecked against the whole seconds of `exp`.
+        Ok(Verified {
+            claims,
+            exp: exp.floor() as i64,
+        })
     }
 }
 

@@ -79,10 +79,12 @@ impl Connections {
             }
         );
         let report = actor.report("configureAgent", Uuid::new_v4(), message, setting, now);
-        self.store
-            .configure_agent(tenant, id, &setting.to_json(), &report, now)
-            .await
-            .map_err(|e| not_found_as(e, id))?;
+        self.observed(
+            self.store
+                .configure_agent(tenant, id, &setting.to_json(), &report, now)
+                .await,
+        )
+        .map_err(|e| not_found_as(e, id))?;
         self.forget_cached(tenant, id);
         Ok(())
     }
@@ -121,10 +123,12 @@ impl Connections {
                 r
             })
             .collect();
-        self.store
-            .deploy_agent(tenant, id, cloud_pc_ids, &reports, now)
-            .await
-            .map_err(|e| not_found_as(e, id))?;
+        self.observed(
+            self.store
+                .deploy_agent(tenant, id, cloud_pc_ids, &reports, now)
+                .await,
+        )
+        .map_err(|e| not_found_as(e, id))?;
         Ok(activity)
     }
 
@@ -187,11 +191,11 @@ impl Connections {
     ) -> Result<()> {
         let connection = self.partner_connection(tenant, partner_id).await?;
         let now = self.clock.now();
-        match self
-            .store
-            .update_action_results(tenant, connection, activity_id, updates, now)
-            .await
-        {
+        match self.observed(
+            self.store
+                .update_action_results(tenant, connection, activity_id, updates, now)
+                .await,
+        ) {
             Ok(()) => Ok(()),
             Err(StoreError::UnknownCloudPc(pc)) => Err(ConnectionsError::NoSuchResult {
                 activity_id,

@@ -11,6 +11,7 @@
 //! pending heartbeats, the read waits for a flush, so SQL-side `$filter`/`$orderby`
 //! on `connectionStatus` and the rendered status see the same data.
 
+use super::WriteHealth;
 use crate::model::TenantId;
 use crate::store::{Heartbeat, Store, StoreError};
 use chrono::{DateTime, Utc};
@@ -52,11 +53,13 @@ pub struct HeartbeatBuffer {
     /// Held for the duration of a flush, so a read can wait for one in progress.
     flushing: tokio::sync::Mutex<()>,
     store: Arc<dyn Store>,
+    writes: Arc<WriteHealth>,
 }
 
 impl HeartbeatBuffer {
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    pub fn new(store: Arc<dyn Store>, writes: Arc<WriteHealth>) -> Self {
         Self {
+            writes,
             pending: Mutex::new(Pending::default()),
             flushing: tokio::sync::Mutex::new(()),
             store,
@@ -149,6 +152,7 @@ impl HeartbeatBuffer {
         let written = self.store.record_heartbeats(&batch).await;
         let mut pending = self.lock();
         pending.in_flight.clear();
+        self.writes.observe(&written);
         match written {
             Ok(()) => {
                 metrics::histogram!("heartbeat_flush_seconds")

@@ -19,6 +19,7 @@ use crate::store::{ListRequest, StatusClock, Store, StoreError};
 use chrono::{DateTime, Duration, Utc};
 use directory::{PartnerDirectory, PartnerEntry};
 use heartbeats::HeartbeatBuffer;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -61,6 +62,8 @@ pub enum ConnectionsError {
     },
     #[error("the database is busy")]
     Busy,
+    #[error("the database cannot store data now: {0}")]
+    StorageFailing(String),
     #[error(transparent)]
     Store(StoreError),
 }
@@ -71,6 +74,7 @@ impl From<StoreError> for ConnectionsError {
             StoreError::DuplicatePartner(p) => ConnectionsError::DuplicatePartner(p),
             StoreError::VersionMismatch => ConnectionsError::VersionMismatch,
             StoreError::Database(sqlx::Error::PoolTimedOut) => ConnectionsError::Busy,
+            StoreError::Storage(e) => ConnectionsError::StorageFailing(e.to_string()),
             other => ConnectionsError::Store(other),
         }
     }
@@ -94,8 +98,31 @@ pub struct Listing {
     pub count: Option<u64>,
 }
 
+/// Whether the database is taking writes, as the last write (or heartbeat flush) found.
+#[derive(Debug, Default)]
+pub struct WriteHealth {
+    failing: AtomicBool,
+}
+
+impl WriteHealth {
+    /// Notes a write's outcome: a full disk or I/O error marks writes failing, any
+    /// success clears it.
+    pub fn observe<T>(&self, outcome: &std::result::Result<T, StoreError>) {
+        match outcome {
+            Ok(_) => self.failing.store(false, Ordering::Relaxed),
+            Err(StoreError::Storage(_)) => self.failing.store(true, Ordering::Relaxed),
+            Err(_) => {}
+        }
+    }
+
+    pub fn failing(&self) -> bool {
+        self.failing.load(Ordering::Relaxed)
+    }
+}
+
 /// The partner connections of every tenant, and the rules that keep them consistent.
 pub struct Connections {
+    writes: Arc<WriteHealth>,
     store: Arc<dyn Store>,
     heartbeats: Arc<HeartbeatBuffer>,
     directory: PartnerDirectory,
@@ -110,8 +137,10 @@ impl Connections {
         partner_cache_ttl: std::time::Duration,
         clock: Arc<dyn Clock>,
     ) -> Self {
+        let writes = Arc::new(WriteHealth::default());
         Self {
-            heartbeats: Arc::new(HeartbeatBuffer::new(store.clone())),
+            heartbeats: Arc::new(HeartbeatBuffer::new(store.clone(), writes.clone())),
+            writes,
             directory: PartnerDirectory::new(partner_cache_ttl),
             store,
             health,
@@ -135,8 +164,22 @@ impl Connections {
 
     /// Heartbeats this process already answered must be visible to whatever a call
     /// reads or returns (a PATCH answers with the status too).
+    /// A failed flush does not fail the read: it is served from what is stored (the
+    /// heartbeats stay pending, and heartbeats are refused while writes fail).
     async fn settle(&self, tenant: TenantId) -> Result<()> {
-        Ok(self.heartbeats.settle_tenant(tenant).await?)
+        if let Err(e) = self.heartbeats.settle_tenant(tenant).await {
+            tracing::warn!(error = %e, %tenant, "could not write pending heartbeats before a read");
+        }
+        Ok(())
+    }
+
+    /// Notes a write's outcome for readiness and the heartbeat path, and passes it on.
+    fn observed<T>(
+        &self,
+        outcome: std::result::Result<T, StoreError>,
+    ) -> std::result::Result<T, StoreError> {
+        self.writes.observe(&outcome);
+        outcome
     }
 
     /// One page of the tenant's connections, as the query asks.
@@ -189,7 +232,7 @@ impl Connections {
     pub async fn create(&self, tenant: TenantId, new: &NewPartner) -> Result<Connection> {
         self.settle(tenant).await?;
         let now = self.clock.now();
-        let record = self.store.create_partner(tenant, new, now).await?;
+        let record = self.observed(self.store.create_partner(tenant, new, now).await)?;
         Ok(self.judged(record, now))
     }
 
@@ -215,9 +258,11 @@ impl Connections {
         }
         let now = self.clock.now();
         let record = self
-            .store
-            .update_partner(tenant, id, update, expected_version, now)
-            .await
+            .observed(
+                self.store
+                    .update_partner(tenant, id, update, expected_version, now)
+                    .await,
+            )
             .map_err(|e| not_found_as(e, id))?;
         self.forget_cached(tenant, id);
         Ok(self.judged(record, now))
@@ -236,10 +281,12 @@ impl Connections {
         expected_version: Option<i64>,
     ) -> Result<()> {
         self.settle(tenant).await?;
-        self.store
-            .delete_partner(tenant, id, expected_version)
-            .await
-            .map_err(|e| not_found_as(e, id))?;
+        self.observed(
+            self.store
+                .delete_partner(tenant, id, expected_version)
+                .await,
+        )
+        .map_err(|e| not_found_as(e, id))?;
         self.forget_cached(tenant, id);
         Ok(())
     }
@@ -249,6 +296,13 @@ impl Connections {
         let conn = self.partner_entry(tenant, partner_id).await?;
         if !conn.enabled {
             return Err(ConnectionsError::Disabled(tenant));
+        }
+        // A heartbeat is acknowledged only while it can be written within the flush
+        // interval; while writes fail, the crash-loss bound would not hold.
+        if self.writes.failing() {
+            return Err(ConnectionsError::StorageFailing(
+                "heartbeats cannot be written now".into(),
+            ));
         }
         self.heartbeats.record(tenant, conn.id, self.clock.now());
         Ok(())
@@ -263,7 +317,7 @@ impl Connections {
         reported: Option<DateTime<Utc>>,
     ) -> Result<()> {
         let at = sync_instant(reported, self.clock.now())?;
-        match self.store.record_sync(tenant, partner_id, at).await {
+        match self.observed(self.store.record_sync(tenant, partner_id, at).await) {
             Ok(()) => Ok(()),
             Err(StoreError::NotFound) => Err(ConnectionsError::NoConnection { tenant, partner_id }),
             Err(StoreError::ConnectionDisabled) => Err(ConnectionsError::Disabled(tenant)),
@@ -295,9 +349,28 @@ impl Connections {
         self.heartbeats.pending_len()
     }
 
-    /// Succeeds when the database answers.
+    /// Succeeds when the database answers and its last write did not fail.
     pub async fn ready(&self) -> Result<()> {
-        Ok(self.store.ping().await?)
+        self.store.ping().await?;
+        if self.writes.failing() {
+            return Err(ConnectionsError::StorageFailing(
+                "the last write failed (disk full or I/O error)".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Fails when the database would refuse writes (a read-only data dir).
+    pub async fn check_writable(&self) -> Result<()> {
+        Ok(self.store.check_writable().await?)
+    }
+
+    /// Writes pending heartbeats and closes the database cleanly.
+    pub async fn close(&self) {
+        if let Err(e) = self.heartbeats.flush().await {
+            tracing::error!(error = %e, "final heartbeat flush failed");
+        }
+        self.store.close().await;
     }
 
     /// Writes coalesced heartbeats every `interval` until `shutdown`, then once more.

@@ -339,7 +339,12 @@ fn failed_dependency(item: &Item, dep: &str, status: Option<u16>) -> (u16, Value
 
 /// Runs one item through the router, with the batch's credentials and host.
 async fn run(app: &AppState, batch_headers: &HeaderMap, item: &Item) -> (u16, Value) {
-    let Some(router) = app.router.get().cloned() else {
+    let Some(router) = app
+        .router
+        .get()
+        .and_then(|r| r.upgrade())
+        .map(|r| (*r).clone())
+    else {
         tracing::error!("batch used before the router was set");
         return (500, json!({"id": item.id, "status": 500}));
     };

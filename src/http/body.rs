@@ -106,7 +106,13 @@ fn is_blank(bytes: &[u8]) -> bool {
 
 fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
     match serde_json::from_slice::<Value>(bytes) {
-        Ok(Value::Object(map)) => Ok(map),
+        Ok(Value::Object(map)) => match map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)) {
+            true => Err(ApiError::BadRequest(
+                "The request body holds a NUL character (\\u0000) in a string; text cannot contain it."
+                    .into(),
+            )),
+            false => Ok(map),
+        },
         Ok(other) => Err(ApiError::BadRequest(format!(
             "The request body must be a JSON object, not {}.",
             json_kind(&other)
@@ -114,6 +120,17 @@ fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
         Err(e) => Err(ApiError::BadRequest(format!(
             "The request body is not valid JSON: {e}."
         ))),
+    }
+}
+
+/// Whether any string (or key) in a JSON value holds U+0000, which PostgreSQL's text
+/// cannot store: refused up front, so both databases answer the same.
+fn has_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(m) => m.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
     }
 }
 

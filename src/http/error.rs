@@ -8,6 +8,9 @@ use crate::odata::QueryError;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+/// How long a client is asked to wait after a 503.
+const UNAVAILABLE_RETRY_SECS: u64 = 5;
+
 /// A failure a Graph or partner call reports to its client.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -96,6 +99,13 @@ impl IntoResponse for ApiError {
             } => {
                 res.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            // The database is busy or cannot store: worth retrying, after a pause.
+            ApiError::Unavailable(_) => {
+                res.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(UNAVAILABLE_RETRY_SECS),
+                );
             }
             _ => {}
         }
@@ -190,6 +200,12 @@ impl From<ConnectionsError> for ApiError {
                 format_graph_time(at),
                 format_graph_time(now)
             )),
+            ConnectionsError::StorageFailing(why) => {
+                tracing::error!(error = %why, "storage is failing");
+                ApiError::Unavailable(
+                    "The service cannot store data right now (its disk is full or failing); nothing was changed. Retry later; operators: see the log.".into(),
+                )
+            }
             ConnectionsError::Busy => {
                 tracing::warn!("database pool timed out");
                 ApiError::Unavailable("The database is busy; retry shortly.".into())

@@ -61,9 +61,14 @@ impl<A: Access> Deref for GraphCaller<A> {
 
 /// Validates the bearer token at the service's time.
 fn authenticate(app: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
-    let header = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
+    let mut all = headers.get_all(header::AUTHORIZATION).iter();
+    let header = all.next().and_then(|v| v.to_str().ok());
+    if all.next().is_some() {
+        // Which credential counts would be ambiguous: refuse them all.
+        return Err(ApiError::Unauthorized(
+            "The request has more than one Authorization header; send exactly one.".into(),
+        ));
+    }
     Ok(app.auth.authenticate(header, app.clock.now().timestamp())?)
 }
 

@@ -222,6 +222,14 @@ fn quoted(
                     return Ok(s);
                 }
             }
+            // PostgreSQL's text cannot hold NUL; refused here so both databases agree.
+            Some((at, '\0')) => {
+                return Err(syntax(
+                    at,
+                    "a string literal holds a NUL character (%00), which text cannot contain"
+                        .into(),
+                ))
+            }
             Some((_, c)) => s.push(c),
         }
     }
@@ -825,6 +833,7 @@ mod tests {
         assert!(err("").contains("empty"));
         assert!(err("partnerId in ()").contains("empty"));
         assert!(err("a/b eq 1").contains("navigation"));
+        assert!(err("partnerId eq 'a\0b'").contains("NUL"));
     }
 
     #[test]

@@ -41,8 +41,10 @@ pub enum StoreError {
     },
     #[error("stored data is not valid: {0}")]
     Corrupt(String),
+    #[error("the database cannot store data now (disk full or I/O error): {0}")]
+    Storage(sqlx::Error),
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("schema migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
@@ -166,6 +168,37 @@ pub trait Store: AgentStore + Send + Sync + 'static {
 
     /// Succeeds when the database answers; for readiness probes.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Succeeds when the database accepts writes (a write transaction, rolled back):
+    /// checked at start-up, so a read-only data dir fails loudly instead of every write.
+    async fn check_writable(&self) -> Result<(), StoreError>;
+
+    /// Writes everything to the main database file and closes the connections.
+    async fn close(&self);
+}
+
+impl From<sqlx::Error> for StoreError {
+    /// A full disk or an I/O error is the operator's to fix, and the client's to
+    /// retry: told apart from other database errors.
+    fn from(e: sqlx::Error) -> Self {
+        let storage = match &e {
+            sqlx::Error::Io(_) => true,
+            sqlx::Error::Database(d) => {
+                let code = d.code();
+                let code = code.as_deref().unwrap_or_default();
+                // SQLite: SQLITE_IOERR (10, with extended codes), SQLITE_FULL (13);
+                // PostgreSQL: class 53 (insufficient resources), 58030 (io_error).
+                let sqlite = code.parse::<i32>().ok().map(|c| c & 0xff);
+                matches!(sqlite, Some(10) | Some(13)) || code.starts_with("53") || code == "58030"
+            }
+            _ => false,
+        };
+        if storage {
+            StoreError::Storage(e)
+        } else {
+            StoreError::Database(e)
+        }
+    }
 }
 
 /// The record a create stores: a new id, version 1, and, if enabled, enabled now.

@@ -61,13 +61,19 @@ pub async fn open(url: &DatabaseUrl, pg: &PgSettings) -> anyhow::Result<Arc<dyn 
 }
 
 /// A database URL with any password replaced, for messages and logs.
+/// Whatever sits between `://` and the last `@` before the path is credentials, so it
+/// is hidden whether or not the URL parses.
 pub fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => {
+            let user = rest[..at].split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***{}", &rest[at..])
         }
-        _ => url.to_owned(),
+        None => url.to_owned(),
     }
 }
 
@@ -92,5 +98,16 @@ mod tests {
         ));
         let e = DatabaseUrl::parse(Some("mysql://u:secret@h/db"), dir).unwrap_err();
         assert!(!e.to_string().contains("secret"));
+    }
+
+    #[test]
+    fn passwords_are_hidden_even_in_urls_that_do_not_parse() {
+        assert_eq!(
+            redact("postgres://u:p@127.0.0.1:notaport/x"),
+            "postgres://u:***@127.0.0.1:notaport/x"
+        );
+        assert_eq!(redact("postgres://u:p@ss@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact("postgres://h/db?user=x"), "postgres://h/db?user=x");
+        assert_eq!(redact("sqlite:/data/x.db"), "sqlite:/data/x.db");
     }
 }

@@ -206,6 +206,43 @@ impl Pools {
         Ok(())
     }
 
+    /// Opens a write transaction and rolls it back: fails when writes would.
+    pub async fn check_writable(&self) -> Result<(), StoreError> {
+        match self {
+            Pools::Sqlite { writer, .. } => {
+                let mut conn = writer.acquire().await?;
+                sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+                sqlx::query("ROLLBACK").execute(&mut *conn).await?;
+            }
+            Pools::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query("LOCK TABLE external_partners IN ROW EXCLUSIVE MODE")
+                    .execute(&mut *tx)
+                    .await?;
+                tx.rollback().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checkpoints SQLite's write-ahead log into the database file (so a copy of the
+    /// file alone holds everything) and closes the pools.
+    pub async fn close(&self) {
+        match self {
+            Pools::Sqlite { writer, readers } => {
+                readers.close().await;
+                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .execute(writer)
+                    .await
+                {
+                    tracing::warn!(error = %e, "checkpoint at shutdown failed");
+                }
+                writer.close().await;
+            }
+            Pools::Postgres(pool) => pool.close().await,
+        }
+    }
+
     /// Succeeds when the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
         match self {

@@ -238,6 +238,14 @@ impl Store for SqlStore {
     async fn ping(&self) -> Result<(), StoreError> {
         self.pools.ping().await
     }
+
+    async fn check_writable(&self) -> Result<(), StoreError> {
+        self.pools.check_writable().await
+    }
+
+    async fn close(&self) {
+        self.pools.close().await
+    }
 }
 
 #[cfg(test)]

@@ -288,3 +288,65 @@ async fn production_mode_validates_rs256_against_jwks() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn numeric_dates_with_fractions_are_compared_and_ambiguous_credentials_refused() {
+    let s = test_server!();
+    let key = EncodingKey::from_secret(s.tokens.secret());
+    let sign = |c: &serde_json::Value| encode(&Header::default(), c, &key).unwrap();
+    let get = |token: String| {
+        let (s, url) = (&s, s.url(SET));
+        async move { s.client.get(url).bearer_auth(token).send().await.unwrap() }
+    };
+    // A fractional exp in the future is valid; a fractional nbf in the future is not.
+    let mut ok = claims(TENANT_A, "https://graph.microsoft.com", 3600);
+    ok["exp"] = json!(TEST_NOW as f64 + 3600.5);
+    ok["nbf"] = json!(TEST_NOW as f64 - 10.25);
+    assert_eq!(get(sign(&ok)).await.status(), StatusCode::OK);
+    let mut early = ok.clone();
+    early["nbf"] = json!(TEST_NOW as f64 + 600.5);
+    let msg = error_message(
+        get(sign(&early)).await,
+        StatusCode::UNAUTHORIZED,
+        "InvalidAuthenticationToken",
+    )
+    .await;
+    assert!(msg.contains("not yet valid"), "{msg}");
+    let mut late = ok.clone();
+    late["exp"] = json!(TEST_NOW as f64 - 600.5);
+    let msg = error_message(
+        get(sign(&late)).await,
+        StatusCode::UNAUTHORIZED,
+        "InvalidAuthenticationToken",
+    )
+    .await;
+    assert!(msg.contains("expired"), "{msg}");
+    // Present but not a number: refused, never treated as absent.
+    for (claim, value) in [
+        ("nbf", json!("soon")),
+        ("exp", json!("later")),
+        ("exp", json!(null)),
+    ] {
+        let mut bad = ok.clone();
+        bad[claim] = value;
+        let msg = error_message(
+            get(sign(&bad)).await,
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+        )
+        .await;
+        assert!(msg.contains(claim), "{claim}: {msg}");
+    }
+    // Two Authorization headers: which one counts would be ambiguous.
+    let token = s.admin(TENANT_A);
+    let res = s
+        .client
+        .get(s.url(SET))
+        .header("authorization", format!("Bearer {token}"))
+        .header("authorization", format!("Bearer {}", s.admin(TENANT_B)))
+        .send()
+        .await
+        .unwrap();
+    let msg = error_message(res, StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken").await;
+    assert!(msg.contains("more than one"), "{msg}");
+}

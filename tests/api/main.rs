@@ -14,6 +14,7 @@ mod health;
 mod persistence;
 mod protocol;
 mod query_options;
+mod storage;
 mod throttling;
 
 /// The database these tests run on.
