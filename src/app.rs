@@ -6,6 +6,7 @@ use crate::config::ServeConfig;
 use crate::connections::Connections;
 use crate::http::extract::ServiceScheme;
 use crate::model::HealthPolicy;
+use crate::ops::MetricsAccess;
 use crate::state::AppState;
 use crate::store::{self, DatabaseUrl};
 use crate::throttle::Throttle;
@@ -64,9 +65,9 @@ pub async fn build_state(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow:
 
 /// The whole HTTP surface; `scheme` is what clients connect with (`http` or `https`),
 /// for the links the service writes.
-pub fn router(state: AppState, scheme: &'static str) -> Router {
+pub fn router(state: AppState, scheme: &'static str, metrics: MetricsAccess) -> Router {
     let routes = graph::routes(state.legacy_settings)
-        .merge(crate::ops::routes())
+        .merge(crate::ops::routes(metrics))
         .merge(crate::partner::routes())
         .fallback(graph::unknown_path);
     envelope(routes, scheme).with_state(state)
@@ -122,6 +123,8 @@ fn cors() -> CorsLayer {
 /// A running server.
 pub struct Server {
     pub addr: SocketAddr,
+    /// The operations listener's address, with `--ops-listen`.
+    pub ops_addr: Option<SocketAddr>,
     /// `http` or `https`.
     pub scheme: &'static str,
     pub state: AppState,
@@ -174,17 +177,39 @@ pub async fn start(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
     let listener = std::net::TcpListener::bind(&config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    let routes = Arc::new(router(state.clone(), scheme));
+    let ops_listener = match &config.connections.ops_listen {
+        Some(addr) => Some(
+            std::net::TcpListener::bind(addr)
+                .with_context(|| format!("cannot listen on {addr} (--ops-listen)"))?,
+        ),
+        None => None,
+    };
+    let metrics = match ops_listener {
+        Some(_) => MetricsAccess::Elsewhere,
+        None => MetricsAccess::LoopbackOnly,
+    };
+    let routes = Arc::new(router(state.clone(), scheme, metrics));
     let _ = state.router.set(Arc::downgrade(&routes));
     // Paths are made canonical before routing: `%24batch`, trailing slashes.
     let app = MapRequestLayer::new(http::canonical::canonical_request).layer((*routes).clone());
     let make_service =
-        ServiceExt::<axum::http::Request<hyper::body::Incoming>>::into_make_service(app);
+        ServiceExt::<axum::http::Request<hyper::body::Incoming>>::into_make_service_with_connect_info::<SocketAddr>(app);
     let (stop_flusher, flusher_stopped) = tokio::sync::watch::channel(false);
     let flusher = state
         .connections
         .spawn_heartbeat_flusher(config.heartbeats.flush_interval.get(), flusher_stopped);
     let handle = axum_server::Handle::new();
+    let ops_addr = match &ops_listener {
+        Some(l) => Some(l.local_addr()?),
+        None => None,
+    };
+    if let Some(listener) = ops_listener {
+        let ops =
+            envelope(crate::ops::routes(MetricsAccess::Anyone), "http").with_state(state.clone());
+        tracing::info!(addr = %listener.local_addr()?, "operations endpoints listening");
+        let server = axum_server::from_tcp(listener)?.handle(handle.clone());
+        tokio::spawn(server.serve(ops.into_make_service()));
+    }
     let task = match tls {
         Some(tls) => {
             let server = axum_server::from_tcp_rustls(listener, tls)?.handle(handle.clone());
@@ -197,6 +222,7 @@ pub async fn start(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
     };
     Ok(Server {
         addr,
+        ops_addr,
         scheme,
         state,
         _router: routes,

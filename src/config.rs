@@ -291,12 +291,19 @@ pub struct ConnectionConfig {
     /// remaining connections are closed (idle keep-alive connections close at once).
     #[arg(long = "shutdown-grace", env = "CLOUDPC_PARTNERS_SHUTDOWN_GRACE", default_value_t = ConnectionConfig::default().shutdown_grace)]
     pub shutdown_grace: Span,
+
+    /// A separate plain-HTTP listener for /healthz, /readyz and /metrics (firewall it
+    /// to your monitoring). Without it, /metrics on the main listener answers only
+    /// clients on this machine.
+    #[arg(long = "ops-listen", env = "CLOUDPC_PARTNERS_OPS_LISTEN")]
+    pub ops_listen: Option<String>,
 }
 
 impl Default for ConnectionConfig {
     fn default() -> Self {
         Self {
             shutdown_grace: Span::secs(10),
+            ops_listen: None,
         }
     }
 }

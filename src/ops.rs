@@ -9,12 +9,43 @@ use axum::Router;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 
+/// Where `/metrics` is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsAccess {
+    /// On the main listener, to clients on this machine only (the default: the
+    /// figures span every tenant).
+    LoopbackOnly,
+    /// Not on this listener (a separate operations listener serves it).
+    Elsewhere,
+    /// To any client of this listener (the operations listener).
+    Anyone,
+}
+
 /// The routes operators probe.
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes(metrics: MetricsAccess) -> Router<AppState> {
+    let r = Router::new()
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(render_metrics))
+        .route("/readyz", get(readyz));
+    match metrics {
+        MetricsAccess::Elsewhere => r,
+        MetricsAccess::Anyone => r.route("/metrics", get(render_metrics)),
+        MetricsAccess::LoopbackOnly => r.route("/metrics", get(loopback_metrics)),
+    }
+}
+
+/// `/metrics` for a client on this machine; a 404 for others, as if absent.
+async fn loopback_metrics(State(app): State<AppState>, req: axum::extract::Request) -> Response {
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    if !peer.is_some_and(|ip| ip.is_loopback()) {
+        return crate::http::ApiError::NotFound(
+            "No resource at '/metrics' for this client: metrics are served to this machine only, or on the --ops-listen address.".into(),
+        )
+        .into_response();
+    }
+    render_metrics(State(app)).await
 }
 
 /// The process-wide Prometheus recorder, installed on first use.

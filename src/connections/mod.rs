@@ -98,6 +98,9 @@ pub struct Listing {
     pub count: Option<u64>,
 }
 
+/// How stale the across-tenant status summary (for metrics) may be.
+const SUMMARY_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Whether the database is taking writes, as the last write (or heartbeat flush) found.
 #[derive(Debug, Default)]
 pub struct WriteHealth {
@@ -123,6 +126,8 @@ impl WriteHealth {
 /// The partner connections of every tenant, and the rules that keep them consistent.
 pub struct Connections {
     writes: Arc<WriteHealth>,
+    summary: std::sync::Mutex<Option<(std::time::Instant, [u64; 4])>>,
+    summary_scan: tokio::sync::Mutex<()>,
     store: Arc<dyn Store>,
     heartbeats: Arc<HeartbeatBuffer>,
     directory: PartnerDirectory,
@@ -141,6 +146,8 @@ impl Connections {
         Self {
             heartbeats: Arc::new(HeartbeatBuffer::new(store.clone(), writes.clone())),
             writes,
+            summary: std::sync::Mutex::new(None),
+            summary_scan: tokio::sync::Mutex::new(()),
             directory: PartnerDirectory::new(partner_cache_ttl),
             store,
             health,
@@ -339,9 +346,27 @@ impl Connections {
 
     /// Connections across all tenants in each status (indexed by the status's value):
     /// an operational aggregate that exposes no record.
+    /// Computed at most every [`SUMMARY_TTL`]: it scans every tenant's rows, and any
+    /// number of scrapers must not multiply that.
     pub async fn status_summary(&self) -> Result<[u64; 4]> {
+        let cache = |s: &Self| *s.summary.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, counts)) = cache(self) {
+            if at.elapsed() < SUMMARY_TTL {
+                return Ok(counts);
+            }
+        }
+        // One scan at a time; the others wait for it and take its answer.
+        let _scan = self.summary_scan.lock().await;
+        if let Some((at, counts)) = cache(self) {
+            if at.elapsed() < SUMMARY_TTL {
+                return Ok(counts);
+            }
+        }
         let status = self.status_clock(self.clock.now());
-        Ok(self.store.status_counts(status).await?)
+        let counts = self.store.status_counts(status).await?;
+        *self.summary.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((std::time::Instant::now(), counts));
+        Ok(counts)
     }
 
     /// How many connections have a heartbeat not yet written.

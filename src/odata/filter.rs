@@ -20,6 +20,9 @@ pub const MAX_FILTER_LEN: usize = 4096;
 const MAX_DEPTH: usize = 64;
 /// Most values in one `in (…)` list.
 const MAX_IN_VALUES: usize = 100;
+/// Most literal values in a whole filter: throttling counts requests, not their cost,
+/// so one request's cost is bounded here.
+const MAX_LITERALS: usize = 200;
 
 /// A comparison operator, after normalising so the property is on the left.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +81,18 @@ pub enum Filter {
     },
 }
 
+impl Filter {
+    /// How many literal values the expression compares with.
+    pub fn literals(&self) -> usize {
+        match self {
+            Filter::And(a, b) | Filter::Or(a, b) => a.literals() + b.literals(),
+            Filter::Not(a) => a.literals(),
+            Filter::Compare { .. } => 1,
+            Filter::In { values, .. } => values.len(),
+        }
+    }
+}
+
 /// Parses and type-checks a `$filter` expression against one view of the entity.
 pub fn parse_filter(text: &str, shape: &EntityView) -> Result<Filter, QueryError> {
     if text.trim().is_empty() {
@@ -105,7 +120,14 @@ pub fn parse_filter(text: &str, shape: &EntityView) -> Result<Filter, QueryError
             format!("unexpected '{}' after a complete expression", tok.kind),
         ));
     }
-    bind(ast, shape)
+    let filter = bind(ast, shape)?;
+    let n = filter.literals();
+    if n > MAX_LITERALS {
+        return Err(QueryError::new(format!(
+            "The $filter compares with {n} values; at most {MAX_LITERALS} are accepted in one filter ({MAX_IN_VALUES} in one in list). Split the query."
+        )));
+    }
+    Ok(filter)
 }
 
 fn syntax(at: usize, what: String) -> QueryError {
@@ -834,6 +856,11 @@ mod tests {
         assert!(err("partnerId in ()").contains("empty"));
         assert!(err("a/b eq 1").contains("navigation"));
         assert!(err("partnerId eq 'a\0b'").contains("NUL"));
+        let list = |n: usize| format!("partnerId in ({})", vec!["'x'"; n].join(","));
+        assert!(parse(&format!("{} or {}", list(100), list(100))).is_ok());
+        assert!(
+            err(&format!("{} or {} or id eq 'y'", list(100), list(100))).contains("at most 200")
+        );
     }
 
     #[test]

@@ -210,9 +210,13 @@ impl Pools {
     pub async fn check_writable(&self) -> Result<(), StoreError> {
         match self {
             Pools::Sqlite { writer, .. } => {
-                let mut conn = writer.acquire().await?;
-                sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-                sqlx::query("ROLLBACK").execute(&mut *conn).await?;
+                // A real write (a table made and rolled back): SQLite lets a read-only
+                // connection begin a transaction, and refuses only the write itself.
+                let mut tx = writer.begin().await?;
+                sqlx::query("CREATE TABLE cloudpc_partners_write_probe (x INTEGER)")
+                    .execute(&mut *tx)
+                    .await?;
+                tx.rollback().await?;
             }
             Pools::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
@@ -313,4 +317,30 @@ where
             Ok(cell.unwrap_or(Cell::Null))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database that only opens read-only (a data dir this process cannot write)
+    /// is refused at start-up rather than failing every write later.
+    #[tokio::test]
+    async fn a_read_only_database_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let writable = Pools::sqlite(&path).await.unwrap();
+        assert!(writable.check_writable().await.is_ok());
+        writable.close().await;
+        let read_only = SqliteConnectOptions::new().filename(&path).read_only(true);
+        let pool = SqlitePoolOptions::new()
+            .connect_with(read_only)
+            .await
+            .unwrap();
+        let pools = Pools::Sqlite {
+            writer: pool.clone(),
+            readers: pool,
+        };
+        assert!(pools.check_writable().await.is_err());
+    }
 }

@@ -133,17 +133,37 @@ impl Builder {
                 op,
                 value,
             } => self.compare(property, *op, value),
-            Filter::In { property, values } => {
-                self.push("(");
-                for (i, v) in values.iter().enumerate() {
-                    if i > 0 {
-                        self.push(" OR ");
-                    }
-                    self.compare(property, CompareOp::Eq, v);
-                }
-                self.push(")");
-            }
+            Filter::In { property, values } => self.in_list(property, values),
         }
+    }
+
+    /// `in (…)` as one SQL `IN`, so its cost grows with its length, not its nesting:
+    /// the column (or status expression) is written once. `null` in the list matches
+    /// a null value; the result is never SQL NULL.
+    fn in_list(&mut self, p: Property, values: &[Value]) {
+        let col = self.column(p);
+        let params: Vec<String> = values
+            .iter()
+            .filter(|v| **v != Value::Null)
+            .map(|v| self.bind(cell_of(v)))
+            .collect();
+        let with_null = values.contains(&Value::Null) && stored_nullable(p);
+        let mut parts = Vec::new();
+        if !params.is_empty() {
+            let present = if stored_nullable(p) {
+                format!("{col} IS NOT NULL AND ")
+            } else {
+                String::new()
+            };
+            parts.push(format!("({present}{col} IN ({}))", params.join(", ")));
+        }
+        if with_null {
+            parts.push(format!("({col} IS NULL)"));
+        }
+        if parts.is_empty() {
+            parts.push("(1 = 0)".into());
+        }
+        self.push(&format!("({})", parts.join(" OR ")));
     }
 
     /// Every comparison yields true or false, never SQL NULL, so `not` keeps OData's
@@ -480,6 +500,31 @@ mod tests {
         assert_eq!(s.binds.iter().filter(|b| **b == fresh).count(), 1);
         assert_eq!(s.sql.matches("$2").count(), 3, "{}", s.sql);
         assert!(s.sql.ends_with("LIMIT $5 OFFSET $6"));
+    }
+
+    #[test]
+    fn in_lists_are_one_sql_in() {
+        let f = parse_filter(
+            "connectionStatus in ('healthy', 'unhealthy', 'available')",
+            &PARTNERS,
+        )
+        .unwrap();
+        let s = count("t", Some(&f), clock());
+        assert_eq!(s.sql.matches("CASE").count(), 1, "{}", s.sql);
+        assert!(s.sql.contains(" IN ($3, $4, $5)"), "{}", s.sql);
+        let f = parse_filter(
+            "lastSyncDateTime in (null, 2020-01-01T00:00:00Z)",
+            &PARTNERS,
+        )
+        .unwrap();
+        let s = count("t", Some(&f), clock());
+        assert!(
+            s.sql.contains(
+                "(last_sync_at IS NOT NULL AND last_sync_at IN ($2)) OR (last_sync_at IS NULL)"
+            ),
+            "{}",
+            s.sql
+        );
     }
 
     #[test]

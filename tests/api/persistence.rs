@@ -127,13 +127,32 @@ async fn serve_drains_and_exits_on_sigterm() {
             .status(),
         StatusCode::OK
     );
-    let status = Command::new("kill")
-        .args(["-TERM", &child.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let status = child.child.wait().unwrap();
+    let tok = token_from_cli(dir.path(), TENANT_A);
+    Api::new(client.clone(), &base, &tok)
+        .create(Uuid::new_v4(), true)
+        .await;
+    let status = child.terminate();
     assert!(status.success(), "exit status {status:?}");
+
+    // A clean stop leaves everything in the database file itself: a copy of that
+    // file alone (no -wal beside it) holds the record.
+    let copy = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        dir.path().join("cloudpc-partners.db"),
+        copy.path().join("alone.db"),
+    )
+    .unwrap();
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite:{}",
+        copy.path().join("alone.db").display()
+    ))
+    .await
+    .unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM external_partners")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
 }
 
 #[tokio::test]
