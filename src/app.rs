@@ -2,9 +2,11 @@
 
 use crate::auth::{Authenticator, KeySource};
 use crate::clock::Clock;
+use crate::config::ConnectionConfig;
 use crate::config::ServeConfig;
 use crate::connections::Connections;
 use crate::http::extract::ServiceScheme;
+use crate::http::limits::{ConnectionCap, RequestTimeout};
 use crate::model::HealthPolicy;
 use crate::ops::MetricsAccess;
 use crate::state::AppState;
@@ -59,6 +61,7 @@ pub async fn build_state(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow:
         auth: Arc::new(Authenticator::new(keys)),
         clock,
         legacy_settings: !config.no_legacy_settings,
+        request_timeout: config.connections.request_timeout.get(),
         router: Arc::default(),
     })
 }
@@ -70,7 +73,10 @@ pub fn router(state: AppState, scheme: &'static str, metrics: MetricsAccess) -> 
         .merge(crate::ops::routes(metrics))
         .merge(crate::partner::routes())
         .fallback(graph::unknown_path);
-    envelope(routes, scheme).with_state(state)
+    let timeout = RequestTimeout(state.request_timeout);
+    envelope(routes, scheme)
+        .layer(Extension(timeout))
+        .with_state(state)
 }
 
 /// What wraps every route: a panic becomes the Graph 500 (inside the request context,
@@ -81,6 +87,7 @@ fn envelope<S: Clone + Send + Sync + 'static>(
 ) -> Router<S> {
     routes
         .layer(CatchPanicLayer::custom(answer_panic))
+        .layer(axum::middleware::from_fn(http::limits::request_timeout))
         .layer(axum::middleware::from_fn(http::context::request_context))
         .layer(Extension(ServiceScheme(scheme)))
         .layer(cors())
@@ -156,8 +163,22 @@ impl Server {
     }
 }
 
+/// A client gets the header timeout for each request's headers, including the wait
+/// for the next request on a kept-alive connection.
+fn header_timeouts<A, Acc>(server: &mut axum_server::Server<A, Acc>, limits: &ConnectionConfig)
+where
+    A: axum_server::Address,
+{
+    server
+        .http_builder()
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header_timeout.get());
+}
+
 /// Binds, builds and starts serving; returns once the port is open.
 pub async fn start(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result<Server> {
+    let limits = &config.connections;
     let tls = match config.tls.files(&config.data_dir)? {
         Some(files) => {
             if let Some(ca) = &files.ca {
@@ -207,16 +228,28 @@ pub async fn start(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         let ops =
             envelope(crate::ops::routes(MetricsAccess::Anyone), "http").with_state(state.clone());
         tracing::info!(addr = %listener.local_addr()?, "operations endpoints listening");
-        let server = axum_server::from_tcp(listener)?.handle(handle.clone());
+        let mut server = axum_server::from_tcp(listener)?
+            .handle(handle.clone())
+            .first_request_timeout(limits.header_timeout.get());
+        header_timeouts(&mut server, limits);
         tokio::spawn(server.serve(ops.into_make_service()));
     }
+    let cap = limits.max_connections as usize;
     let task = match tls {
         Some(tls) => {
-            let server = axum_server::from_tcp_rustls(listener, tls)?.handle(handle.clone());
+            let mut server = axum_server::from_tcp_rustls(listener, tls)?
+                .handle(handle.clone())
+                .first_request_timeout(limits.header_timeout.get())
+                .map(|tls| ConnectionCap::new(tls, cap));
+            header_timeouts(&mut server, limits);
             tokio::spawn(server.serve(make_service))
         }
         None => {
-            let server = axum_server::from_tcp(listener)?.handle(handle.clone());
+            let mut server = axum_server::from_tcp(listener)?
+                .handle(handle.clone())
+                .first_request_timeout(limits.header_timeout.get())
+                .map(|plain| ConnectionCap::new(plain, cap));
+            header_timeouts(&mut server, limits);
             tokio::spawn(server.serve(make_service))
         }
     };

@@ -297,6 +297,19 @@ pub struct ConnectionConfig {
     /// clients on this machine.
     #[arg(long = "ops-listen", env = "CLOUDPC_PARTNERS_OPS_LISTEN")]
     pub ops_listen: Option<String>,
+
+    /// Most connections open at once; one more is closed at once.
+    #[arg(long = "max-connections", env = "CLOUDPC_PARTNERS_MAX_CONNECTIONS", default_value_t = ConnectionConfig::default().max_connections, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// How long a client may take to send a request's headers (and how long a
+    /// kept-alive connection may sit idle).
+    #[arg(long = "header-timeout", env = "CLOUDPC_PARTNERS_HEADER_TIMEOUT", default_value_t = ConnectionConfig::default().header_timeout)]
+    pub header_timeout: Span,
+
+    /// How long a whole request, body included, may take: 408 after that.
+    #[arg(long = "request-timeout", env = "CLOUDPC_PARTNERS_REQUEST_TIMEOUT", default_value_t = ConnectionConfig::default().request_timeout)]
+    pub request_timeout: Span,
 }
 
 impl Default for ConnectionConfig {
@@ -304,6 +317,9 @@ impl Default for ConnectionConfig {
         Self {
             shutdown_grace: Span::secs(10),
             ops_listen: None,
+            max_connections: 1024,
+            header_timeout: Span::secs(10),
+            request_timeout: Span::secs(60),
         }
     }
 }

@@ -30,6 +30,8 @@ pub enum ApiError {
     PreconditionFailed(String),
     #[error("The request body is larger than the limit of 4 MiB.")]
     PayloadTooLarge,
+    #[error("The request did not complete within {0} seconds (a slow body, or a slow network); send it again.")]
+    RequestTimeout(u64),
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("{message}")]
@@ -66,6 +68,7 @@ impl ApiError {
                 (StatusCode::PRECONDITION_FAILED, "PreconditionFailed")
             }
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge"),
+            ApiError::RequestTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "RequestTimeout"),
             ApiError::UnsupportedMediaType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType")
             }

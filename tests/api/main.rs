@@ -11,6 +11,7 @@ mod bad_input;
 mod batch;
 mod graph_api;
 mod health;
+mod limits;
 mod operations;
 mod persistence;
 mod protocol;

@@ -1,0 +1,96 @@
+//! What one client can hold, tried over raw sockets: a slow request's headers, a slow
+//! body, idle connections beyond the cap, and a half-sent request at SIGTERM.
+
+use crate::common::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+fn connect(origin: &str) -> TcpStream {
+    let s = TcpStream::connect(origin.trim_start_matches("http://")).unwrap();
+    // A guard against a test hanging, far above every limit the tests set.
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s
+}
+
+/// Reads until the server closes; returns what it sent.
+fn read_to_close(mut s: TcpStream) -> String {
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn slow_headers_and_slow_bodies_are_cut_off() {
+    let s = test_server!(|c| {
+        c.connections.header_timeout = Span::secs(1);
+        c.connections.request_timeout = Span::secs(1);
+    });
+    let origin = s.origin.clone();
+    let tok = s.admin(TENANT_A);
+    let (headers, body) = tokio::task::spawn_blocking(move || {
+        // Headers that never end: the connection is closed.
+        let mut a = connect(&origin);
+        a.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").unwrap();
+        let headers = read_to_close(a);
+        // A body that never arrives: 408 with the Graph body.
+        let mut b = connect(&origin);
+        write!(
+            b,
+            "POST {SET} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {tok}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"partnerId\""
+        )
+        .unwrap();
+        (headers, read_to_close(b))
+    })
+    .await
+    .unwrap();
+    assert!(!headers.contains("200 OK"), "{headers}");
+    assert!(body.starts_with("HTTP/1.1 408"), "{body}");
+    assert!(body.contains("\"RequestTimeout\""), "{body}");
+}
+
+#[tokio::test]
+async fn connections_beyond_the_cap_are_closed_and_the_rest_served() {
+    let s = test_server!(|c| c.connections.max_connections = 3);
+    let origin = s.origin.clone();
+    let served = tokio::task::spawn_blocking(move || {
+        let held: Vec<TcpStream> = (0..3).map(|_| connect(&origin)).collect();
+        std::thread::sleep(Duration::from_millis(200));
+        // The fourth is closed without an answer.
+        let mut extra = connect(&origin);
+        let _ = extra.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+        let refused = read_to_close(extra);
+        // Once one closes, a new connection is served.
+        drop(held);
+        std::thread::sleep(Duration::from_millis(200));
+        let mut again = connect(&origin);
+        again
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        (refused, read_to_close(again))
+    })
+    .await
+    .unwrap();
+    assert_eq!(served.0, "", "over the cap: closed without an answer");
+    assert!(served.1.starts_with("HTTP/1.1 200"), "{}", served.1);
+}
+
+#[test]
+fn sigterm_exits_within_the_grace_despite_a_half_sent_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = ServerProcess::spawn(dir.path(), &["--shutdown-grace", "1s"]);
+    let mut stuck = connect(&server.base);
+    stuck
+        .write_all(b"POST /partner/v1/sync HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let status = server.terminate();
+    assert!(status.success(), "{status:?}");
+    // Bounded by the grace (1 s), with room for a slow machine; not a benchmark.
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+}
