@@ -68,13 +68,13 @@ pub async fn build_state(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow:
 
 /// The whole HTTP surface; `scheme` is what clients connect with (`http` or `https`),
 /// for the links the service writes.
-pub fn router(state: AppState, scheme: &'static str, metrics: MetricsAccess) -> Router {
+pub fn router(state: AppState, origin: ServiceScheme, metrics: MetricsAccess) -> Router {
     let routes = graph::routes(state.legacy_settings)
         .merge(crate::ops::routes(metrics))
         .merge(crate::partner::routes())
         .fallback(graph::unknown_path);
     let timeout = RequestTimeout(state.request_timeout);
-    envelope(routes, scheme)
+    envelope(routes, origin)
         .layer(Extension(timeout))
         .with_state(state)
 }
@@ -83,13 +83,13 @@ pub fn router(state: AppState, scheme: &'static str, metrics: MetricsAccess) -> 
 /// so it gets its ids, log line and metrics), then CORS outermost.
 fn envelope<S: Clone + Send + Sync + 'static>(
     routes: Router<S>,
-    scheme: &'static str,
+    origin: ServiceScheme,
 ) -> Router<S> {
     routes
         .layer(CatchPanicLayer::custom(answer_panic))
         .layer(axum::middleware::from_fn(http::limits::request_timeout))
         .layer(axum::middleware::from_fn(http::context::request_context))
-        .layer(Extension(ServiceScheme(scheme)))
+        .layer(Extension(origin))
         .layer(cors())
 }
 
@@ -209,7 +209,12 @@ pub async fn start(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         Some(_) => MetricsAccess::Elsewhere,
         None => MetricsAccess::LoopbackOnly,
     };
-    let routes = Arc::new(router(state.clone(), scheme, metrics));
+    let origin = ServiceScheme {
+        scheme,
+        public_url: config.public_url.clone(),
+        trust_forwarded_proto: config.trust_forwarded_proto,
+    };
+    let routes = Arc::new(router(state.clone(), origin.clone(), metrics));
     let _ = state.router.set(Arc::downgrade(&routes));
     // Paths are made canonical before routing: `%24batch`, trailing slashes.
     let app = MapRequestLayer::new(http::canonical::canonical_request).layer((*routes).clone());
@@ -226,7 +231,7 @@ pub async fn start(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
     };
     if let Some(listener) = ops_listener {
         let ops =
-            envelope(crate::ops::routes(MetricsAccess::Anyone), "http").with_state(state.clone());
+            envelope(crate::ops::routes(MetricsAccess::Anyone), origin).with_state(state.clone());
         tracing::info!(addr = %listener.local_addr()?, "operations endpoints listening");
         let mut server = axum_server::from_tcp(listener)?
             .handle(handle.clone())
@@ -281,7 +286,12 @@ mod tests {
             panic!("boom")
         }
         use tower::ServiceExt;
-        let routes: Router = envelope(Router::new().route("/boom", get(boom)), "http");
+        let origin = ServiceScheme {
+            scheme: "http",
+            public_url: None,
+            trust_forwarded_proto: false,
+        };
+        let routes: Router = envelope(Router::new().route("/boom", get(boom)), origin);
         let res = routes
             .oneshot(
                 axum::extract::Request::get("/boom")

@@ -46,6 +46,17 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// `--public-url`: an http(s) origin, without a path.
+fn parse_public_url(s: &str) -> Result<String, String> {
+    let u = url::Url::parse(s).map_err(|e| format!("'{s}' is not a URL: {e}"))?;
+    if !matches!(u.scheme(), "http" | "https") || u.host().is_none() || u.path() != "/" {
+        return Err(format!(
+            "'{s}' must be an origin such as https://graph.example.com"
+        ));
+    }
+    Ok(s.trim_end_matches('/').to_owned())
+}
+
 /// Where the service listens and keeps its data.
 #[derive(Debug, Clone, Args)]
 pub struct ServeConfig {
@@ -84,6 +95,17 @@ pub struct ServeConfig {
     #[command(flatten)]
     pub connections: ConnectionConfig,
 
+    /// The origin clients reach this service at (`https://graph.example.com`): links
+    /// (`@odata.nextLink`, `Location`, `@odata.context`) use it instead of the
+    /// request's Host, which a client (or a shared cache) could set to anything.
+    #[arg(long, env = "CLOUDPC_PARTNERS_PUBLIC_URL", value_parser = parse_public_url)]
+    pub public_url: Option<String>,
+
+    /// Believe `X-Forwarded-Proto` for the links' scheme: only behind a proxy that
+    /// sets it (and strips clients' own).
+    #[arg(long, env = "CLOUDPC_PARTNERS_TRUST_FORWARDED_PROTO")]
+    pub trust_forwarded_proto: bool,
+
     /// Turn off the deprecated externalPartnerSettings view (404, as Microsoft does now).
     #[arg(long, env = "CLOUDPC_PARTNERS_NO_LEGACY_SETTINGS")]
     pub no_legacy_settings: bool,
@@ -109,6 +131,8 @@ impl ServeConfig {
             tokens: TokenValidation::default(),
             tls: TlsConfig::default(),
             connections: ConnectionConfig::default(),
+            public_url: None,
+            trust_forwarded_proto: false,
             no_legacy_settings: false,
             log_format: "text".into(),
         }

@@ -3,10 +3,13 @@
 
 use super::error::PendingError;
 use axum::body::Body;
+use axum::body::HttpBody;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{header, HeaderValue, Response};
 use axum::middleware::Next;
 use chrono::{SecondsFormat, Utc};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 use uuid::Uuid;
 
@@ -46,7 +49,26 @@ pub async fn request_context(mut req: Request, next: Next) -> Response<Body> {
     };
     req.extensions_mut().insert(ids);
 
+    // Whether the handler read the body to its end: if not, the connection cannot be
+    // reused (unread bytes would become the next request), and the client is told so.
+    let has_body = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .is_some_and(|v| v.as_bytes() != b"0")
+        || req.headers().contains_key(header::TRANSFER_ENCODING);
+    let read_to_end = Arc::new(AtomicBool::new(false));
+    let req = req.map(|body| {
+        Body::new(Tracked {
+            inner: body,
+            done: read_to_end.clone(),
+        })
+    });
+
     let mut res = next.run(req).await;
+    if has_body && !read_to_end.load(Ordering::Relaxed) {
+        res.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
 
     if let Some(err) = res.extensions_mut().remove::<PendingError>() {
         let body = serde_json::json!({
@@ -96,6 +118,36 @@ pub async fn request_context(mut req: Request, next: Next) -> Response<Body> {
         "request"
     );
     res
+}
+
+/// A request body that notes when it has been read to its end.
+struct Tracked {
+    inner: Body,
+    done: Arc<AtomicBool>,
+}
+
+impl HttpBody for Tracked {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        if let std::task::Poll::Ready(None) = polled {
+            self.done.store(true, Ordering::Relaxed);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// The method as a metrics label: the methods this service serves by name, any other

@@ -179,12 +179,21 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
     }
 }
 
-/// The scheme clients reach this server with, set on every request as an extension.
-#[derive(Debug, Clone, Copy)]
-pub struct ServiceScheme(pub &'static str);
+/// How links to this service are written, set on every request as an extension.
+#[derive(Debug, Clone)]
+pub struct ServiceScheme {
+    /// What clients connect with: `http` or `https`.
+    pub scheme: &'static str,
+    /// The configured public origin (`https://graph.example.com`), which wins over
+    /// whatever a client says its host is.
+    pub public_url: Option<String>,
+    /// Believe `X-Forwarded-Proto` (only behind a proxy that sets it).
+    pub trust_forwarded_proto: bool,
+}
 
 /// The service root as the client addressed it, e.g. `https://127.0.0.1:8080/beta`;
-/// the base of `@odata.context`, `@odata.nextLink` and `Location`.
+/// the base of `@odata.context`, `@odata.nextLink` and `Location`. With a configured
+/// public URL, that instead, so no client can plant another host in the links.
 #[derive(Debug, Clone)]
 pub struct ServiceRoot(pub String);
 
@@ -192,6 +201,13 @@ impl<S: Send + Sync> FromRequestParts<S> for ServiceRoot {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let origin = parts.extensions.get::<ServiceScheme>();
+        if let Some(public) = origin.and_then(|o| o.public_url.as_deref()) {
+            return Ok(ServiceRoot(format!(
+                "{}/beta",
+                public.trim_end_matches('/')
+            )));
+        }
         // HTTP/2 clients (httpx, under the Python SDK) send `:authority`, not `Host`.
         let host = parts
             .uri
@@ -204,17 +220,16 @@ impl<S: Send + Sync> FromRequestParts<S> for ServiceRoot {
                     .and_then(|h| h.to_str().ok())
             })
             .unwrap_or("localhost");
-        let own = parts
-            .extensions
-            .get::<ServiceScheme>()
-            .map_or("http", |s| s.0);
-        // Behind a TLS-terminating proxy, the client's scheme is the proxy's.
-        let scheme = parts
-            .headers
-            .get("x-forwarded-proto")
+        let own = origin.map_or("http", |o| o.scheme);
+        // Behind a TLS-terminating proxy that says so, the client's scheme is the proxy's.
+        let forwarded = origin
+            .filter(|o| o.trust_forwarded_proto)
+            .and_then(|_| parts.headers.get("x-forwarded-proto"))
             .and_then(|h| h.to_str().ok())
-            .filter(|p| *p == "https" || *p == "http")
-            .unwrap_or(own);
-        Ok(ServiceRoot(format!("{scheme}://{host}/beta")))
+            .filter(|p| *p == "https" || *p == "http");
+        Ok(ServiceRoot(format!(
+            "{}://{host}/beta",
+            forwarded.unwrap_or(own)
+        )))
     }
 }

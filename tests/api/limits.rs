@@ -94,3 +94,52 @@ fn sigterm_exits_within_the_grace_despite_a_half_sent_request() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn an_answer_given_before_the_body_is_read_says_connection_close() {
+    let s = test_server!();
+    let origin = s.origin.clone();
+    let tok = s.admin(TENANT_A);
+    let answers = tokio::task::spawn_blocking(move || {
+        let send = |request: String| {
+            let mut c = connect(&origin);
+            c.write_all(request.as_bytes()).unwrap();
+            let mut buf = vec![0u8; 4096];
+            let n = c.read(&mut buf).unwrap();
+            String::from_utf8_lossy(&buf[..n]).to_lowercase()
+        };
+        let body = "{\"enableConnection\": false}";
+        let head = |method: &str, path: &str, auth: &str| {
+            format!(
+                "{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+        };
+        let bearer = format!("Authorization: Bearer {tok}\r\n");
+        [
+            // 401 before the body is read.
+            send(head("POST", SET, "")),
+            // 404 for a key that is not a GUID, before the body is read.
+            send(head("PATCH", &format!("{SET}/not-a-guid"), &bearer)),
+            // A body that was read: the connection stays open.
+            send(head("PATCH", &format!("{SET}/{}", uuid::Uuid::new_v4()), &bearer)),
+        ]
+    })
+    .await
+    .unwrap();
+    assert!(
+        answers[0].starts_with("http/1.1 401") && answers[0].contains("connection: close"),
+        "{}",
+        answers[0]
+    );
+    assert!(
+        answers[1].starts_with("http/1.1 404") && answers[1].contains("connection: close"),
+        "{}",
+        answers[1]
+    );
+    assert!(
+        answers[2].starts_with("http/1.1 404") && !answers[2].contains("connection: close"),
+        "{}",
+        answers[2]
+    );
+}

@@ -170,3 +170,50 @@ async fn accept_metadata_levels_and_format_json_are_accepted() {
     let msg = error_message(res, StatusCode::BAD_REQUEST, "BadRequest").await;
     assert!(msg.contains("JSON only"), "{msg}");
 }
+
+#[tokio::test]
+async fn links_ignore_forwarded_proto_unless_trusted_and_use_the_public_url() {
+    let s = test_server!();
+    let tok = s.admin(TENANT_A);
+    s.create(&tok, Uuid::new_v4(), true).await;
+    let context = |res: reqwest::Response| async move {
+        let v: Value = res.json().await.unwrap();
+        v["@odata.context"].as_str().unwrap().to_owned()
+    };
+    // A client's X-Forwarded-Proto is not believed by default.
+    let res = s
+        .request(Method::GET, SET, &tok)
+        .header("X-Forwarded-Proto", "https")
+        .send()
+        .await
+        .unwrap();
+    assert!(context(res).await.starts_with("http://"));
+
+    let s = test_server!(|c| {
+        c.public_url = Some("https://graph.example.com".into());
+        c.trust_forwarded_proto = true;
+    });
+    let tok = s.admin(TENANT_A);
+    let res = s
+        .post_json(
+            SET,
+            &tok,
+            &json!({"partnerId": Uuid::new_v4(), "enableConnection": true}),
+        )
+        .await;
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with("https://graph.example.com/beta/"),
+        "{location}"
+    );
+    // Whatever Host a client (or a shared cache) sends.
+    let res = s
+        .request(Method::GET, SET, &tok)
+        .header("Host", "evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(context(res)
+        .await
+        .starts_with("https://graph.example.com/beta/$metadata"));
+}
