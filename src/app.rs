@@ -163,6 +163,36 @@ impl Server {
     }
 }
 
+/// Descriptors kept for everything but client connections (the database, the
+/// listeners, files).
+const RESERVED_DESCRIPTORS: usize = 64;
+
+/// The connection cap, lowered if the process may not open that many descriptors: a
+/// cap above the limit would let idle sockets starve the database and the listener.
+fn connection_cap(configured: usize) -> usize {
+    let limit = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|l| {
+            l.lines()
+                .find(|line| line.starts_with("Max open files"))
+                .and_then(|line| line.split_whitespace().nth(3))
+                .and_then(|soft| soft.parse::<usize>().ok())
+        });
+    match limit {
+        Some(n) if configured + RESERVED_DESCRIPTORS > n => {
+            let cap = n.saturating_sub(RESERVED_DESCRIPTORS).max(1);
+            tracing::warn!(
+                configured,
+                open_file_limit = n,
+                cap,
+                "--max-connections lowered to fit the open-file limit"
+            );
+            cap
+        }
+        _ => configured,
+    }
+}
+
 /// A client gets the header timeout for each request's headers, including the wait
 /// for the next request on a kept-alive connection.
 fn header_timeouts<A, Acc>(server: &mut axum_server::Server<A, Acc>, limits: &ConnectionConfig)
@@ -239,7 +269,7 @@ pub async fn start(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         header_timeouts(&mut server, limits);
         tokio::spawn(server.serve(ops.into_make_service()));
     }
-    let cap = limits.max_connections as usize;
+    let cap = connection_cap(limits.max_connections as usize);
     let task = match tls {
         Some(tls) => {
             let mut server = axum_server::from_tcp_rustls(listener, tls)?
@@ -280,6 +310,12 @@ mod tests {
 
     /// A handler that panics answers the Graph 500 body with its request ids, and the
     /// connection stays usable.
+    #[test]
+    fn the_cap_fits_the_open_file_limit() {
+        assert!(connection_cap(usize::MAX / 2) < usize::MAX / 2);
+        assert_eq!(connection_cap(3), 3);
+    }
+
     #[tokio::test]
     async fn a_panicking_handler_answers_the_graph_500() {
         async fn boom() -> &'static str {
