@@ -187,6 +187,11 @@ impl HeartbeatBuffer {
                 if let Err(e) = self.flush().await {
                     tracing::error!(error = %e, "heartbeat flush failed; will retry");
                 }
+                // With nothing left to write, only a probe can tell that writes work
+                // again (and let heartbeats and readiness come back).
+                if self.writes.failing() && self.pending_len() == 0 {
+                    self.writes.observe(&self.store.check_writable().await);
+                }
             }
             match self.flush().await {
                 Ok(n) => tracing::info!(heartbeats = n, "flushed pending heartbeats at shutdown"),

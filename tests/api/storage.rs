@@ -134,8 +134,20 @@ async fn a_full_disk_is_a_503_nothing_acknowledged_is_lost_and_reads_go_on() {
     );
     assert_eq!(api.list("").await["value"].as_array().unwrap().len(), 1);
 
-    // Space again: writes and readiness come back, and what was acknowledged is there.
+    // Space again: readiness and heartbeats come back by themselves (the flusher's
+    // next write or probe), writes work, and what was acknowledged is there.
     std::fs::remove_file(filler).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        client
+            .get(format!("{}/readyz", server.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(beat.heartbeat().await.unwrap(), StatusCode::NO_CONTENT);
     let again = api.create(Uuid::new_v4(), false).await;
     assert_eq!(again["enableConnection"], false);
     assert_eq!(
