@@ -38,7 +38,10 @@ pub async fn build_state(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow:
     };
     let heartbeat_timeout = chrono::Duration::from_std(config.heartbeats.timeout.get())
         .context("--heartbeat-timeout is too large")?;
-    let url = DatabaseUrl::parse(config.database.as_deref(), &config.data_dir)?;
+    let url = match config.in_memory {
+        true => DatabaseUrl::Memory,
+        false => DatabaseUrl::parse(config.database.as_deref(), &config.data_dir)?,
+    };
     let store = store::open(&url, &config.postgres.settings()).await?;
     store.check_writable().await.map_err(|e| {
         anyhow::anyhow!(
@@ -46,6 +49,7 @@ pub async fn build_state(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow:
             match &url {
                 DatabaseUrl::Sqlite(p) => p.display().to_string(),
                 DatabaseUrl::Postgres(u) => store::redact(u),
+                DatabaseUrl::Memory => "in memory".into(),
             },
             config.data_dir.display()
         )

@@ -73,9 +73,14 @@ pub struct ServeConfig {
     pub data_dir: PathBuf,
 
     /// Database URL: `postgres://…` for PostgreSQL, `sqlite:PATH` for a specific SQLite
-    /// file; default is the embedded database in the data dir.
+    /// file, `sqlite::memory:` for one in memory; default is the embedded database in
+    /// the data dir.
     #[arg(long, env = "DATABASE_URL")]
     pub database: Option<String>,
+
+    /// Keep everything in memory (gone when the process stops): `--database sqlite::memory:`.
+    #[arg(long, env = "CLOUDPC_PARTNERS_IN_MEMORY", conflicts_with = "database")]
+    pub in_memory: bool,
 
     #[command(flatten)]
     pub postgres: PostgresConfig,
@@ -125,6 +130,7 @@ impl ServeConfig {
             listen: "127.0.0.1:0".into(),
             data_dir: data_dir.into(),
             database: None,
+            in_memory: false,
             postgres: PostgresConfig::default(),
             heartbeats: HeartbeatConfig::default(),
             throttling: ThrottleConfig::default(),

@@ -15,6 +15,8 @@ pub enum DatabaseUrl {
     Sqlite(std::path::PathBuf),
     /// A PostgreSQL connection URL.
     Postgres(String),
+    /// An SQLite database in memory: gone when the process stops (`sqlite::memory:`).
+    Memory,
 }
 
 impl DatabaseUrl {
@@ -22,6 +24,7 @@ impl DatabaseUrl {
     pub fn parse(url: Option<&str>, data_dir: &Path) -> anyhow::Result<Self> {
         match url {
             None => Ok(DatabaseUrl::Sqlite(data_dir.join(SQLITE_FILE))),
+            Some("sqlite::memory:" | "sqlite://:memory:" | "sqlite:memory") => Ok(DatabaseUrl::Memory),
             Some(u) if u.starts_with("sqlite:") => Ok(DatabaseUrl::Sqlite(
                 u.trim_start_matches("sqlite://")
                     .trim_start_matches("sqlite:")
@@ -51,6 +54,11 @@ pub async fn open(url: &DatabaseUrl, pg: &PgSettings) -> anyhow::Result<Arc<dyn 
                 .with_context(|| format!("cannot open SQLite database {}", path.display()))?;
             Ok(Arc::new(store))
         }
+        DatabaseUrl::Memory => Ok(Arc::new(
+            SqlStore::memory()
+                .await
+                .context("cannot create the in-memory database")?,
+        )),
         DatabaseUrl::Postgres(url) => {
             let store = SqlStore::postgres(url, pg)
                 .await
@@ -96,6 +104,10 @@ mod tests {
             DatabaseUrl::parse(Some("postgresql://h/db"), dir).unwrap(),
             DatabaseUrl::Postgres(_)
         ));
+        assert_eq!(
+            DatabaseUrl::parse(Some("sqlite::memory:"), dir).unwrap(),
+            DatabaseUrl::Memory
+        );
         let e = DatabaseUrl::parse(Some("mysql://u:secret@h/db"), dir).unwrap_err();
         assert!(!e.to_string().contains("secret"));
     }

@@ -71,6 +71,27 @@ impl Pools {
         Ok(Pools::Sqlite { writer, readers })
     }
 
+    /// An SQLite database in memory. One connection serves reads and writes: every
+    /// connection to `:memory:` would otherwise open a database of its own (so writes
+    /// went to one and reads to another, empty one), and the database lives as long
+    /// as that connection does.
+    pub async fn sqlite_memory() -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        Ok(Pools::Sqlite {
+            writer: pool.clone(),
+            readers: pool,
+        })
+    }
+
     /// Connects to PostgreSQL and applies pending migrations. Safe when several
     /// processes start at once: sqlx serialises migrations with an advisory lock.
     pub async fn postgres(url: &str, settings: &PgSettings) -> Result<Self, StoreError> {

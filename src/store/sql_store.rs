@@ -27,6 +27,13 @@ impl SqlStore {
         })
     }
 
+    /// An SQLite database in memory, for tests and throwaway runs.
+    pub async fn memory() -> Result<Self, StoreError> {
+        Ok(Self {
+            pools: Pools::sqlite_memory().await?,
+        })
+    }
+
     /// PostgreSQL, migrated as needed.
     pub async fn postgres(url: &str, settings: &PgSettings) -> Result<Self, StoreError> {
         Ok(Self {

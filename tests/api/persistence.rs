@@ -185,3 +185,25 @@ async fn serve_without_flags_works_in_an_empty_folder() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn an_in_memory_database_reads_what_it_wrote() {
+    for flags in [&["--in-memory"][..], &["--database", "sqlite::memory:"][..]] {
+        let dir = tempfile::tempdir().unwrap();
+        let server = ServerProcess::spawn(dir.path(), flags);
+        let tok = token_from_cli(dir.path(), TENANT_A);
+        let api = Api::new(reqwest::Client::new(), &server.base, &tok);
+        let created = api.create(Uuid::new_v4(), true).await;
+        let id = created["id"].as_str().unwrap();
+        assert_eq!(api.get(id).await["id"], id, "{flags:?}");
+        assert_eq!(api.count(None).await, 1, "{flags:?}");
+        assert_eq!(
+            api.list("$filter=connectionStatus eq 'available'").await["value"][0]["id"],
+            id
+        );
+        assert!(
+            !dir.path().join("cloudpc-partners.db").exists(),
+            "nothing on disk"
+        );
+    }
+}
