@@ -26,6 +26,14 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 /// Builds the application state from configuration.
 pub async fn build_state(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
+    // In dev mode the service runs on a clock the dev API can move.
+    let dev = config
+        .dev
+        .then(|| Arc::new(crate::clock::AdjustableClock::over(clock.clone())));
+    let clock: Arc<dyn Clock> = match &dev {
+        Some(adjustable) => adjustable.clone(),
+        None => clock,
+    };
     let keys = match &config.tokens.jwks_file {
         Some(path) => KeySource::from_jwks_file(
             path,
@@ -66,6 +74,7 @@ pub async fn build_state(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow:
         clock,
         legacy_settings: !config.no_legacy_settings,
         request_timeout: config.connections.request_timeout.get(),
+        dev,
         router: Arc::default(),
     })
 }
@@ -73,10 +82,13 @@ pub async fn build_state(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow:
 /// The whole HTTP surface; `scheme` is what clients connect with (`http` or `https`),
 /// for the links the service writes.
 pub fn router(state: AppState, origin: ServiceScheme, metrics: MetricsAccess) -> Router {
-    let routes = graph::routes(state.legacy_settings)
+    let mut routes = graph::routes(state.legacy_settings)
         .merge(crate::ops::routes(metrics))
-        .merge(crate::partner::routes())
-        .fallback(graph::unknown_path);
+        .merge(crate::partner::routes());
+    if state.dev.is_some() {
+        routes = routes.merge(crate::dev::routes());
+    }
+    let routes = routes.fallback(graph::unknown_path);
     let timeout = RequestTimeout(state.request_timeout);
     envelope(routes, origin)
         .layer(Extension(timeout))

@@ -69,3 +69,55 @@ pub fn format_graph_time(t: DateTime<Utc>) -> String {
         t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
     }
 }
+
+/// A clock a developer can move: another clock's time plus an offset that only grows
+/// or is set. Behind `serve --dev`, so a test can see `healthy` turn `unhealthy`
+/// without waiting.
+pub struct AdjustableClock {
+    base: std::sync::Arc<dyn Clock>,
+    offset_ms: std::sync::atomic::AtomicI64,
+}
+
+impl AdjustableClock {
+    pub fn over(base: std::sync::Arc<dyn Clock>) -> Self {
+        Self {
+            base,
+            offset_ms: std::sync::atomic::AtomicI64::new(0),
+        }
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, by: Duration) {
+        self.offset_ms
+            .fetch_add(by.num_milliseconds(), std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Sets the clock to `to` (forward or back).
+    pub fn set(&self, to: DateTime<Utc>) {
+        let offset = to.timestamp_millis() - self.base.now().timestamp_millis();
+        self.offset_ms
+            .store(offset, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Back to the base clock's time.
+    pub fn reset(&self) {
+        self.offset_ms.store(0, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The base clock's time (what tokens are checked against).
+    pub fn base_now(&self) -> DateTime<Utc> {
+        self.base.now()
+    }
+
+    /// How far this clock is from the base clock.
+    pub fn offset(&self) -> Duration {
+        Duration::milliseconds(self.offset_ms.load(std::sync::atomic::Ordering::SeqCst))
+    }
+}
+
+impl Clock for AdjustableClock {
+    fn now(&self) -> DateTime<Utc> {
+        let base = self.base.now();
+        base.checked_add_signed(self.offset()).unwrap_or(base)
+    }
+}

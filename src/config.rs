@@ -111,6 +111,11 @@ pub struct ServeConfig {
     #[arg(long, env = "CLOUDPC_PARTNERS_TRUST_FORWARDED_PROTO")]
     pub trust_forwarded_proto: bool,
 
+    /// Development mode: the stand-in controls under /dev/v1 (the clock, resets).
+    /// Refused together with production token validation (--jwks-file).
+    #[arg(long, env = "CLOUDPC_PARTNERS_DEV", conflicts_with = "jwks_file")]
+    pub dev: bool,
+
     /// Turn off the deprecated externalPartnerSettings view (404, as Microsoft does now).
     #[arg(long, env = "CLOUDPC_PARTNERS_NO_LEGACY_SETTINGS")]
     pub no_legacy_settings: bool,
@@ -139,6 +144,7 @@ impl ServeConfig {
             connections: ConnectionConfig::default(),
             public_url: None,
             trust_forwarded_proto: false,
+            dev: false,
             no_legacy_settings: false,
             log_format: "text".into(),
         }
@@ -425,5 +431,17 @@ mod tests {
         assert_eq!(c.heartbeats.timeout, Span::secs(90));
         assert!(c.throttling.off);
         assert!(Cli::try_parse_from(["x", "--heartbeat-timeout", "0s"]).is_err());
+        // Dev mode never runs with production token validation.
+        assert!(Cli::try_parse_from([
+            "x",
+            "--dev",
+            "--jwks-file",
+            "k.json",
+            "--issuer",
+            "i",
+            "--audience",
+            "a"
+        ])
+        .is_err());
     }
 }

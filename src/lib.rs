@@ -6,6 +6,7 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod connections;
+pub mod dev;
 pub mod edm;
 pub mod graph;
 pub mod http;

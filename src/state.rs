@@ -15,6 +15,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Serve the deprecated `externalPartnerSettings` view too.
     pub legacy_settings: bool,
+    /// The movable clock, in dev mode (`serve --dev`); `None` otherwise.
+    pub dev: Option<Arc<crate::clock::AdjustableClock>>,
     /// How long a whole request may take.
     pub request_timeout: std::time::Duration,
     /// The whole router, set once it is built: `$batch` sends its items through it.

@@ -15,6 +15,8 @@ mod auth;
 mod bad_input;
 #[path = "api/batch.rs"]
 mod batch;
+#[path = "api/dev.rs"]
+mod dev;
 #[path = "api/graph_api.rs"]
 mod graph_api;
 #[path = "api/health.rs"]

@@ -63,6 +63,12 @@ impl PartnerDirectory {
         entry
     }
 
+    /// Forgets a tenant's connections (`None`: everyone's), after a reset.
+    pub fn forget_tenant(&self, tenant: Option<TenantId>) {
+        self.lock()
+            .retain(|(t, _), _| tenant.is_some_and(|only| *t != only));
+    }
+
     /// Forgets a connection by its record id, after it was changed or deleted here.
     pub fn forget(&self, tenant: TenantId, id: Uuid) {
         self.lock()

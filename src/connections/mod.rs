@@ -385,6 +385,26 @@ impl Connections {
         Ok(())
     }
 
+    /// Deletes a tenant's connections (`None`: every tenant's) with their agent data
+    /// and anything this process holds for them; returns how many went.
+    pub async fn reset(&self, tenant: Option<TenantId>) -> Result<u64> {
+        // Heartbeats answered before the reset must not outlive it.
+        self.settle_all(tenant).await;
+        let gone = self.observed(self.store.delete_tenant(tenant).await)?;
+        self.directory.forget_tenant(tenant);
+        Ok(gone)
+    }
+
+    async fn settle_all(&self, tenant: Option<TenantId>) {
+        let flushed = match tenant {
+            Some(t) => self.heartbeats.settle_tenant(t).await,
+            None => self.heartbeats.flush().await.map(|_| ()),
+        };
+        if let Err(e) = flushed {
+            tracing::warn!(error = %e, "could not write pending heartbeats before a reset");
+        }
+    }
+
     /// Fails when the database would refuse writes (a read-only data dir).
     pub async fn check_writable(&self) -> Result<()> {
         Ok(self.store.check_writable().await?)

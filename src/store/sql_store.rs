@@ -242,6 +242,19 @@ impl Store for SqlStore {
         Ok(out)
     }
 
+    async fn delete_tenant(&self, tenant: Option<TenantId>) -> Result<u64, StoreError> {
+        let mut s = sql::Statement::default();
+        s.sql = match tenant {
+            Some(t) => {
+                let p = s.bind(sql::Bind::Text(t.to_string()));
+                format!("DELETE FROM external_partners WHERE tenant_id = {p}")
+            }
+            None => "DELETE FROM external_partners".into(),
+        };
+        // The agent tables follow by ON DELETE CASCADE.
+        self.pools.execute(&s).await
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.pools.ping().await
     }

@@ -9,6 +9,7 @@ mod agent;
 mod auth;
 mod bad_input;
 mod batch;
+mod dev;
 mod graph_api;
 mod health;
 mod limits;

@@ -1,0 +1,133 @@
+//! The stand-in controls, only with `serve --dev`: the service's clock and resets.
+//!
+//! Auth rule: the same admin token the Graph API takes (`CloudPC.ReadWrite.All`).
+//! Tenant-scoped controls act on the token's tenant only, like the Graph API; the
+//! clock is the process's, so any admin may move it; tokens are still checked
+//! against real time, so moving the clock never expires the token that would move it
+//! back. Dev mode is refused together
+//! with production token validation (`--jwks-file`), so these never run in production.
+
+use crate::clock::format_graph_time;
+use crate::http::body::{json_kind, JsonObject};
+use crate::http::extract::{GraphCaller, ReadWrite};
+use crate::http::respond::GraphJson;
+use crate::http::ApiError;
+use crate::state::AppState;
+use axum::extract::{Query, State};
+use axum::http::{Method, StatusCode};
+use axum::routing::{get, post};
+use axum::Router;
+use serde_json::{json, Value};
+
+/// `/dev/v1/…`
+pub fn routes() -> Router<AppState> {
+    let not_allowed = |allow: &'static str| {
+        move |method: Method| async move {
+            ApiError::MethodNotAllowed {
+                method: method.to_string(),
+                allow,
+            }
+        }
+    };
+    Router::new()
+        .route(
+            "/dev/v1/clock",
+            get(clock)
+                .post(move_clock)
+                .fallback(not_allowed("GET, POST")),
+        )
+        .route("/dev/v1/reset", post(reset).fallback(not_allowed("POST")))
+}
+
+fn clock_body(app: &AppState) -> Result<GraphJson, ApiError> {
+    let dev = app.dev.as_ref().ok_or(ApiError::Internal)?;
+    let offset = dev.offset();
+    Ok(GraphJson(
+        StatusCode::OK,
+        json!({
+            "now": format_graph_time(app.clock.now()),
+            "offsetSeconds": offset.num_milliseconds() as f64 / 1000.0,
+        }),
+    ))
+}
+
+/// `GET /dev/v1/clock`: the service's time and how far it is from the real one.
+async fn clock(
+    _: GraphCaller<ReadWrite>,
+    State(app): State<AppState>,
+) -> Result<GraphJson, ApiError> {
+    clock_body(&app)
+}
+
+/// `POST /dev/v1/clock` with `{"advance": "90m"}`, `{"set": "2026-12-01T00:00:00Z"}`
+/// or `{"reset": true}`.
+async fn move_clock(
+    _: GraphCaller<ReadWrite>,
+    State(app): State<AppState>,
+    JsonObject(body): JsonObject,
+) -> Result<GraphJson, ApiError> {
+    let dev = app.dev.as_ref().ok_or(ApiError::Internal)?;
+    let bad = |m: String| ApiError::BadRequest(m);
+    let mut keys = body.keys().filter(|k| !k.starts_with('@'));
+    let (Some(key), None) = (keys.next(), keys.next()) else {
+        return Err(bad(
+            "Give exactly one of advance (a duration such as \"90m\"), set (a time such as \"2026-12-01T00:00:00Z\") or reset (true).".into(),
+        ));
+    };
+    match (key.as_str(), &body[key]) {
+        ("advance", Value::String(d)) => {
+            let by =
+                crate::config::parse_duration(d).map_err(|e| bad(format!("'advance' {e}.")))?;
+            let by = chrono::Duration::from_std(by)
+                .map_err(|_| bad(format!("'advance' '{d}' is too long.")))?;
+            dev.advance(by);
+        }
+        ("set", Value::String(t)) => {
+            let to = chrono::DateTime::parse_from_rfc3339(t.trim()).map_err(|_| {
+                bad(format!(
+                    "'set' '{t}' is not a time with a zone, such as 2026-12-01T00:00:00Z."
+                ))
+            })?;
+            dev.set(to.with_timezone(&chrono::Utc));
+        }
+        ("reset", Value::Bool(true)) => dev.reset(),
+        (k @ ("advance" | "set" | "reset"), v) => {
+            return Err(bad(format!(
+                "'{k}' must be {}, not {}.",
+                if k == "reset" { "true" } else { "a string" },
+                json_kind(v)
+            )))
+        }
+        (k, _) => {
+            return Err(bad(format!(
+                "'{k}' is not understood; give advance, set or reset."
+            )))
+        }
+    }
+    clock_body(&app)
+}
+
+#[derive(serde::Deserialize)]
+struct ResetScope {
+    scope: Option<String>,
+}
+
+/// `POST /dev/v1/reset`: deletes the token's tenant's connections (`?scope=all`:
+/// every tenant's) with their agent data.
+async fn reset(
+    caller: GraphCaller<ReadWrite>,
+    Query(scope): Query<ResetScope>,
+    State(app): State<AppState>,
+) -> Result<GraphJson, ApiError> {
+    let tenant = match scope.scope.as_deref() {
+        None | Some("tenant") => Some(caller.tenant()),
+        Some("all") => None,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "The scope '{other}' is not understood; use tenant (the default) or all."
+            )))
+        }
+    };
+    let deleted = app.connections.reset(tenant).await?;
+    Ok(GraphJson(StatusCode::OK, json!({ "deleted": deleted })))
+}
