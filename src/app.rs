@@ -209,6 +209,22 @@ fn connection_cap(configured: usize) -> usize {
     }
 }
 
+/// Loads `--seed FILE`: every tenant's connections, all or none.
+async fn seed_from_file(state: &AppState, path: &std::path::Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the seed file {}", path.display()))?;
+    let seed: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("the seed file {} is not JSON", path.display()))?;
+    let records =
+        crate::dev::seed::parse_tenants(&seed, state.clock.now(), &state.connections.health())
+            .map_err(|e| anyhow::anyhow!("the seed file {}: {e}", path.display()))?;
+    state.connections.seed(&records).await.map_err(|e| {
+        anyhow::anyhow!("the seed file {} could not be stored: {e}", path.display())
+    })?;
+    tracing::info!(connections = records.len(), "seeded");
+    Ok(())
+}
+
 /// A client gets the header timeout for each request's headers, including the wait
 /// for the next request on a kept-alive connection.
 fn header_timeouts<A, Acc>(server: &mut axum_server::Server<A, Acc>, limits: &ConnectionConfig)
@@ -240,6 +256,9 @@ pub async fn start(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
     let state = build_state(config, clock).await?;
+    if let Some(path) = &config.seed {
+        seed_from_file(&state, path).await?;
+    }
     crate::ops::prometheus();
     let listener = std::net::TcpListener::bind(&config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;

@@ -116,6 +116,11 @@ pub struct ServeConfig {
     #[arg(long, env = "CLOUDPC_PARTNERS_DEV", conflicts_with = "jwks_file")]
     pub dev: bool,
 
+    /// With --dev: load tenants and connections in chosen states from this JSON file
+    /// at start (see the README's Development mode).
+    #[arg(long, env = "CLOUDPC_PARTNERS_SEED", requires = "dev")]
+    pub seed: Option<PathBuf>,
+
     /// Turn off the deprecated externalPartnerSettings view (404, as Microsoft does now).
     #[arg(long, env = "CLOUDPC_PARTNERS_NO_LEGACY_SETTINGS")]
     pub no_legacy_settings: bool,
@@ -145,6 +150,7 @@ impl ServeConfig {
             public_url: None,
             trust_forwarded_proto: false,
             dev: false,
+            seed: None,
             no_legacy_settings: false,
             log_format: "text".into(),
         }

@@ -385,6 +385,38 @@ impl Connections {
         Ok(())
     }
 
+    /// The health rules in force.
+    pub fn health(&self) -> HealthPolicy {
+        self.health
+    }
+
+    /// Stores seeded connections as given, all or none.
+    pub async fn seed(&self, records: &[(TenantId, PartnerRecord)]) -> Result<()> {
+        match self.observed(self.store.insert_records(records).await) {
+            Ok(()) => Ok(()),
+            Err(StoreError::DuplicatePartner(_)) => {
+                // Name the partner that is taken, not merely the first of the seed.
+                for (tenant, r) in records {
+                    if self
+                        .store
+                        .find_by_partner(*tenant, r.partner_id())
+                        .await
+                        .is_ok()
+                    {
+                        return Err(ConnectionsError::DuplicatePartner(r.partner_id()));
+                    }
+                }
+                Err(ConnectionsError::DuplicatePartner(
+                    records
+                        .first()
+                        .map(|(_, r)| r.partner_id())
+                        .unwrap_or_default(),
+                ))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Deletes a tenant's connections (`None`: every tenant's) with their agent data
     /// and anything this process holds for them; returns how many went.
     pub async fn reset(&self, tenant: Option<TenantId>) -> Result<u64> {

@@ -19,6 +19,8 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde_json::{json, Value};
 
+pub mod seed;
+
 /// `/dev/v1/…`
 pub fn routes() -> Router<AppState> {
     let not_allowed = |allow: &'static str| {
@@ -37,6 +39,10 @@ pub fn routes() -> Router<AppState> {
                 .fallback(not_allowed("GET, POST")),
         )
         .route("/dev/v1/reset", post(reset).fallback(not_allowed("POST")))
+        .route(
+            "/dev/v1/seed",
+            post(seed_tenant).fallback(not_allowed("POST")),
+        )
 }
 
 fn clock_body(app: &AppState) -> Result<GraphJson, ApiError> {
@@ -130,4 +136,31 @@ async fn reset(
     };
     let deleted = app.connections.reset(tenant).await?;
     Ok(GraphJson(StatusCode::OK, json!({ "deleted": deleted })))
+}
+
+/// `POST /dev/v1/seed` with `{"connections": [...]}`: adds connections in chosen
+/// states to the token's tenant, all or none.
+async fn seed_tenant(
+    caller: GraphCaller<ReadWrite>,
+    State(app): State<AppState>,
+    JsonObject(body): JsonObject,
+) -> Result<GraphJson, ApiError> {
+    if let Some(k) = body.keys().find(|k| *k != "connections") {
+        return Err(ApiError::BadRequest(format!(
+            "'{k}' is not understood; send {{\"connections\": [...]}}."
+        )));
+    }
+    let connections = body.get("connections").ok_or_else(|| {
+        ApiError::BadRequest(
+            "'connections' is required: [{\"partnerId\": \"…\", \"status\": \"healthy\"}].".into(),
+        )
+    })?;
+    let records = seed::parse_connections(connections, app.clock.now(), &app.connections.health())
+        .map_err(|e| ApiError::BadRequest(format!("The seed's {e}.")))?;
+    let tenant = caller.tenant();
+    let ids: Vec<String> = records.iter().map(|r| r.id.to_string()).collect();
+    app.connections
+        .seed(&records.into_iter().map(|r| (tenant, r)).collect::<Vec<_>>())
+        .await?;
+    Ok(GraphJson(StatusCode::CREATED, json!({ "ids": ids })))
 }

@@ -166,6 +166,11 @@ pub trait Store: AgentStore + Send + Sync + 'static {
     /// status's value); an operational aggregate for metrics that exposes no record.
     async fn status_counts(&self, status: StatusClock) -> Result<[u64; 4], StoreError>;
 
+    /// Stores whole records as given (ids, timestamps, heartbeats), all or none; for
+    /// seeding. A taken `partnerId` is [`StoreError::DuplicatePartner`].
+    async fn insert_records(&self, records: &[(TenantId, PartnerRecord)])
+        -> Result<(), StoreError>;
+
     /// Deletes every connection of a tenant (`None`: of every tenant) with its
     /// agent data; returns how many connections went. For development resets.
     async fn delete_tenant(&self, tenant: Option<TenantId>) -> Result<u64, StoreError>;

@@ -242,6 +242,30 @@ impl Store for SqlStore {
         Ok(out)
     }
 
+    async fn insert_records(
+        &self,
+        records: &[(TenantId, PartnerRecord)],
+    ) -> Result<(), StoreError> {
+        let steps: Vec<(sql::Statement, Option<u64>)> = records
+            .iter()
+            .map(|(t, r)| (sql::insert(&t.to_string(), r), Some(1)))
+            .collect();
+        match self.pools.transaction(&steps).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(i)) => Err(StoreError::DuplicatePartner(records[i].1.partner_id())),
+            Err(StoreError::Database(sqlx::Error::Database(e))) if e.is_unique_violation() => {
+                // Which one: the first whose partner is already there, or repeated.
+                let taken = records
+                    .iter()
+                    .map(|(_, r)| r.partner_id())
+                    .next()
+                    .unwrap_or_default();
+                Err(StoreError::DuplicatePartner(taken))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     async fn delete_tenant(&self, tenant: Option<TenantId>) -> Result<u64, StoreError> {
         let mut s = sql::Statement::default();
         s.sql = match tenant {

@@ -124,3 +124,110 @@ async fn reset_clears_the_callers_tenant_or_everything() {
     assert_eq!(v["deleted"], 1);
     assert_eq!(s.api(&b).count(None).await, 0);
 }
+
+#[tokio::test]
+async fn seeding_puts_connections_in_every_state() {
+    let s = test_server!(|c| c.dev = true);
+    let tok = s.admin(TENANT_A);
+    let g = || Uuid::new_v4().to_string();
+    let res = s
+        .post_json(
+            "/dev/v1/seed",
+            &tok,
+            &json!({"connections": [
+                {"partnerId": g(), "status": "notAvailable"},
+                {"partnerId": g(), "status": "available"},
+                {"partnerId": g(), "status": "healthy"},
+                {"partnerId": g(), "status": "unhealthy", "lastSync": "-2h"},
+            ]}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let pages = s
+        .pages(&format!("{SET}?$orderby=connectionStatus"), &tok)
+        .await;
+    let statuses: Vec<&str> = pages[0]["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["connectionStatus"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["notAvailable", "available", "healthy", "unhealthy"]
+    );
+    let unhealthy = &pages[0]["value"][3];
+    assert!(unhealthy["lastSyncDateTime"].is_string());
+    // Seeds are the token's tenant's only.
+    assert_eq!(s.api(&s.admin(TENANT_B)).count(None).await, 0);
+    // A mistake names the entry; a taken partnerId is a 409; nothing is stored.
+    let msg = error_message(
+        s.post_json(
+            "/dev/v1/seed",
+            &tok,
+            &json!({"connections": [{"partnerId": g()}, {"partnerId": "x"}]}),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "BadRequest",
+    )
+    .await;
+    assert!(msg.contains("connections[1]"), "{msg}");
+    let taken = pages[0]["value"][0]["partnerId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = s
+        .post_json(
+            "/dev/v1/seed",
+            &tok,
+            &json!({"connections": [{"partnerId": g()}, {"partnerId": taken}]}),
+        )
+        .await;
+    let msg = error_message(res, StatusCode::CONFLICT, "Conflict").await;
+    assert!(msg.contains(&taken), "{msg}");
+    assert_eq!(s.api(&tok).count(None).await, 4);
+}
+
+#[test]
+fn serve_seed_loads_a_file_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = dir.path().join("seed.json");
+    std::fs::write(
+        &seed,
+        json!({"tenants": [
+            {"id": TENANT_A, "connections": [{"partnerId": Uuid::new_v4(), "status": "unhealthy"}]},
+            {"id": TENANT_B, "connections": [{"partnerId": Uuid::new_v4(), "lastHeartbeat": "-10s"}]},
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    let server = ServerProcess::spawn(dir.path(), &["--dev", "--seed", seed.to_str().unwrap()]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = reqwest::Client::new();
+        for (tenant, status) in [(TENANT_A, "unhealthy"), (TENANT_B, "healthy")] {
+            let api = Api::new(
+                client.clone(),
+                &server.base,
+                token_from_cli(dir.path(), tenant),
+            );
+            assert_eq!(api.list("").await["value"][0]["connectionStatus"], status);
+        }
+    });
+    // A bad seed stops the start with a message that says where.
+    std::fs::write(&seed, r#"{"tenants": [{"id": "x", "connections": []}]}"#).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cloudpc-partners"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--dev", "--seed"])
+        .arg(&seed)
+        .arg("--data-dir")
+        .arg(dir.path().join("other"))
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("tenants[0].id"));
+}
