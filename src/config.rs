@@ -79,7 +79,7 @@ pub struct ServeConfig {
     pub database: Option<String>,
 
     /// Keep everything in memory (gone when the process stops): `--database sqlite::memory:`.
-    #[arg(long, env = "CLOUDPC_PARTNERS_IN_MEMORY", conflicts_with = "database")]
+    #[arg(long, env = "CLOUDPC_PARTNERS_IN_MEMORY", value_parser = clap::builder::BoolishValueParser::new(), conflicts_with = "database")]
     pub in_memory: bool,
 
     #[command(flatten)]
@@ -108,12 +108,12 @@ pub struct ServeConfig {
 
     /// Believe `X-Forwarded-Proto` for the links' scheme: only behind a proxy that
     /// sets it (and strips clients' own).
-    #[arg(long, env = "CLOUDPC_PARTNERS_TRUST_FORWARDED_PROTO")]
+    #[arg(long, env = "CLOUDPC_PARTNERS_TRUST_FORWARDED_PROTO", value_parser = clap::builder::BoolishValueParser::new())]
     pub trust_forwarded_proto: bool,
 
     /// Development mode: the stand-in controls under /dev/v1 (the clock, resets).
     /// Refused together with production token validation (--jwks-file).
-    #[arg(long, env = "CLOUDPC_PARTNERS_DEV", conflicts_with = "jwks_file")]
+    #[arg(long, env = "CLOUDPC_PARTNERS_DEV", value_parser = clap::builder::BoolishValueParser::new(), conflicts_with = "jwks_file")]
     pub dev: bool,
 
     /// With --dev: load tenants and connections in chosen states from this JSON file
@@ -122,7 +122,7 @@ pub struct ServeConfig {
     pub seed: Option<PathBuf>,
 
     /// Turn off the deprecated externalPartnerSettings view (404, as Microsoft does now).
-    #[arg(long, env = "CLOUDPC_PARTNERS_NO_LEGACY_SETTINGS")]
+    #[arg(long, env = "CLOUDPC_PARTNERS_NO_LEGACY_SETTINGS", value_parser = clap::builder::BoolishValueParser::new())]
     pub no_legacy_settings: bool,
 
     /// Log format: `text` for people, `json` for log pipelines.
@@ -226,7 +226,7 @@ impl Default for HeartbeatConfig {
 #[derive(Debug, Clone, Args)]
 pub struct ThrottleConfig {
     /// Switch throttling off.
-    #[arg(long = "no-throttling", env = "CLOUDPC_PARTNERS_NO_THROTTLING")]
+    #[arg(long = "no-throttling", env = "CLOUDPC_PARTNERS_NO_THROTTLING", value_parser = clap::builder::BoolishValueParser::new())]
     pub off: bool,
 
     /// The throttling window the budgets below refill over.
@@ -304,7 +304,7 @@ pub struct TlsConfig {
 
     /// Serve HTTPS with a development certificate for localhost, signed by a local
     /// CA; both are created in the data dir (tls/) on first use.
-    #[arg(long, env = "CLOUDPC_PARTNERS_TLS_DEV")]
+    #[arg(long, env = "CLOUDPC_PARTNERS_TLS_DEV", value_parser = clap::builder::BoolishValueParser::new())]
     pub tls_dev: bool,
 }
 
@@ -437,6 +437,22 @@ mod tests {
         assert_eq!(c.heartbeats.timeout, Span::secs(90));
         assert!(c.throttling.off);
         assert!(Cli::try_parse_from(["x", "--heartbeat-timeout", "0s"]).is_err());
+        // Switches read from the environment take 1/0 and yes/no too.
+        std::env::set_var("CLOUDPC_PARTNERS_TRUST_FORWARDED_PROTO", "yes");
+        assert!(
+            Cli::try_parse_from(["x"])
+                .unwrap()
+                .serve
+                .trust_forwarded_proto
+        );
+        std::env::set_var("CLOUDPC_PARTNERS_TRUST_FORWARDED_PROTO", "0");
+        assert!(
+            !Cli::try_parse_from(["x"])
+                .unwrap()
+                .serve
+                .trust_forwarded_proto
+        );
+        std::env::remove_var("CLOUDPC_PARTNERS_TRUST_FORWARDED_PROTO");
         // Dev mode never runs with production token validation.
         assert!(Cli::try_parse_from([
             "x",

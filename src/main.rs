@@ -6,6 +6,7 @@ use cloudpc_partners::auth::{
 };
 use cloudpc_partners::clock::SystemClock;
 use cloudpc_partners::config::{MigrateConfig, ServeConfig, TokenConfig};
+use std::io::Write;
 use std::sync::Arc;
 
 #[derive(Parser)]
@@ -29,12 +30,28 @@ enum Command {
     MigrateData(MigrateConfig),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let done = match cli.command {
         Command::Serve(config) => serve(*config),
         Command::Token(config) => token(config),
         Command::MigrateData(config) => migrate_data(config),
+    };
+    match done {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line a person can act on: the causes in order, each once, and no
+            // backtrace whatever RUST_BACKTRACE says.
+            let mut causes: Vec<String> = Vec::new();
+            for cause in e.chain() {
+                let text = cause.to_string();
+                if !causes.iter().any(|c| c.contains(&text)) {
+                    causes.push(text);
+                }
+            }
+            let _ = writeln!(std::io::stderr(), "error: {}", causes.join(": "));
+            std::process::ExitCode::FAILURE
+        }
     }
 }
 
@@ -61,7 +78,6 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
         // Tools read this line to learn the port; it must come first on stdout.
         // Not `println!`: a closed stdout must not stop the service.
         {
-            use std::io::Write;
             let mut out = std::io::stdout();
             let _ = writeln!(out, "listening on {}", server.url()).and_then(|()| out.flush());
         }

@@ -52,18 +52,67 @@ async fn loopback_metrics(State(app): State<AppState>, req: axum::extract::Reque
 pub fn prometheus() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
+        use metrics_exporter_prometheus::Matcher;
+        let seconds = [
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+        ];
+        // A batch size is a count, not a latency: buckets that fit it.
+        let rows = [1.0, 10.0, 100.0, 500.0, 1000.0, 2000.0, 5000.0, 10000.0];
         let builder = PrometheusBuilder::new()
-            .set_buckets(&[
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-            ])
+            .set_buckets(&seconds)
+            .and_then(|b| {
+                b.set_buckets_for_metric(Matcher::Full("heartbeat_flush_batch_size".into()), &rows)
+            })
             .unwrap_or_else(|_| PrometheusBuilder::new());
         let recorder = builder.build_recorder();
         let handle = recorder.handle();
         // Another recorder may already be installed (e.g. by an embedding program);
         // then our handle still renders what this service records through it.
         let _ = metrics::set_global_recorder(recorder);
+        describe();
         handle
     })
+}
+
+/// `# HELP` for every metric the service records.
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!(
+        "http_requests_total",
+        "Requests answered, by route template, method and status."
+    );
+    describe_histogram!(
+        "http_request_duration_seconds",
+        Unit::Seconds,
+        "Time to answer a request, by route template and method."
+    );
+    describe_counter!("heartbeats_received_total", "Partner heartbeats accepted.");
+    describe_gauge!(
+        "heartbeats_pending",
+        "Connections with a heartbeat not yet written to the database."
+    );
+    describe_histogram!(
+        "heartbeat_flush_seconds",
+        Unit::Seconds,
+        "Time to write one batch of heartbeats."
+    );
+    describe_histogram!(
+        "heartbeat_flush_batch_size",
+        Unit::Count,
+        "Heartbeats written per batch."
+    );
+    describe_gauge!(
+        "cloudpc_partners",
+        "Partner connections across all tenants, by status (at most 5 s old)."
+    );
+    describe_counter!(
+        "connections_refused_total",
+        "Connections closed at once because --max-connections were open."
+    );
+    describe_counter!(
+        "log_lines_dropped_total",
+        "Log lines that could not be written (a full disk, a closed pipe)."
+    );
 }
 
 async fn healthz() -> &'static str {

@@ -128,6 +128,9 @@ impl KeySource {
                     K::InvalidAudience => {
                         format!("Invalid audience; this service accepts tokens for '{audience}'.")
                     }
+                    K::InvalidSignature if matches!(self, KeySource::Local { .. }) => {
+                        "Access token signature is invalid. Local tokens are signed with the key in the server's data dir: mint them with `cloudpc-partners token --data-dir <the server's --data-dir>`.".into()
+                    }
                     K::InvalidSignature => "Access token signature is invalid.".into(),
                     _ => format!("Access token is not valid: {e}."),
                 })

@@ -64,6 +64,8 @@ pub enum ConnectionsError {
     Busy,
     #[error("the database cannot store data now: {0}")]
     StorageFailing(String),
+    #[error("the database cannot be reached: {0}")]
+    Unreachable(String),
     #[error(transparent)]
     Store(StoreError),
 }
@@ -75,6 +77,7 @@ impl From<StoreError> for ConnectionsError {
             StoreError::VersionMismatch => ConnectionsError::VersionMismatch,
             StoreError::Database(sqlx::Error::PoolTimedOut) => ConnectionsError::Busy,
             StoreError::Storage(e) => ConnectionsError::StorageFailing(e.to_string()),
+            StoreError::Unreachable(e) => ConnectionsError::Unreachable(e.to_string()),
             other => ConnectionsError::Store(other),
         }
     }

@@ -64,7 +64,10 @@ pub async fn request_context(mut req: Request, next: Next) -> Response<Body> {
         })
     });
 
-    let mut res = next.run(req).await;
+    // Every line logged while serving the request carries its id.
+    let span = tracing::info_span!("request", request_id = %request_id);
+    let mut res = tracing::Instrument::instrument(next.run(req), span.clone()).await;
+    let _in_request = span.enter();
     if has_body && !read_to_end.load(Ordering::Relaxed) {
         res.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -108,15 +111,19 @@ pub async fn request_context(mut req: Request, next: Next) -> Response<Body> {
     metrics::counter!("http_requests_total", &labels).increment(1);
     metrics::histogram!("http_request_duration_seconds", &labels[..2])
         .record(elapsed.as_secs_f64());
-    tracing::info!(
-        request_id = %request_id,
-        client_request_id = %client_request_id,
-        method = %method,
-        path = %path,
-        status,
-        latency_ms = elapsed.as_secs_f64() * 1000.0,
-        "request"
-    );
+    // Probes come every few seconds: their lines would drown the rest at INFO.
+    if matches!(path.as_str(), "/healthz" | "/readyz" | "/metrics") {
+        tracing::debug!(request_id = %request_id, path = %path, status, "probe");
+    } else {
+        tracing::info!(
+            client_request_id = %client_request_id,
+            method = %method,
+            path = %path,
+            status,
+            latency_ms = elapsed.as_secs_f64() * 1000.0,
+            "request"
+        );
+    }
     res
 }
 

@@ -209,6 +209,12 @@ impl From<ConnectionsError> for ApiError {
                     "The service cannot store data right now (its disk is full or failing); nothing was changed. Retry later; operators: see the log.".into(),
                 )
             }
+            ConnectionsError::Unreachable(why) => {
+                tracing::error!(error = %why, "database unreachable");
+                ApiError::Unavailable(
+                    "The service's database cannot be reached right now; retry shortly.".into(),
+                )
+            }
             ConnectionsError::Busy => {
                 tracing::warn!("database pool timed out");
                 ApiError::Unavailable("The database is busy; retry shortly.".into())

@@ -43,6 +43,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the database cannot store data now (disk full or I/O error): {0}")]
     Storage(sqlx::Error),
+    #[error("the database cannot be reached: {0}")]
+    Unreachable(sqlx::Error),
     #[error("database error: {0}")]
     Database(sqlx::Error),
     #[error("schema migration failed: {0}")]
@@ -190,8 +192,13 @@ impl From<sqlx::Error> for StoreError {
     /// A full disk or an I/O error is the operator's to fix, and the client's to
     /// retry: told apart from other database errors.
     fn from(e: sqlx::Error) -> Self {
+        if matches!(
+            e,
+            sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolClosed
+        ) {
+            return StoreError::Unreachable(e);
+        }
         let storage = match &e {
-            sqlx::Error::Io(_) => true,
             sqlx::Error::Database(d) => {
                 let code = d.code();
                 let code = code.as_deref().unwrap_or_default();

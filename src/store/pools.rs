@@ -99,6 +99,13 @@ impl Pools {
         let options = PgConnectOptions::from_str(url)?
             .application_name("cloudpc-partners")
             .options([("statement_timeout", timeout_ms.as_str())]);
+        // One direct connection first: a pool that cannot connect reports only
+        // "pool timed out", hiding "connection refused" or a bad password.
+        {
+            use sqlx::Connection;
+            let probe = sqlx::PgConnection::connect_with(&options).await?;
+            let _ = probe.close().await;
+        }
         let pool = PgPoolOptions::new()
             .max_connections(settings.pool_size)
             .acquire_timeout(settings.acquire_timeout)
