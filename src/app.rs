@@ -74,6 +74,19 @@ pub async fn build_state(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow:
         clock,
         legacy_settings: !config.no_legacy_settings,
         request_timeout: config.connections.request_timeout.get(),
+        faults: match (&dev, &config.faults) {
+            (None, _) => None,
+            (Some(_), None) => Some(Arc::default()),
+            (Some(_), Some(text)) => {
+                let value: serde_json::Value =
+                    serde_json::from_str(text).context("--faults is not JSON")?;
+                let settings = crate::dev::faults::FaultSettings::parse(&value)
+                    .map_err(|e| anyhow::anyhow!("--faults: {e}"))?;
+                let faults = Arc::new(crate::dev::faults::Faults::default());
+                faults.set(Some(settings));
+                Some(faults)
+            }
+        },
         dev,
         router: Arc::default(),
     })
@@ -86,7 +99,12 @@ pub fn router(state: AppState, origin: ServiceScheme, metrics: MetricsAccess) ->
         .merge(crate::ops::routes(metrics))
         .merge(crate::partner::routes());
     if state.dev.is_some() {
-        routes = routes.merge(crate::dev::routes());
+        routes = routes
+            .merge(crate::dev::routes())
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                crate::dev::faults::inject,
+            ));
     }
     let routes = routes.fallback(graph::unknown_path);
     let timeout = RequestTimeout(state.request_timeout);

@@ -121,6 +121,10 @@ pub struct ServeConfig {
     #[arg(long, env = "CLOUDPC_PARTNERS_SEED", requires = "dev")]
     pub seed: Option<PathBuf>,
 
+    /// With --dev: fault settings to start with, as JSON (as POST /dev/v1/faults takes).
+    #[arg(long, env = "CLOUDPC_PARTNERS_FAULTS", requires = "dev")]
+    pub faults: Option<String>,
+
     /// Turn off the deprecated externalPartnerSettings view (404, as Microsoft does now).
     #[arg(long, env = "CLOUDPC_PARTNERS_NO_LEGACY_SETTINGS", value_parser = clap::builder::BoolishValueParser::new())]
     pub no_legacy_settings: bool,
@@ -151,6 +155,7 @@ impl ServeConfig {
             trust_forwarded_proto: false,
             dev: false,
             seed: None,
+            faults: None,
             no_legacy_settings: false,
             log_format: "text".into(),
         }

@@ -17,6 +17,8 @@ pub struct AppState {
     pub legacy_settings: bool,
     /// The movable clock, in dev mode (`serve --dev`); `None` otherwise.
     pub dev: Option<Arc<crate::clock::AdjustableClock>>,
+    /// Fault and latency injection, in dev mode.
+    pub faults: Option<Arc<crate::dev::faults::Faults>>,
     /// How long a whole request may take.
     pub request_timeout: std::time::Duration,
     /// The whole router, set once it is built: `$batch` sends its items through it.

@@ -19,6 +19,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde_json::{json, Value};
 
+pub mod faults;
 pub mod seed;
 
 /// `/dev/v1/…`
@@ -42,6 +43,13 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/dev/v1/seed",
             post(seed_tenant).fallback(not_allowed("POST")),
+        )
+        .route(
+            "/dev/v1/faults",
+            get(get_faults)
+                .post(set_faults)
+                .delete(clear_faults)
+                .fallback(not_allowed("GET, POST, DELETE")),
         )
 }
 
@@ -163,4 +171,45 @@ async fn seed_tenant(
         .seed(&records.into_iter().map(|r| (tenant, r)).collect::<Vec<_>>())
         .await?;
     Ok(GraphJson(StatusCode::CREATED, json!({ "ids": ids })))
+}
+
+fn faults_body(app: &AppState) -> Result<GraphJson, ApiError> {
+    let faults = app.faults.as_ref().ok_or(ApiError::Internal)?;
+    Ok(GraphJson(
+        StatusCode::OK,
+        json!({ "faults": faults.get().map(|s| s.to_json()) }),
+    ))
+}
+
+/// `GET /dev/v1/faults`: the fault settings in force (`null`: none).
+async fn get_faults(
+    _: GraphCaller<ReadWrite>,
+    State(app): State<AppState>,
+) -> Result<GraphJson, ApiError> {
+    faults_body(&app)
+}
+
+/// `POST /dev/v1/faults` with `{"scope": "graph", "errorRate": 0.2, "errors": [429,
+/// 503], "latencyMs": [100, 300]}`: replaces the settings.
+async fn set_faults(
+    _: GraphCaller<ReadWrite>,
+    State(app): State<AppState>,
+    JsonObject(body): JsonObject,
+) -> Result<GraphJson, ApiError> {
+    let settings = faults::FaultSettings::parse(&Value::Object(body))
+        .map_err(|e| ApiError::BadRequest(format!("The fault settings: {e}.")))?;
+    app.faults
+        .as_ref()
+        .ok_or(ApiError::Internal)?
+        .set(Some(settings));
+    faults_body(&app)
+}
+
+/// `DELETE /dev/v1/faults`: no more faults.
+async fn clear_faults(
+    _: GraphCaller<ReadWrite>,
+    State(app): State<AppState>,
+) -> Result<StatusCode, ApiError> {
+    app.faults.as_ref().ok_or(ApiError::Internal)?.set(None);
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -1,7 +1,7 @@
 //! Development mode's controls: the service's clock and resets.
 
 use crate::common::*;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -230,4 +230,92 @@ fn serve_seed_loads_a_file_at_start() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("tenants[0].id"));
+}
+
+#[tokio::test]
+async fn faults_answer_graph_requests_with_retryable_errors_until_cleared() {
+    let s = test_server!(|c| c.dev = true);
+    let tok = s.admin(TENANT_A);
+    let set = "/beta/deviceManagement/virtualEndpoint/externalPartners";
+    let none: Value = s.get("/dev/v1/faults", &tok).await.json().await.unwrap();
+    assert_eq!(none["faults"], Value::Null);
+
+    let res = s
+        .post_json(
+            "/dev/v1/faults",
+            &tok,
+            &json!({"errorRate": 1, "errors": [429], "retryAfterSeconds": 7}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["faults"]["scope"], "graph");
+    assert_eq!(v["faults"]["errors"], json!([429]));
+
+    let res = s.get(set, &tok).await;
+    assert_eq!(res.headers()["retry-after"], "7");
+    let msg = error_message(res, StatusCode::TOO_MANY_REQUESTS, "TooManyRequests").await;
+    assert!(msg.contains("/dev/v1/faults"), "{msg}");
+    // The partner API is out of the default scope, and the controls and probes
+    // are never faulted.
+    let partner = s.partner(TENANT_A, Uuid::new_v4());
+    assert_ne!(
+        s.heartbeat(&partner).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(s.get("/healthz", &tok).await.status(), StatusCode::OK);
+
+    let res = s
+        .post_json(
+            "/dev/v1/faults",
+            &tok,
+            &json!({"scope": "all", "errorRate": 1, "errors": [504]}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_error(
+        s.heartbeat(&partner).await,
+        StatusCode::GATEWAY_TIMEOUT,
+        "GatewayTimeout",
+    )
+    .await;
+
+    let res = s
+        .request(Method::DELETE, "/dev/v1/faults", &tok)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(s.get(set, &tok).await.status(), StatusCode::OK);
+
+    for (body, needle) in [
+        (json!({}), "nothing to inject"),
+        (json!({"errorRate": 1.5}), "0 to 1"),
+        (json!({"errorRate": 1, "errors": [404]}), "429, 500"),
+        (json!({"latencyMs": [50, 10]}), "range"),
+        (json!({"errorRate": 1, "scope": "moon"}), "scope"),
+        (json!({"errorRate": 1, "shape": "x"}), "'shape'"),
+    ] {
+        let msg = error_message(
+            s.post_json("/dev/v1/faults", &tok, &body).await,
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+        )
+        .await;
+        assert!(msg.contains(needle), "{body}: {msg}");
+    }
+    let res = s
+        .request(Method::PUT, "/dev/v1/faults", &tok)
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed").await;
+    let res = s
+        .post_json(
+            "/dev/v1/faults",
+            &s.reader(TENANT_A),
+            &json!({"errorRate": 1}),
+        )
+        .await;
+    assert_error(res, StatusCode::FORBIDDEN, "Authorization_RequestDenied").await;
 }

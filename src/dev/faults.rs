@@ -1,0 +1,257 @@
+//! Fault and latency injection, in the spirit of Dev Proxy's Graph plugins: a share
+//! of the Graph or partner API's requests is answered with a Graph-shaped 429 (with
+//! `Retry-After`), 500, 503 or 504, and requests can be slowed down, so a client's
+//! retry logic can be tested. Never applied to the dev API or the probes.
+
+use crate::http::ApiError;
+use crate::state::AppState;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use rand::Rng;
+use serde_json::{json, Map, Value};
+use std::sync::RwLock;
+use std::time::Duration;
+
+/// Which requests faults apply to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// `/beta/…`
+    Graph,
+    /// `/partner/v1/…`
+    Partner,
+    /// Both.
+    All,
+    /// Paths that start with this.
+    Prefix(String),
+}
+
+/// What to inject.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultSettings {
+    pub scope: Scope,
+    /// Share of matching requests answered with an error, 0 to 1.
+    pub error_rate: f64,
+    /// The errors to choose from, evenly.
+    pub errors: Vec<u16>,
+    /// Added latency, from the first to the second bound (equal for a fixed delay).
+    pub latency_ms: (u64, u64),
+    /// `Retry-After` on an injected 429 or 503.
+    pub retry_after_seconds: u64,
+}
+
+/// The settings in force; none by default.
+#[derive(Debug, Default)]
+pub struct Faults {
+    settings: RwLock<Option<FaultSettings>>,
+}
+
+/// The most latency one request may be given.
+const MAX_LATENCY_MS: u64 = 60_000;
+
+impl Faults {
+    pub fn set(&self, settings: Option<FaultSettings>) {
+        *self.settings.write().unwrap_or_else(|e| e.into_inner()) = settings;
+    }
+
+    pub fn get(&self) -> Option<FaultSettings> {
+        self.settings
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+impl FaultSettings {
+    /// Reads `{"scope": "graph", "errorRate": 0.2, "errors": [429, 503],
+    /// "latencyMs": [100, 300], "retryAfterSeconds": 2}`; every field but one of
+    /// `errorRate`/`latencyMs` is optional. The error names the field.
+    pub fn parse(v: &Value) -> Result<Self, String> {
+        let Value::Object(m) = v else {
+            return Err("the fault settings must be an object".into());
+        };
+        let known = [
+            "scope",
+            "errorRate",
+            "errors",
+            "latencyMs",
+            "retryAfterSeconds",
+        ];
+        if let Some(k) = m.keys().find(|k| !known.contains(&k.as_str())) {
+            return Err(format!(
+                "'{k}' is not understood; give {}",
+                known.join(", ")
+            ));
+        }
+        let scope = match m.get("scope").and_then(Value::as_str) {
+            None | Some("graph") => Scope::Graph,
+            Some("partner") => Scope::Partner,
+            Some("all") => Scope::All,
+            Some(p) if p.starts_with('/') => Scope::Prefix(p.to_owned()),
+            Some(other) => {
+                return Err(format!(
+                    "scope '{other}' is not graph, partner, all or a path starting with /"
+                ))
+            }
+        };
+        let error_rate = match m.get("errorRate") {
+            None => 0.0,
+            Some(v) => v
+                .as_f64()
+                .filter(|r| (0.0..=1.0).contains(r))
+                .ok_or("errorRate must be a number from 0 to 1")?,
+        };
+        let errors = match m.get("errors") {
+            None => vec![503],
+            Some(Value::Array(items)) if !items.is_empty() => items
+                .iter()
+                .map(|i| {
+                    i.as_u64()
+                        .and_then(|n| u16::try_from(n).ok())
+                        .filter(|n| [429, 500, 503, 504].contains(n))
+                        .ok_or("errors may hold 429, 500, 503 and 504")
+                })
+                .collect::<Result<_, _>>()?,
+            Some(_) => return Err("errors must be a non-empty array such as [429, 503]".into()),
+        };
+        let latency_ms = match m.get("latencyMs") {
+            None => (0, 0),
+            Some(Value::Number(n)) => {
+                let ms = n.as_u64().ok_or("latencyMs must be whole milliseconds")?;
+                (ms, ms)
+            }
+            Some(Value::Array(b)) if b.len() == 2 => match (b[0].as_u64(), b[1].as_u64()) {
+                (Some(lo), Some(hi)) if lo <= hi => (lo, hi),
+                _ => return Err("latencyMs as a range is [smallest, largest] milliseconds".into()),
+            },
+            Some(_) => {
+                return Err("latencyMs is milliseconds, or a [smallest, largest] range".into())
+            }
+        };
+        if latency_ms.1 > MAX_LATENCY_MS {
+            return Err(format!("latencyMs may be at most {MAX_LATENCY_MS}"));
+        }
+        let retry_after_seconds = match m.get("retryAfterSeconds") {
+            None => 2,
+            Some(v) => v
+                .as_u64()
+                .filter(|s| *s <= 3600)
+                .ok_or("retryAfterSeconds must be 0 to 3600")?,
+        };
+        if error_rate == 0.0 && latency_ms.1 == 0 {
+            return Err("nothing to inject: give errorRate above 0 or latencyMs".into());
+        }
+        Ok(FaultSettings {
+            scope,
+            error_rate,
+            errors,
+            latency_ms,
+            retry_after_seconds,
+        })
+    }
+
+    pub fn to_json(&self) -> Value {
+        let scope = match &self.scope {
+            Scope::Graph => "graph".to_owned(),
+            Scope::Partner => "partner".to_owned(),
+            Scope::All => "all".to_owned(),
+            Scope::Prefix(p) => p.clone(),
+        };
+        let mut m = Map::new();
+        m.insert("scope".into(), json!(scope));
+        m.insert("errorRate".into(), json!(self.error_rate));
+        m.insert("errors".into(), json!(self.errors));
+        m.insert(
+            "latencyMs".into(),
+            json!([self.latency_ms.0, self.latency_ms.1]),
+        );
+        m.insert("retryAfterSeconds".into(), json!(self.retry_after_seconds));
+        Value::Object(m)
+    }
+
+    fn applies_to(&self, path: &str) -> bool {
+        // The controls and the probes are never faulted: they are how one recovers.
+        if path.starts_with("/dev/") || matches!(path, "/healthz" | "/readyz" | "/metrics") {
+            return false;
+        }
+        match &self.scope {
+            Scope::Graph => path.starts_with("/beta/"),
+            Scope::Partner => path.starts_with("/partner/"),
+            Scope::All => path.starts_with("/beta/") || path.starts_with("/partner/"),
+            Scope::Prefix(p) => path.starts_with(p.as_str()),
+        }
+    }
+}
+
+/// The injected answer for a status.
+fn injected(status: u16, retry_after: u64) -> ApiError {
+    let why =
+        "Injected by cloudpc-partners' fault settings (POST /dev/v1/faults); not a real failure.";
+    match status {
+        429 => ApiError::TooManyRequests {
+            message: format!("Too many requests: {why}"),
+            retry_after_secs: retry_after,
+        },
+        503 => ApiError::Unavailable(format!("The service is unavailable: {why}")),
+        504 => ApiError::GatewayTimeout(format!("The request timed out: {why}")),
+        _ => ApiError::Internal,
+    }
+}
+
+/// Applies the fault settings, if any, to a request.
+pub async fn inject(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    let settings = app
+        .faults
+        .as_ref()
+        .and_then(|f| f.get())
+        .filter(|s| s.applies_to(req.uri().path()));
+    let Some(s) = settings else {
+        return next.run(req).await;
+    };
+    let (delay, fail) = {
+        let mut rng = rand::thread_rng();
+        let delay = rng.gen_range(s.latency_ms.0..=s.latency_ms.1);
+        let fail = (s.error_rate > 0.0 && rng.gen::<f64>() < s.error_rate)
+            .then(|| s.errors[rng.gen_range(0..s.errors.len())]);
+        (delay, fail)
+    };
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    match fail {
+        Some(status) => injected(status, s.retry_after_seconds).into_response(),
+        None => next.run(req).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_are_checked_field_by_field() {
+        let ok = FaultSettings::parse(
+            &json!({"scope": "partner", "errorRate": 0.5, "errors": [429], "latencyMs": [10, 20]}),
+        )
+        .unwrap();
+        assert_eq!(ok.scope, Scope::Partner);
+        assert_eq!(ok.latency_ms, (10, 20));
+        assert_eq!(FaultSettings::parse(&ok.to_json()).unwrap(), ok);
+        let err = |v: Value| FaultSettings::parse(&v).unwrap_err();
+        assert!(err(json!({})).contains("nothing to inject"));
+        assert!(err(json!({"errorRate": 2})).contains("0 to 1"));
+        assert!(err(json!({"errorRate": 1, "errors": [404]})).contains("429, 500"));
+        assert!(err(json!({"latencyMs": [5, 1]})).contains("range"));
+        assert!(err(json!({"latencyMs": 100000})).contains("at most"));
+        assert!(err(json!({"errorRate": 1, "scope": "moon"})).contains("scope"));
+        assert!(err(json!({"errorRate": 1, "colour": 1})).contains("'colour'"));
+    }
+
+    #[test]
+    fn the_controls_and_probes_are_never_faulted() {
+        let s = FaultSettings::parse(&json!({"scope": "/", "errorRate": 1})).unwrap();
+        assert!(s.applies_to("/beta/x"));
+        assert!(!s.applies_to("/dev/v1/faults"));
+        assert!(!s.applies_to("/healthz"));
+    }
+}
