@@ -87,6 +87,11 @@ pub async fn build_state(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow:
                 Some(faults)
             }
         },
+        journal: dev.as_ref().map(|_| {
+            Arc::new(crate::dev::journal::Journal::new(
+                config.journal_capacity as usize,
+            ))
+        }),
         dev,
         router: Arc::default(),
     })
@@ -106,7 +111,14 @@ pub fn router(state: AppState, origin: ServiceScheme, metrics: MetricsAccess) ->
                 crate::dev::faults::inject,
             ));
     }
-    let routes = routes.fallback(graph::unknown_path);
+    let mut routes = routes.fallback(graph::unknown_path);
+    if state.dev.is_some() {
+        // Outside the faults, so injected answers are journaled too.
+        routes = routes.layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::dev::journal::record,
+        ));
+    }
     let timeout = RequestTimeout(state.request_timeout);
     envelope(routes, origin)
         .layer(Extension(timeout))

@@ -125,6 +125,10 @@ pub struct ServeConfig {
     #[arg(long, env = "CLOUDPC_PARTNERS_FAULTS", requires = "dev")]
     pub faults: Option<String>,
 
+    /// With --dev: how many recent requests the request journal keeps (0: none).
+    #[arg(long, env = "CLOUDPC_PARTNERS_JOURNAL_CAPACITY", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    pub journal_capacity: u32,
+
     /// Turn off the deprecated externalPartnerSettings view (404, as Microsoft does now).
     #[arg(long, env = "CLOUDPC_PARTNERS_NO_LEGACY_SETTINGS", value_parser = clap::builder::BoolishValueParser::new())]
     pub no_legacy_settings: bool,
@@ -156,6 +160,7 @@ impl ServeConfig {
             dev: false,
             seed: None,
             faults: None,
+            journal_capacity: 1000,
             no_legacy_settings: false,
             log_format: "text".into(),
         }

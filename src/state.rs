@@ -19,6 +19,8 @@ pub struct AppState {
     pub dev: Option<Arc<crate::clock::AdjustableClock>>,
     /// Fault and latency injection, in dev mode.
     pub faults: Option<Arc<crate::dev::faults::Faults>>,
+    /// The request journal, in dev mode.
+    pub journal: Option<Arc<crate::dev::journal::Journal>>,
     /// How long a whole request may take.
     pub request_timeout: std::time::Duration,
     /// The whole router, set once it is built: `$batch` sends its items through it.

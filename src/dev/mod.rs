@@ -12,6 +12,7 @@ use crate::http::body::{json_kind, JsonObject};
 use crate::http::extract::{GraphCaller, ReadWrite};
 use crate::http::respond::GraphJson;
 use crate::http::ApiError;
+use crate::model::TenantId;
 use crate::state::AppState;
 use axum::extract::{Query, State};
 use axum::http::{Method, StatusCode};
@@ -20,6 +21,7 @@ use axum::Router;
 use serde_json::{json, Value};
 
 pub mod faults;
+pub mod journal;
 pub mod seed;
 
 /// `/dev/v1/…`
@@ -50,6 +52,12 @@ pub fn routes() -> Router<AppState> {
                 .post(set_faults)
                 .delete(clear_faults)
                 .fallback(not_allowed("GET, POST, DELETE")),
+        )
+        .route(
+            "/dev/v1/journal",
+            get(read_journal)
+                .delete(clear_journal)
+                .fallback(not_allowed("GET, DELETE")),
         )
 }
 
@@ -211,5 +219,104 @@ async fn clear_faults(
     State(app): State<AppState>,
 ) -> Result<StatusCode, ApiError> {
     app.faults.as_ref().ok_or(ApiError::Internal)?.set(None);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The journal's query: `?tenant=<GUID>|all&path=/partner/*&status=4xx&method=POST&since=-5m&top=50`.
+#[derive(serde::Deserialize)]
+struct JournalQuery {
+    tenant: Option<String>,
+    path: Option<String>,
+    status: Option<String>,
+    method: Option<String>,
+    since: Option<String>,
+    top: Option<String>,
+}
+
+impl JournalQuery {
+    /// The filter, for the token's tenant unless another tenant or `all` is asked
+    /// for: the dev API's rule, as for resets.
+    fn filter(&self, app: &AppState, own: TenantId) -> Result<journal::Filter, ApiError> {
+        let bad = ApiError::BadRequest;
+        let tenant = match self.tenant.as_deref().map(str::trim) {
+            None => Some(own),
+            Some("all") => None,
+            Some(t) => Some(t.parse::<uuid::Uuid>().map(TenantId).map_err(|_| {
+                bad(format!(
+                    "The tenant '{t}' is neither a tenant GUID nor all."
+                ))
+            })?),
+        };
+        let status = match self.status.as_deref() {
+            None => None,
+            Some(s) => Some(journal::StatusMatch::parse(s).ok_or_else(|| {
+                bad(format!(
+                    "The status '{s}' is neither an HTTP status such as 204 nor a class such as 4xx."
+                ))
+            })?),
+        };
+        let since = match self.since.as_deref() {
+            None => None,
+            Some(s) => Some(
+                seed::when(s, app.clock.now()).map_err(|e| bad(format!("The since value {e}.")))?,
+            ),
+        };
+        if let Some(p) = self.path.as_deref().filter(|p| !p.starts_with(['/', '*'])) {
+            return Err(bad(format!(
+                "The path pattern '{p}' must start with / or *, such as /partner/*."
+            )));
+        }
+        Ok(journal::Filter {
+            tenant,
+            path: self.path.clone(),
+            status,
+            method: self.method.clone(),
+            since,
+        })
+    }
+}
+
+fn journal_of(app: &AppState) -> Result<&journal::Journal, ApiError> {
+    app.journal.as_deref().ok_or(ApiError::Internal)
+}
+
+/// `GET /dev/v1/journal`: recent requests, oldest first, newest `top` (default 100).
+async fn read_journal(
+    caller: GraphCaller<ReadWrite>,
+    Query(q): Query<JournalQuery>,
+    State(app): State<AppState>,
+) -> Result<GraphJson, ApiError> {
+    let journal = journal_of(&app)?;
+    let filter = q.filter(&app, caller.tenant())?;
+    let top = match q.top.as_deref() {
+        None => 100,
+        Some(t) => t
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!("The top value '{t}' is not a whole number from 1."))
+            })?,
+    };
+    let entries = journal.query(&filter, top);
+    Ok(GraphJson(
+        StatusCode::OK,
+        json!({
+            "capacity": journal.capacity(),
+            "value": entries.iter().map(journal::Entry::to_json).collect::<Vec<_>>(),
+        }),
+    ))
+}
+
+/// `DELETE /dev/v1/journal`: forgets the entries the same query would show.
+async fn clear_journal(
+    caller: GraphCaller<ReadWrite>,
+    Query(q): Query<JournalQuery>,
+    State(app): State<AppState>,
+) -> Result<StatusCode, ApiError> {
+    let journal = journal_of(&app)?;
+    let filter = q.filter(&app, caller.tenant())?;
+    journal.clear(&filter);
     Ok(StatusCode::NO_CONTENT)
 }

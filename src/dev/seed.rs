@@ -163,7 +163,7 @@ fn parse_one(
 }
 
 /// An absolute time, or an offset from now such as `-2h` or `-90s`.
-fn when(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+pub(crate) fn when(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
     let s = s.trim();
     if let Some(ago) = s.strip_prefix('-') {
         let d = crate::config::parse_duration(ago)?;

@@ -60,7 +60,7 @@ impl<A: Access> Deref for GraphCaller<A> {
 }
 
 /// Validates the bearer token at the service's time.
-fn authenticate(app: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+pub(crate) fn authenticate(app: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
     let mut all = headers.get_all(header::AUTHORIZATION).iter();
     let header = all.next().and_then(|v| v.to_str().ok());
     if all.next().is_some() {

@@ -319,3 +319,101 @@ async fn faults_answer_graph_requests_with_retryable_errors_until_cleared() {
         .await;
     assert_error(res, StatusCode::FORBIDDEN, "Authorization_RequestDenied").await;
 }
+
+#[tokio::test]
+async fn the_journal_shows_what_a_partner_sent_to_its_own_tenant() {
+    let s = test_server!(|c| c.dev = true);
+    let tok = s.admin(TENANT_A);
+    let partner_id = Uuid::new_v4();
+    s.create_id(&tok, partner_id, true).await;
+    let partner = s.partner(TENANT_A, partner_id);
+    let res = s
+        .request(Method::POST, "/partner/v1/heartbeat", &partner)
+        .header("client-request-id", "hb-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let synced = json!({"syncDateTime": "2026-11-23T09:30:00Z"});
+    assert_eq!(
+        s.sync(&partner, Some(synced.clone())).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    // Someone without a token: no tenant can be told for it.
+    let res = s
+        .client
+        .post(s.url("/partner/v1/heartbeat"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+
+    let journal = |query: &'static str, token: String| {
+        let s = &s;
+        async move {
+            let res = s.get(&format!("/dev/v1/journal{query}"), &token).await;
+            assert_eq!(res.status(), StatusCode::OK, "{query}");
+            let v: Value = res.json().await.unwrap();
+            v["value"].as_array().unwrap().clone()
+        }
+    };
+    let sent = journal("?path=/partner/*", tok.clone()).await;
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!(sent[0]["path"], "/partner/v1/heartbeat");
+    assert_eq!(sent[0]["status"], 204);
+    assert_eq!(sent[0]["callerKind"], "partner");
+    assert_eq!(sent[0]["partnerId"], partner_id.to_string());
+    assert_eq!(sent[0]["clientRequestId"], "hb-1");
+    assert_eq!(sent[0]["tenantId"], TENANT_A.to_string());
+    assert_eq!(sent[1]["path"], "/partner/v1/sync");
+    assert_eq!(sent[1]["body"], synced);
+    assert!(sent[1]["sequence"].as_u64() > sent[0]["sequence"].as_u64());
+    // Graph writes keep their bodies too, reads do not.
+    let creates = journal("?method=POST&path=/beta/*", tok.clone()).await;
+    assert_eq!(creates.len(), 1);
+    assert_eq!(creates[0]["status"], 201);
+    assert_eq!(creates[0]["body"]["partnerId"], partner_id.to_string());
+
+    // Tenants are kept apart unless every tenant is asked for.
+    assert!(journal("", s.admin(TENANT_B)).await.is_empty());
+    let refused = journal("?tenant=all&status=4xx", s.admin(TENANT_B)).await;
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0]["callerKind"], "unauthenticated");
+    assert_eq!(refused[0]["tenantId"], Value::Null);
+    assert_eq!(journal("?since=-1h&top=1", tok.clone()).await.len(), 1);
+    // The dev API's own requests are not journaled.
+    assert!(journal("?path=/dev/*&tenant=all", tok.clone())
+        .await
+        .is_empty());
+
+    let res = s
+        .request(Method::DELETE, "/dev/v1/journal", &tok)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert!(journal("", tok.clone()).await.is_empty());
+    assert_eq!(journal("?tenant=all", tok.clone()).await.len(), 1);
+
+    for (query, needle) in [
+        ("?tenant=someone", "tenant"),
+        ("?status=2zz", "status"),
+        ("?since=yesterday", "since"),
+        ("?path=partner", "must start with"),
+        ("?top=0", "top"),
+    ] {
+        let msg = error_message(
+            s.get(&format!("/dev/v1/journal{query}"), &tok).await,
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+        )
+        .await;
+        assert!(msg.contains(needle), "{query}: {msg}");
+    }
+    let res = s
+        .request(Method::POST, "/dev/v1/journal", &tok)
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed").await;
+}
