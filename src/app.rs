@@ -92,6 +92,7 @@ pub async fn build_state(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow:
                 config.journal_capacity as usize,
             ))
         }),
+        simulations: dev.as_ref().map(|_| Arc::default()),
         dev,
         router: Arc::default(),
     })
@@ -188,6 +189,7 @@ pub struct Server {
     task: JoinHandle<std::io::Result<()>>,
     stop_flusher: tokio::sync::watch::Sender<bool>,
     flusher: JoinHandle<()>,
+    simulator: Option<JoinHandle<()>>,
 }
 
 impl Server {
@@ -203,6 +205,9 @@ impl Server {
         self.handle.graceful_shutdown(Some(self.shutdown_grace));
         self.task.await??;
         let _ = self.stop_flusher.send(true);
+        if let Some(simulator) = self.simulator {
+            simulator.await?;
+        }
         self.flusher.await?;
         self.state.connections.close().await;
         Ok(())
@@ -319,6 +324,7 @@ pub async fn start(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
     let flusher = state
         .connections
         .spawn_heartbeat_flusher(config.heartbeats.flush_interval.get(), flusher_stopped);
+    let simulator = crate::dev::simulate::spawn(&state, stop_flusher.subscribe());
     let handle = axum_server::Handle::new();
     let ops_addr = match &ops_listener {
         Some(l) => Some(l.local_addr()?),
@@ -364,6 +370,7 @@ pub async fn start(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         task,
         stop_flusher,
         flusher,
+        simulator,
     })
 }
 

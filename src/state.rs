@@ -21,6 +21,8 @@ pub struct AppState {
     pub faults: Option<Arc<crate::dev::faults::Faults>>,
     /// The request journal, in dev mode.
     pub journal: Option<Arc<crate::dev::journal::Journal>>,
+    /// Simulated partners, in dev mode.
+    pub simulations: Option<Arc<crate::dev::simulate::Simulations>>,
     /// How long a whole request may take.
     pub request_timeout: std::time::Duration,
     /// The whole router, set once it is built: `$batch` sends its items through it.

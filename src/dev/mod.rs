@@ -23,6 +23,7 @@ use serde_json::{json, Value};
 pub mod faults;
 pub mod journal;
 pub mod seed;
+pub mod simulate;
 
 /// `/dev/v1/…`
 pub fn routes() -> Router<AppState> {
@@ -57,6 +58,18 @@ pub fn routes() -> Router<AppState> {
             "/dev/v1/journal",
             get(read_journal)
                 .delete(clear_journal)
+                .fallback(not_allowed("GET, DELETE")),
+        )
+        .route(
+            "/dev/v1/partners",
+            get(list_simulations)
+                .post(start_simulation)
+                .fallback(not_allowed("GET, POST")),
+        )
+        .route(
+            "/dev/v1/partners/{id}",
+            get(get_simulation)
+                .delete(stop_simulation)
                 .fallback(not_allowed("GET, DELETE")),
         )
 }
@@ -126,6 +139,10 @@ async fn move_clock(
             )))
         }
     }
+    // Simulated partners act at the new time before the caller looks.
+    if let Some(sims) = &app.simulations {
+        sims.run_due(&app.connections, app.clock.now()).await;
+    }
     clock_body(&app)
 }
 
@@ -150,6 +167,9 @@ async fn reset(
             )))
         }
     };
+    if let Some(sims) = &app.simulations {
+        sims.stop_all(tenant);
+    }
     let deleted = app.connections.reset(tenant).await?;
     Ok(GraphJson(StatusCode::OK, json!({ "deleted": deleted })))
 }
@@ -319,4 +339,92 @@ async fn clear_journal(
     let filter = q.filter(&app, caller.tenant())?;
     journal.clear(&filter);
     Ok(StatusCode::NO_CONTENT)
+}
+
+fn simulations_of(app: &AppState) -> Result<&simulate::Simulations, ApiError> {
+    app.simulations.as_deref().ok_or(ApiError::Internal)
+}
+
+fn no_simulation(raw: &str) -> ApiError {
+    ApiError::NotFound(format!(
+        "No simulated partner with id '{raw}' runs in this tenant; GET /dev/v1/partners lists them."
+    ))
+}
+
+/// A simulation's id; one that is not a GUID names none.
+fn simulation_id(raw: &str) -> Result<uuid::Uuid, ApiError> {
+    raw.parse().map_err(|_| no_simulation(raw))
+}
+
+/// `POST /dev/v1/partners` with `{"partnerId": "…", "pattern": "steady"}`: the
+/// service heartbeats (and syncs) for that partner's connection in the token's tenant.
+async fn start_simulation(
+    caller: GraphCaller<ReadWrite>,
+    State(app): State<AppState>,
+    JsonObject(body): JsonObject,
+) -> Result<GraphJson, ApiError> {
+    let sims = simulations_of(&app)?;
+    let plan = simulate::Plan::parse(&body)
+        .map_err(|e| ApiError::BadRequest(format!("The simulation's {e}.")))?;
+    let now = app.clock.now();
+    let sim = sims
+        .start(&app.connections, caller.tenant(), plan, now)
+        .await
+        .map_err(|e| match e {
+            simulate::StartError::TooMany => ApiError::Conflict(format!(
+                "At most {} simulated partners run at once; stop one with DELETE /dev/v1/partners/{{id}}.",
+                simulate::MAX_SIMULATIONS
+            )),
+            simulate::StartError::Duplicate(p) => ApiError::Conflict(format!(
+                "Partner {p} is already simulated in this tenant; stop that simulation first."
+            )),
+            simulate::StartError::Refused(why) => ApiError::BadRequest(format!(
+                "The partner cannot be simulated: {why}. Create and enable its connection first."
+            )),
+        })?;
+    Ok(GraphJson(StatusCode::CREATED, sim.to_json(now)))
+}
+
+/// `GET /dev/v1/partners`: the token's tenant's simulated partners.
+async fn list_simulations(
+    caller: GraphCaller<ReadWrite>,
+    State(app): State<AppState>,
+) -> Result<GraphJson, ApiError> {
+    let now = app.clock.now();
+    let value: Vec<Value> = simulations_of(&app)?
+        .list(caller.tenant())
+        .iter()
+        .map(|s| s.to_json(now))
+        .collect();
+    Ok(GraphJson(StatusCode::OK, json!({ "value": value })))
+}
+
+/// `GET /dev/v1/partners/{id}`
+async fn get_simulation(
+    caller: GraphCaller<ReadWrite>,
+    axum::extract::Path(raw): axum::extract::Path<String>,
+    State(app): State<AppState>,
+) -> Result<GraphJson, ApiError> {
+    let id = simulation_id(&raw)?;
+    let now = app.clock.now();
+    simulations_of(&app)?
+        .list(caller.tenant())
+        .iter()
+        .find(|s| s.id == id)
+        .map(|s| GraphJson(StatusCode::OK, s.to_json(now)))
+        .ok_or_else(|| no_simulation(&raw))
+}
+
+/// `DELETE /dev/v1/partners/{id}`: the partner goes quiet; its connection stays.
+async fn stop_simulation(
+    caller: GraphCaller<ReadWrite>,
+    axum::extract::Path(raw): axum::extract::Path<String>,
+    State(app): State<AppState>,
+) -> Result<StatusCode, ApiError> {
+    let id = simulation_id(&raw)?;
+    if simulations_of(&app)?.stop(caller.tenant(), id) {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(no_simulation(&raw))
+    }
 }

@@ -417,3 +417,158 @@ async fn the_journal_shows_what_a_partner_sent_to_its_own_tenant() {
         .unwrap();
     assert_error(res, StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed").await;
 }
+
+#[tokio::test]
+async fn simulated_partners_keep_health_moving_with_the_clock() {
+    let s = test_server!(|c| c.dev = true);
+    let tok = s.admin(TENANT_A);
+    let api = s.api(&tok);
+    let (stopping, flapping) = (Uuid::new_v4(), Uuid::new_v4());
+    let stopping_id = s.create_id(&tok, stopping, true).await;
+    let flapping_id = s.create_id(&tok, flapping, true).await;
+    let advance = |by: &'static str| {
+        let s = &s;
+        let tok = tok.clone();
+        async move {
+            let res = s
+                .post_json("/dev/v1/clock", &tok, &json!({"advance": by}))
+                .await;
+            assert_eq!(res.status(), StatusCode::OK);
+        }
+    };
+
+    let res = s
+        .post_json(
+            "/dev/v1/partners",
+            &tok,
+            &json!({"partnerId": stopping, "pattern": "stopping", "after": "10m", "syncEvery": "5m"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let sim: Value = res.json().await.unwrap();
+    assert_eq!(
+        (sim["heartbeats"].as_u64(), sim["syncs"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let conn = api.get(&stopping_id).await;
+    assert_eq!(conn["connectionStatus"], "healthy");
+    assert!(conn["lastSyncDateTime"].is_string(), "{conn}");
+
+    advance("4m").await;
+    assert_eq!(api.get(&stopping_id).await["connectionStatus"], "healthy");
+    advance("8m").await; // 12 minutes in: stopped at 10, last heartbeat at 4.
+    assert_eq!(api.get(&stopping_id).await["connectionStatus"], "unhealthy");
+
+    let res = s
+        .post_json(
+            "/dev/v1/partners",
+            &tok,
+            &json!({"partnerId": flapping, "pattern": "flapping", "period": "10m"}),
+        )
+        .await;
+    let flap: Value = res.json().await.unwrap();
+    assert_eq!(api.get(&flapping_id).await["connectionStatus"], "healthy");
+    advance("10m").await;
+    assert_eq!(api.get(&flapping_id).await["connectionStatus"], "unhealthy");
+    advance("10m").await;
+    assert_eq!(api.get(&flapping_id).await["connectionStatus"], "healthy");
+
+    let listed: Value = s.get("/dev/v1/partners", &tok).await.json().await.unwrap();
+    assert_eq!(listed["value"].as_array().unwrap().len(), 2);
+    let one: Value = s
+        .get(
+            &format!("/dev/v1/partners/{}", flap["id"].as_str().unwrap()),
+            &tok,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one["pattern"], "flapping");
+    assert_eq!(one["periodSeconds"], 600);
+    assert_eq!(one["up"], true);
+
+    // Tenants are kept apart.
+    let other = s.admin(TENANT_B);
+    let theirs: Value = s
+        .get("/dev/v1/partners", &other)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(theirs["value"], json!([]));
+    let flap_path = format!("/dev/v1/partners/{}", flap["id"].as_str().unwrap());
+    let res = s
+        .request(Method::DELETE, &flap_path, &other)
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, StatusCode::NOT_FOUND, "ResourceNotFound").await;
+
+    // Bad input.
+    let res = s
+        .post_json("/dev/v1/partners", &tok, &json!({"partnerId": flapping}))
+        .await;
+    assert_error(res, StatusCode::CONFLICT, "Conflict").await;
+    let msg = error_message(
+        s.post_json(
+            "/dev/v1/partners",
+            &tok,
+            &json!({"partnerId": Uuid::new_v4()}),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "BadRequest",
+    )
+    .await;
+    assert!(msg.contains("Create and enable"), "{msg}");
+    for (body, needle) in [
+        (json!({}), "partnerId"),
+        (
+            json!({"partnerId": flapping, "pattern": "sleepy"}),
+            "sleepy",
+        ),
+        (
+            json!({"partnerId": flapping, "pattern": "stopping"}),
+            "'after'",
+        ),
+        (
+            json!({"partnerId": flapping, "syncEvery": "soon"}),
+            "syncEvery",
+        ),
+    ] {
+        let msg = error_message(
+            s.post_json("/dev/v1/partners", &tok, &body).await,
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+        )
+        .await;
+        assert!(msg.contains(needle), "{body}: {msg}");
+    }
+    let res = s.get("/dev/v1/partners/not-a-guid", &tok).await;
+    assert_error(res, StatusCode::NOT_FOUND, "ResourceNotFound").await;
+    let res = s
+        .request(Method::PUT, "/dev/v1/partners", &tok)
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed").await;
+
+    let res = s
+        .request(Method::DELETE, &flap_path, &tok)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let res = s
+        .request(Method::DELETE, &flap_path, &tok)
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, StatusCode::NOT_FOUND, "ResourceNotFound").await;
+    // A reset stops the tenant's simulations with its connections.
+    let res = s.post_json("/dev/v1/reset", &tok, &json!({})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let listed: Value = s.get("/dev/v1/partners", &tok).await.json().await.unwrap();
+    assert_eq!(listed["value"], json!([]));
+}
