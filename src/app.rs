@@ -107,6 +107,7 @@ pub fn router(state: AppState, origin: ServiceScheme, metrics: MetricsAccess) ->
     if state.dev.is_some() {
         routes = routes
             .merge(crate::dev::routes())
+            .merge(crate::dev::oauth::routes())
             .layer(axum::middleware::from_fn_with_state(
                 state.clone(),
                 crate::dev::faults::inject,

@@ -161,6 +161,14 @@ impl Authenticator {
         Ok(caller)
     }
 
+    /// The local signing secret, when tokens are local (never with a JWKS file).
+    pub fn local_secret(&self) -> Option<&[u8]> {
+        match &self.keys {
+            KeySource::Local { secret } => Some(secret),
+            KeySource::Jwks { .. } => None,
+        }
+    }
+
     fn cache_get(&self, token: &str) -> Option<(Caller, i64)> {
         let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         cache.get(token).cloned()

@@ -274,7 +274,9 @@ pub async fn record(State(app): State<AppState>, req: Request, next: Next) -> Re
     let query = req.uri().query().map(str::to_owned);
     let caller = crate::http::extract::authenticate(&app, req.headers());
     let ids = req.extensions().get::<RequestIds>().cloned();
-    let keep_body = path.starts_with("/partner/") || !matches!(method.as_str(), "GET" | "HEAD");
+    // Token requests carry client secrets: never kept.
+    let keep_body = (path.starts_with("/partner/") || !matches!(method.as_str(), "GET" | "HEAD"))
+        && !path.contains("/oauth2/");
     let copy = Arc::new(Mutex::new((Vec::new(), false)));
     let req = if keep_body {
         let copy = copy.clone();

@@ -22,6 +22,7 @@ use serde_json::{json, Value};
 
 pub mod faults;
 pub mod journal;
+pub mod oauth;
 pub mod seed;
 pub mod simulate;
 

@@ -572,3 +572,106 @@ async fn simulated_partners_keep_health_moving_with_the_clock() {
     let listed: Value = s.get("/dev/v1/partners", &tok).await.json().await.unwrap();
     assert_eq!(listed["value"], json!([]));
 }
+
+#[tokio::test]
+async fn the_token_endpoint_mints_tokens_the_graph_api_accepts() {
+    let s = test_server!(|c| c.dev = true);
+    let tenant = TENANT_A;
+    let config: Value = s
+        .client
+        .get(s.url(&format!("/{tenant}/v2.0/.well-known/openid-configuration")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token_url = config["token_endpoint"].as_str().unwrap().to_owned();
+    assert_eq!(token_url, s.url(&format!("/{tenant}/oauth2/v2.0/token")));
+    let request = |form: &[(&str, &str)]| s.client.post(&token_url).form(form).send();
+    let ok = [
+        ("grant_type", "client_credentials"),
+        ("client_id", "my-admin-tool"),
+        ("client_secret", "anything"),
+        ("scope", "https://graph.microsoft.com/.default"),
+    ];
+    let res = request(&ok).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let minted: Value = res.json().await.unwrap();
+    assert_eq!(minted["token_type"], "Bearer");
+    let token = minted["access_token"].as_str().unwrap();
+    let res = s
+        .get(
+            "/beta/deviceManagement/virtualEndpoint/externalPartners",
+            token,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+
+    let without = |key: &str| -> Vec<(&str, &str)> {
+        ok.iter().copied().filter(|(k, _)| *k != key).collect()
+    };
+    for (form, status, error) in [
+        (
+            without("client_secret"),
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+        ),
+        (
+            without("client_id"),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (without("scope"), StatusCode::BAD_REQUEST, "invalid_scope"),
+        (
+            vec![("grant_type", "password"), ("client_id", "x")],
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+        ),
+    ] {
+        let res = request(&form).await.unwrap();
+        assert_eq!(res.status(), status, "{form:?}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"], error, "{form:?}");
+        assert!(body["error_description"]
+            .as_str()
+            .unwrap()
+            .starts_with("AADSTS"));
+    }
+    let res = s
+        .client
+        .post(s.url("/contoso.com/oauth2/v2.0/token"))
+        .form(&ok)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error_codes"], json!([90002]));
+    // Client secrets never reach the journal.
+    let journal: Value = s
+        .get(
+            "/dev/v1/journal?path=*/oauth2/*&tenant=all",
+            &s.admin(TENANT_A),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let entries = journal["value"].as_array().unwrap();
+    assert_eq!(entries.len(), 6);
+    assert!(entries.iter().all(|e| e["body"].is_null()));
+}
+
+#[tokio::test]
+async fn without_dev_mode_there_is_no_token_endpoint() {
+    let s = test_server!();
+    let res = s
+        .client
+        .post(s.url(&format!("/{TENANT_A}/oauth2/v2.0/token")))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, StatusCode::NOT_FOUND, "ResourceNotFound").await;
+}

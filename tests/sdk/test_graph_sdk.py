@@ -15,6 +15,8 @@ import tempfile
 import uuid
 
 import pytest
+from azure.identity import ClientSecretCredential
+from azure.identity.aio import ClientSecretCredential as AsyncClientSecretCredential
 from kiota_abstractions.authentication import (
     AccessTokenProvider,
     AllowedHostsValidator,
@@ -59,15 +61,17 @@ def server():
     data_dir = tempfile.mkdtemp(prefix="cloudpc-sdk-")
     # The database this run names, never one inherited from DATABASE_URL.
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    args = [BINARY, "serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir, "--tls-dev", "--shutdown-grace", "1s"]
+    args = [BINARY, "serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir, "--tls-dev", "--dev", "--shutdown-grace", "1s"]
     if os.environ.get("CLOUDPC_PARTNERS_SDK_DATABASE"):
         args += ["--database", os.environ["CLOUDPC_PARTNERS_SDK_DATABASE"]]
     proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     line = proc.stdout.readline().strip()
     assert line.startswith("listening on https://"), line
     base = line.removeprefix("listening on ")
-    # httpx, under the SDK, trusts the CA file this names.
+    # httpx, under the SDK, and aiohttp trust the CA file SSL_CERT_FILE names; requests
+    # (under azure-identity's synchronous credentials) the one REQUESTS_CA_BUNDLE names.
     os.environ["SSL_CERT_FILE"] = os.path.join(data_dir, "tls", "dev-ca.pem")
+    os.environ["REQUESTS_CA_BUNDLE"] = os.environ["SSL_CERT_FILE"]
     yield {"base": base, "data_dir": data_dir}
     proc.terminate()
     proc.wait(timeout=30)
@@ -387,3 +391,48 @@ def test_agent_members_through_the_sdk(server):
     ]
     assert all(r.authenticated_method == CloudPcExternalPartnerAuthenticatedMethod.NormalUser for r in reports.value)
     assert reports.value[-1].agent_setting.agent_sha256 == setting.agent_sha256
+
+
+def test_an_app_authenticates_the_normal_way_with_client_secret_credential(server):
+    """Only the authority and the Graph base URL change from what runs against Graph.
+
+    `disable_instance_discovery` is needed for any authority Microsoft does not know
+    (Azure Stack's too): otherwise MSAL asks login.microsoftonline.com about it first.
+    """
+    tenant = str(uuid.uuid4())
+    authority = server["base"]
+
+    async def list_with(credential):
+        graph = GraphServiceClient(credential, ["https://graph.microsoft.com/.default"])
+        graph.request_adapter.base_url = server["base"] + "/beta"
+        ve = graph.device_management.virtual_endpoint
+        created = await ve.external_partners.post(
+            CloudPcExternalPartner(partner_id=str(uuid.uuid4()), enable_connection=True)
+        )
+        listed = await ve.external_partners.get()
+        return created, listed
+
+    # MSAL underneath: OpenID discovery at the authority, then the token endpoint.
+    sync_credential = ClientSecretCredential(
+        tenant, "my-admin-tool", "not-a-real-secret", authority=authority, disable_instance_discovery=True
+    )
+    created, listed = run(list_with(sync_credential))
+    assert [p.id for p in listed.value] == [created.id]
+
+    async def with_async_credential():
+        async with AsyncClientSecretCredential(
+            tenant, "my-admin-tool", "not-a-real-secret", authority=authority, disable_instance_discovery=True
+        ) as credential:
+            return await list_with(credential)
+
+    created, listed = run(with_async_credential())
+    assert len(listed.value) == 2 and created.id in [p.id for p in listed.value]
+
+    # A token request the endpoint refuses surfaces as azure-identity's own error.
+    from azure.core.exceptions import ClientAuthenticationError
+
+    refused = ClientSecretCredential(
+        "not-a-tenant-guid", "my-admin-tool", "secret", authority=authority, disable_instance_discovery=True
+    )
+    with pytest.raises(ClientAuthenticationError):
+        refused.get_token("https://graph.microsoft.com/.default")
