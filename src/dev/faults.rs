@@ -32,6 +32,8 @@ pub struct FaultSettings {
     pub scope: Scope,
     /// Share of matching requests answered with an error, 0 to 1.
     pub error_rate: f64,
+    /// Share of matching requests whose connection is dropped without an answer.
+    pub drop_rate: f64,
     /// The errors to choose from, evenly.
     pub errors: Vec<u16>,
     /// Added latency, from the first to the second bound (equal for a fixed delay).
@@ -73,6 +75,7 @@ impl FaultSettings {
         let known = [
             "scope",
             "errorRate",
+            "dropRate",
             "errors",
             "latencyMs",
             "retryAfterSeconds",
@@ -101,6 +104,16 @@ impl FaultSettings {
                 .filter(|r| (0.0..=1.0).contains(r))
                 .ok_or("errorRate must be a number from 0 to 1")?,
         };
+        let drop_rate = match m.get("dropRate") {
+            None => 0.0,
+            Some(v) => v
+                .as_f64()
+                .filter(|r| (0.0..=1.0).contains(r))
+                .ok_or("dropRate must be a number from 0 to 1")?,
+        };
+        if error_rate + drop_rate > 1.0 {
+            return Err("errorRate and dropRate together may be at most 1".into());
+        }
         let errors = match m.get("errors") {
             None => vec![503],
             Some(Value::Array(items)) if !items.is_empty() => items
@@ -138,12 +151,15 @@ impl FaultSettings {
                 .filter(|s| *s <= 3600)
                 .ok_or("retryAfterSeconds must be 0 to 3600")?,
         };
-        if error_rate == 0.0 && latency_ms.1 == 0 {
-            return Err("nothing to inject: give errorRate above 0 or latencyMs".into());
+        if error_rate == 0.0 && drop_rate == 0.0 && latency_ms.1 == 0 {
+            return Err(
+                "nothing to inject: give errorRate or dropRate above 0, or latencyMs".into(),
+            );
         }
         Ok(FaultSettings {
             scope,
             error_rate,
+            drop_rate,
             errors,
             latency_ms,
             retry_after_seconds,
@@ -160,6 +176,7 @@ impl FaultSettings {
         let mut m = Map::new();
         m.insert("scope".into(), json!(scope));
         m.insert("errorRate".into(), json!(self.error_rate));
+        m.insert("dropRate".into(), json!(self.drop_rate));
         m.insert("errors".into(), json!(self.errors));
         m.insert(
             "latencyMs".into(),
@@ -208,19 +225,59 @@ pub async fn inject(State(app): State<AppState>, req: Request, next: Next) -> Re
     let Some(s) = settings else {
         return next.run(req).await;
     };
-    let (delay, fail) = {
+    let (delay, fate) = {
         let mut rng = rand::thread_rng();
         let delay = rng.gen_range(s.latency_ms.0..=s.latency_ms.1);
-        let fail = (s.error_rate > 0.0 && rng.gen::<f64>() < s.error_rate)
-            .then(|| s.errors[rng.gen_range(0..s.errors.len())]);
-        (delay, fail)
+        let roll = rng.gen::<f64>();
+        let fate = if roll < s.drop_rate {
+            Fate::Drop
+        } else if roll < s.drop_rate + s.error_rate {
+            Fate::Fail(s.errors[rng.gen_range(0..s.errors.len())])
+        } else {
+            Fate::Serve
+        };
+        (delay, fate)
     };
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
-    match fail {
-        Some(status) => injected(status, s.retry_after_seconds).into_response(),
-        None => next.run(req).await,
+    match fate {
+        Fate::Serve => next.run(req).await,
+        Fate::Fail(status) => injected(status, s.retry_after_seconds).into_response(),
+        Fate::Drop => {
+            let mut res = Response::new(axum::body::Body::new(Severed));
+            res.extensions_mut().insert(Dropped);
+            res
+        }
+    }
+}
+
+enum Fate {
+    Serve,
+    Fail(u16),
+    Drop,
+}
+
+/// Marks a response whose connection is dropped, for the journal.
+#[derive(Debug, Clone, Copy)]
+pub struct Dropped;
+
+/// A body that fails at once: the server then abandons the connection (HTTP/1) or
+/// resets the stream (HTTP/2), so the client sees a network error, not an answer.
+struct Severed;
+
+impl http_body::Body for Severed {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::task::Poll::Ready(Some(Err(axum::Error::new(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "connection dropped by fault injection",
+        )))))
     }
 }
 

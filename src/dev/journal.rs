@@ -41,6 +41,8 @@ pub struct Entry {
     /// Kept for the partner API and for writes.
     pub body: Option<Value>,
     pub body_truncated: bool,
+    /// The connection was dropped by fault injection: no status reached the client.
+    pub dropped: bool,
 }
 
 impl Entry {
@@ -61,6 +63,10 @@ impl Entry {
         });
         if let Some(p) = self.partner_id {
             v["partnerId"] = json!(p.to_string());
+        }
+        if self.dropped {
+            v["status"] = Value::Null;
+            v["dropped"] = json!(true);
         }
         if self.body_truncated {
             v["bodyTruncated"] = json!(true);
@@ -135,7 +141,9 @@ impl Filter {
     fn matches(&self, e: &Entry) -> bool {
         self.tenant.is_none_or(|t| e.tenant == Some(t))
             && self.path.as_deref().is_none_or(|p| glob_match(p, &e.path))
-            && self.status.is_none_or(|s| s.matches(e.status))
+            && self
+                .status
+                .is_none_or(|s| !e.dropped && s.matches(e.status))
             && self
                 .method
                 .as_deref()
@@ -320,6 +328,7 @@ pub async fn record(State(app): State<AppState>, req: Request, next: Next) -> Re
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,
         body,
         body_truncated: truncated,
+        dropped: res.extensions().get::<super::faults::Dropped>().is_some(),
     });
     res
 }
@@ -345,6 +354,7 @@ mod tests {
             duration_ms: 0.0,
             body: None,
             body_truncated: false,
+            dropped: false,
         }
     }
 

@@ -280,6 +280,22 @@ async fn faults_answer_graph_requests_with_retryable_errors_until_cleared() {
     )
     .await;
 
+    // A dropped connection: no answer at all, and the journal says so.
+    let res = s
+        .post_json("/dev/v1/faults", &tok, &json!({"dropRate": 1}))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let sent = s.request(Method::GET, set, &tok).send().await;
+    assert!(sent.is_err(), "{sent:?}");
+    let journal: Value = s
+        .get("/dev/v1/journal?top=1", &tok)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(journal["value"][0]["dropped"], true);
+    assert_eq!(journal["value"][0]["status"], Value::Null);
+
     let res = s
         .request(Method::DELETE, "/dev/v1/faults", &tok)
         .send()
@@ -291,6 +307,8 @@ async fn faults_answer_graph_requests_with_retryable_errors_until_cleared() {
     for (body, needle) in [
         (json!({}), "nothing to inject"),
         (json!({"errorRate": 1.5}), "0 to 1"),
+        (json!({"dropRate": -1}), "dropRate"),
+        (json!({"errorRate": 0.6, "dropRate": 0.6}), "together"),
         (json!({"errorRate": 1, "errors": [404]}), "429, 500"),
         (json!({"latencyMs": [50, 10]}), "range"),
         (json!({"errorRate": 1, "scope": "moon"}), "scope"),
