@@ -80,12 +80,7 @@ impl FaultSettings {
             "latencyMs",
             "retryAfterSeconds",
         ];
-        if let Some(k) = m.keys().find(|k| !known.contains(&k.as_str())) {
-            return Err(format!(
-                "'{k}' is not understood; give {}",
-                known.join(", ")
-            ));
-        }
+        super::refuse_unknown(m, &known)?;
         let scope = match m.get("scope").and_then(Value::as_str) {
             None | Some("graph") => Scope::Graph,
             Some("partner") => Scope::Partner,

@@ -26,6 +26,21 @@ pub mod oauth;
 pub mod seed;
 pub mod simulate;
 
+/// The first field of a dev-API object that is not in `known`, as the message that
+/// lists what is.
+pub(crate) fn refuse_unknown(
+    m: &serde_json::Map<String, Value>,
+    known: &[&str],
+) -> Result<(), String> {
+    match m.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(k) => Err(format!(
+            "'{k}' is not understood; give {}",
+            known.join(", ")
+        )),
+        None => Ok(()),
+    }
+}
+
 /// `/dev/v1/…`
 pub fn routes() -> Router<AppState> {
     let not_allowed = |allow: &'static str| {

@@ -90,12 +90,7 @@ fn parse_one(
         "lastHeartbeat",
         "lastSync",
     ];
-    if let Some(k) = m.keys().find(|k| !known.contains(&k.as_str())) {
-        return Err(format!(
-            "'{k}' is not understood; give {}",
-            known.join(", ")
-        ));
-    }
+    super::refuse_unknown(m, &known)?;
     let partner_id = m
         .get("partnerId")
         .and_then(Value::as_str)

@@ -72,12 +72,7 @@ impl Plan {
             "heartbeatEvery",
             "syncEvery",
         ];
-        if let Some(k) = m.keys().find(|k| !known.contains(&k.as_str())) {
-            return Err(format!(
-                "'{k}' is not understood; give {}",
-                known.join(", ")
-            ));
-        }
+        super::refuse_unknown(m, &known)?;
         let partner_id = m
             .get("partnerId")
             .and_then(Value::as_str)

@@ -5,6 +5,24 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+/// Each body POSTed to `path` is a 400 `BadRequest` whose message names the problem.
+async fn assert_refused<const N: usize>(
+    s: &TestServer,
+    path: &str,
+    tok: &str,
+    cases: [(Value, &str); N],
+) {
+    for (body, needle) in cases {
+        let msg = error_message(
+            s.post_json(path, tok, &body).await,
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+        )
+        .await;
+        assert!(msg.contains(needle), "{path} {body}: {msg}");
+    }
+}
+
 #[tokio::test]
 async fn without_dev_mode_there_are_no_controls() {
     let s = test_server!();
@@ -49,26 +67,24 @@ async fn moving_the_clock_turns_healthy_unhealthy_without_waiting() {
     let v: Value = res.json().await.unwrap();
     assert_eq!(v["offsetSeconds"], 0.0);
 
-    for (body, needle) in [
-        (json!({}), "exactly one"),
-        (
-            json!({"advance": "6m", "set": "2030-01-01T00:00:00Z"}),
-            "exactly one",
-        ),
-        (json!({"advance": "soon"}), "'advance'"),
-        (json!({"advance": 5}), "must be a string"),
-        (json!({"set": "tomorrow"}), "'set'"),
-        (json!({"reset": false}), "must be true"),
-        (json!({"rewind": "1h"}), "'rewind'"),
-    ] {
-        let msg = error_message(
-            s.post_json("/dev/v1/clock", &tok, &body).await,
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-        )
-        .await;
-        assert!(msg.contains(needle), "{body}: {msg}");
-    }
+    assert_refused(
+        &s,
+        "/dev/v1/clock",
+        &tok,
+        [
+            (json!({}), "exactly one"),
+            (
+                json!({"advance": "6m", "set": "2030-01-01T00:00:00Z"}),
+                "exactly one",
+            ),
+            (json!({"advance": "soon"}), "'advance'"),
+            (json!({"advance": 5}), "must be a string"),
+            (json!({"set": "tomorrow"}), "'set'"),
+            (json!({"reset": false}), "must be true"),
+            (json!({"rewind": "1h"}), "'rewind'"),
+        ],
+    )
+    .await;
     // The admin token's rule: partners and readers may not move it.
     let res = s
         .post_json(
@@ -304,24 +320,22 @@ async fn faults_answer_graph_requests_with_retryable_errors_until_cleared() {
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     assert_eq!(s.get(set, &tok).await.status(), StatusCode::OK);
 
-    for (body, needle) in [
-        (json!({}), "nothing to inject"),
-        (json!({"errorRate": 1.5}), "0 to 1"),
-        (json!({"dropRate": -1}), "dropRate"),
-        (json!({"errorRate": 0.6, "dropRate": 0.6}), "together"),
-        (json!({"errorRate": 1, "errors": [404]}), "429, 500"),
-        (json!({"latencyMs": [50, 10]}), "range"),
-        (json!({"errorRate": 1, "scope": "moon"}), "scope"),
-        (json!({"errorRate": 1, "shape": "x"}), "'shape'"),
-    ] {
-        let msg = error_message(
-            s.post_json("/dev/v1/faults", &tok, &body).await,
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-        )
-        .await;
-        assert!(msg.contains(needle), "{body}: {msg}");
-    }
+    assert_refused(
+        &s,
+        "/dev/v1/faults",
+        &tok,
+        [
+            (json!({}), "nothing to inject"),
+            (json!({"errorRate": 1.5}), "0 to 1"),
+            (json!({"dropRate": -1}), "dropRate"),
+            (json!({"errorRate": 0.6, "dropRate": 0.6}), "together"),
+            (json!({"errorRate": 1, "errors": [404]}), "429, 500"),
+            (json!({"latencyMs": [50, 10]}), "range"),
+            (json!({"errorRate": 1, "scope": "moon"}), "scope"),
+            (json!({"errorRate": 1, "shape": "x"}), "'shape'"),
+        ],
+    )
+    .await;
     let res = s
         .request(Method::PUT, "/dev/v1/faults", &tok)
         .send()
@@ -540,29 +554,27 @@ async fn simulated_partners_keep_health_moving_with_the_clock() {
     )
     .await;
     assert!(msg.contains("Create and enable"), "{msg}");
-    for (body, needle) in [
-        (json!({}), "partnerId"),
-        (
-            json!({"partnerId": flapping, "pattern": "sleepy"}),
-            "sleepy",
-        ),
-        (
-            json!({"partnerId": flapping, "pattern": "stopping"}),
-            "'after'",
-        ),
-        (
-            json!({"partnerId": flapping, "syncEvery": "soon"}),
-            "syncEvery",
-        ),
-    ] {
-        let msg = error_message(
-            s.post_json("/dev/v1/partners", &tok, &body).await,
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-        )
-        .await;
-        assert!(msg.contains(needle), "{body}: {msg}");
-    }
+    assert_refused(
+        &s,
+        "/dev/v1/partners",
+        &tok,
+        [
+            (json!({}), "partnerId"),
+            (
+                json!({"partnerId": flapping, "pattern": "sleepy"}),
+                "sleepy",
+            ),
+            (
+                json!({"partnerId": flapping, "pattern": "stopping"}),
+                "'after'",
+            ),
+            (
+                json!({"partnerId": flapping, "syncEvery": "soon"}),
+                "syncEvery",
+            ),
+        ],
+    )
+    .await;
     let res = s.get("/dev/v1/partners/not-a-guid", &tok).await;
     assert_error(res, StatusCode::NOT_FOUND, "ResourceNotFound").await;
     let res = s
