@@ -10,6 +10,8 @@ import {
   GraphError,
   PageIterator,
 } from "@microsoft/microsoft-graph-client";
+import { TokenCredentialAuthenticationProvider } from "@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials/index.js";
+import { ClientSecretCredential } from "@azure/identity";
 import { BASE, HOST, SET, newTenant, startServer, token } from "./support.mjs";
 
 function client(tok, base = BASE) {
@@ -149,4 +151,36 @@ test("a 429 is retried after Retry-After by the client's retry handler", async (
   } finally {
     await tight.stop();
   }
+});
+
+test("an app authenticates the normal way: ClientSecretCredential against the token endpoint", async () => {
+  // Only the authority and the Graph base URL differ from what runs against Graph;
+  // instance discovery would ask login.microsoftonline.com about this authority.
+  const tenant = newTenant();
+  const credential = new ClientSecretCredential(tenant, "my-admin-tool", "not-a-real-secret", {
+    authorityHost: BASE,
+    disableInstanceDiscovery: true,
+  });
+  const authProvider = new TokenCredentialAuthenticationProvider(credential, {
+    scopes: ["https://graph.microsoft.com/.default"],
+  });
+  const c = Client.initWithMiddleware({
+    authProvider,
+    baseUrl: `${BASE}/`,
+    defaultVersion: "beta",
+    customHosts: new Set([HOST]),
+  });
+  const created = await c.api(SET).post({ partnerId: randomUUID(), enableConnection: true });
+  const listed = await c.api(SET).get();
+  assert.deepEqual(listed.value.map((p) => p.id), [created.id]);
+
+  // A refused token request surfaces as azure-identity's own error.
+  const refused = new ClientSecretCredential("not-a-tenant-guid", "my-admin-tool", "secret", {
+    authorityHost: BASE,
+    disableInstanceDiscovery: true,
+  });
+  await assert.rejects(refused.getToken("https://graph.microsoft.com/.default"), (e) => {
+    assert.match(e.name, /AuthenticationError|CredentialUnavailableError/);
+    return true;
+  });
 });

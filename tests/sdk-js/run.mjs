@@ -18,7 +18,7 @@ const bin = process.env.CLOUDPC_PARTNERS_BIN ?? join(here, "../../target/debug/c
 const database = process.argv[2];
 const dataDir = mkdtempSync(join(tmpdir(), "cloudpc-sdk-js-"));
 
-const args = ["serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--tls-dev", "--no-throttling"];
+const args = ["serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--tls-dev", "--dev", "--no-throttling"];
 if (database) args.push("--database", database);
 const env = { ...process.env, RUST_LOG: "warn" };
 delete env.DATABASE_URL;
