@@ -30,3 +30,13 @@ pub struct AppState {
     /// (and the database pools) alive for ever.
     pub router: Arc<OnceLock<Weak<axum::Router>>>,
 }
+
+impl AppState {
+    /// The time tokens are issued and checked at: real time, not a moved dev clock,
+    /// so moving the clock cannot expire the token that would move it back.
+    pub fn token_now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.dev
+            .as_ref()
+            .map_or_else(|| self.clock.now(), |dev| dev.base_now())
+    }
+}

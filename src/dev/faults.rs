@@ -182,8 +182,7 @@ impl FaultSettings {
     }
 
     fn applies_to(&self, path: &str) -> bool {
-        // The controls and the probes are never faulted: they are how one recovers.
-        if path.starts_with("/dev/") || matches!(path, "/healthz" | "/readyz" | "/metrics") {
+        if super::is_control_path(path) {
             return false;
         }
         match &self.scope {

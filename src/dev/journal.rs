@@ -273,7 +273,7 @@ pub async fn record(State(app): State<AppState>, req: Request, next: Next) -> Re
         return next.run(req).await;
     };
     let path = req.uri().path().to_owned();
-    if path.starts_with("/dev/") || matches!(path.as_str(), "/healthz" | "/readyz" | "/metrics") {
+    if super::is_control_path(&path) {
         return next.run(req).await;
     }
     let started = Instant::now();

@@ -26,6 +26,12 @@ pub mod oauth;
 pub mod seed;
 pub mod simulate;
 
+/// The dev API itself and the probes: never faulted (they are how one recovers) nor
+/// journaled (a journal query would fill the journal).
+pub(crate) fn is_control_path(path: &str) -> bool {
+    path.starts_with("/dev/") || matches!(path, "/healthz" | "/readyz" | "/metrics")
+}
+
 /// The first field of a dev-API object that is not in `known`, as the message that
 /// lists what is.
 pub(crate) fn refuse_unknown(

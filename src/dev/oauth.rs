@@ -54,21 +54,23 @@ fn oauth_error(
     }
 }
 
+impl OAuthError {
+    fn body(&self) -> serde_json::Value {
+        let trace = Uuid::new_v4().to_string();
+        json!({
+            "error": self.error,
+            "error_description": format!("AADSTS{}: {} Trace ID: {trace}", self.code, self.description),
+            "error_codes": [self.code],
+            "timestamp": chrono::Utc::now().format("%Y-%m-%d %H:%M:%SZ").to_string(),
+            "trace_id": trace,
+            "correlation_id": Uuid::new_v4().to_string(),
+        })
+    }
+}
+
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        let trace = Uuid::new_v4().to_string();
-        (
-            self.status,
-            Json(json!({
-                "error": self.error,
-                "error_description": format!("AADSTS{}: {} Trace ID: {trace}", self.code, self.description),
-                "error_codes": [self.code],
-                "timestamp": chrono::Utc::now().format("%Y-%m-%d %H:%M:%SZ").to_string(),
-                "trace_id": trace,
-                "correlation_id": Uuid::new_v4().to_string(),
-            })),
-        )
-            .into_response()
+        (self.status, Json(self.body())).into_response()
     }
 }
 
@@ -139,11 +141,7 @@ async fn token(
             "This service checks tokens from a JWKS file; it cannot mint them.",
         )
     })?;
-    // Tokens live in real time, whatever the dev clock says.
-    let now = app
-        .dev
-        .as_ref()
-        .map_or_else(|| app.clock.now(), |dev| dev.base_now());
+    let now = app.token_now();
     let req = MintRequest {
         tenant,
         kind: TokenKind::Application {
@@ -263,19 +261,7 @@ mod tests {
     }
 
     fn error_of(e: OAuthError) -> (StatusCode, Value) {
-        let r = e.into_response();
-        let status = r.status();
-        let body = futures_body(r);
-        (status, body)
-    }
-
-    fn futures_body(r: Response) -> Value {
-        let bytes = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(axum::body::to_bytes(r.into_body(), 1 << 16))
-            .unwrap();
-        serde_json::from_slice(&bytes).unwrap()
+        (e.status, e.body())
     }
 
     #[test]

@@ -69,13 +69,7 @@ pub(crate) fn authenticate(app: &AppState, headers: &HeaderMap) -> Result<Caller
             "The request has more than one Authorization header; send exactly one.".into(),
         ));
     }
-    // Tokens live in real time: a moved dev clock must not expire the token that
-    // would move it back.
-    let now = app
-        .dev
-        .as_ref()
-        .map_or_else(|| app.clock.now(), |dev| dev.base_now());
-    Ok(app.auth.authenticate(header, now.timestamp())?)
+    Ok(app.auth.authenticate(header, app.token_now().timestamp())?)
 }
 
 impl<A: Access> FromRequestParts<AppState> for GraphCaller<A> {
