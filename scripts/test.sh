@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test: the Rust suites (unit, property, and integration over HTTP), then
-# Microsoft's Graph SDKs against the real server binary, over HTTPS: the beta SDK for
-# Python, and for JavaScript the classic client and the Kiota beta SDK. With
-# DATABASE_URL set, the integration tests and both SDK suites run on PostgreSQL too.
+# against the real server binary: Microsoft's Graph SDKs over HTTPS (the beta SDK for
+# Python; for JavaScript the classic client and the Kiota beta SDK), the status page
+# in Debian's Chromium, and schemathesis holding /openapi.json to the live server.
+# With DATABASE_URL set, the integration tests and those suites run on PostgreSQL too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,31 +13,52 @@ cargo test
 target_dir=$(realpath "${CARGO_TARGET_DIR:-target}")
 export CLOUDPC_PARTNERS_BIN="$target_dir/debug/cloudpc-partners"
 
-# Python: the SDK in a virtualenv under target/, rebuilt when requirements change.
+# Python: a virtualenv under target/ per requirements file, rebuilt when it changes.
+python_env() { # $1: the requirements file, $2: the virtualenv
+  if ! cmp -s "$1" "$2/.requirements" 2>/dev/null; then
+    echo "setting up $1 in $2"
+    rm -rf "$2"
+    python3 -m venv "$2"
+    "$2/bin/pip" install --quiet --disable-pip-version-check -r "$1"
+    cp "$1" "$2/.requirements"
+  fi
+}
 venv="$target_dir/sdk-venv"
-stamp="$venv/.requirements"
-if ! cmp -s tests/sdk/requirements.txt "$stamp" 2>/dev/null; then
-  echo "setting up the Python Graph SDK in $venv"
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/sdk/requirements.txt
-  cp tests/sdk/requirements.txt "$stamp"
-fi
+python_env tests/sdk/requirements.txt "$venv"
+openapi_venv="$target_dir/openapi-venv"
+python_env tests/openapi/requirements.txt "$openapi_venv"
 
-# JavaScript: the clients exactly as the lock file pins them.
+# JavaScript: the clients (and the browser driver) exactly as the lock files pin them.
+node_modules() { # $1: the package folder
+  if ! cmp -s "$1/package-lock.json" "$1/node_modules/.installed-lock" 2>/dev/null; then
+    echo "installing $1/node_modules"
+    npm ci --prefix "$1" --no-audit --no-fund --loglevel=error
+    cp "$1/package-lock.json" "$1/node_modules/.installed-lock"
+  fi
+}
 js=tests/sdk-js
-if ! cmp -s "$js/package-lock.json" "$js/node_modules/.installed-lock" 2>/dev/null; then
-  echo "installing the JavaScript Graph clients in $js/node_modules"
-  npm ci --prefix "$js" --no-audit --no-fund --loglevel=error
-  cp "$js/package-lock.json" "$js/node_modules/.installed-lock"
+node_modules "$js"
+node_modules tests/browser
+
+# The status page is tested in Debian's Chromium, installed here when missing.
+if ! command -v chromium >/dev/null; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "Chromium is missing and this is not root: run 'apt-get install chromium' as root, then this again." >&2
+    exit 1
+  fi
+  echo "installing Debian's chromium"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
 fi
 
 sdk_suites() { # $1: a database URL, or empty for the embedded database
   CLOUDPC_PARTNERS_SDK_DATABASE="$1" "$venv/bin/python" -m pytest -q -W ignore::DeprecationWarning tests/sdk
   node "$js/run.mjs" ${1:+"$1"}
+  CLOUDPC_PARTNERS_DATABASE="$1" node --test tests/browser/
+  "$openapi_venv/bin/python" tests/openapi/run.py "$openapi_venv/bin/schemathesis" ${1:+"$1"}
 }
 
-echo "== Graph SDKs on the embedded database"
+echo "== Graph SDKs, the status page in Chromium and the OpenAPI document (schemathesis) on the embedded database"
 sdk_suites ""
 
 if [ -n "${DATABASE_URL:-}" ]; then
@@ -46,7 +68,7 @@ if [ -n "${DATABASE_URL:-}" ]; then
   psql -q "$DATABASE_URL" -c "CREATE SCHEMA $schema"
   trap 'psql -q "$DATABASE_URL" -c "DROP SCHEMA IF EXISTS $schema CASCADE"' EXIT
   sep='?'; case "$DATABASE_URL" in *\?*) sep='&';; esac
-  echo "== Graph SDKs on PostgreSQL"
+  echo "== Graph SDKs, the status page and the OpenAPI document on PostgreSQL"
   sdk_suites "${DATABASE_URL}${sep}options=-c%20search_path%3D${schema}"
 fi
 

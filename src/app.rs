@@ -103,7 +103,8 @@ pub async fn build_state(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow:
 pub fn router(state: AppState, origin: ServiceScheme, metrics: MetricsAccess) -> Router {
     let mut routes = graph::routes(state.legacy_settings)
         .merge(crate::ops::routes(metrics))
-        .merge(crate::partner::routes());
+        .merge(crate::partner::routes())
+        .merge(crate::site::routes());
     if state.dev.is_some() {
         routes = routes
             .merge(crate::dev::routes())

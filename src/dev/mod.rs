@@ -9,12 +9,12 @@
 
 use crate::clock::format_graph_time;
 use crate::http::body::{json_kind, JsonObject};
-use crate::http::extract::{GraphCaller, ReadWrite};
+use crate::http::extract::{GraphCaller, QueryParams, ReadWrite};
 use crate::http::respond::GraphJson;
 use crate::http::ApiError;
 use crate::model::TenantId;
 use crate::state::AppState;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::routing::{get, post};
 use axum::Router;
@@ -26,10 +26,12 @@ pub mod oauth;
 pub mod seed;
 pub mod simulate;
 
-/// The dev API itself and the probes: never faulted (they are how one recovers) nor
-/// journaled (a journal query would fill the journal).
+/// The dev API itself, the probes and the status page: never faulted (they are how
+/// one recovers) nor journaled (a journal query would fill the journal).
 pub(crate) fn is_control_path(path: &str) -> bool {
-    path.starts_with("/dev/") || matches!(path, "/healthz" | "/readyz" | "/metrics")
+    path.starts_with("/dev/")
+        || matches!(path, "/healthz" | "/readyz" | "/metrics")
+        || crate::site::is_site_path(path)
 }
 
 /// The first field of a dev-API object that is not in `known`, as the message that
@@ -177,7 +179,7 @@ struct ResetScope {
 /// every tenant's) with their agent data.
 async fn reset(
     caller: GraphCaller<ReadWrite>,
-    Query(scope): Query<ResetScope>,
+    QueryParams(scope): QueryParams<ResetScope>,
     State(app): State<AppState>,
 ) -> Result<GraphJson, ApiError> {
     let tenant = match scope.scope.as_deref() {
@@ -325,7 +327,7 @@ fn journal_of(app: &AppState) -> Result<&journal::Journal, ApiError> {
 /// `GET /dev/v1/journal`: recent requests, oldest first, newest `top` (default 100).
 async fn read_journal(
     caller: GraphCaller<ReadWrite>,
-    Query(q): Query<JournalQuery>,
+    QueryParams(q): QueryParams<JournalQuery>,
     State(app): State<AppState>,
 ) -> Result<GraphJson, ApiError> {
     let journal = journal_of(&app)?;
@@ -354,7 +356,7 @@ async fn read_journal(
 /// `DELETE /dev/v1/journal`: forgets the entries the same query would show.
 async fn clear_journal(
     caller: GraphCaller<ReadWrite>,
-    Query(q): Query<JournalQuery>,
+    QueryParams(q): QueryParams<JournalQuery>,
     State(app): State<AppState>,
 ) -> Result<StatusCode, ApiError> {
     let journal = journal_of(&app)?;

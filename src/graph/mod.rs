@@ -132,7 +132,7 @@ pub async fn unknown_path(State(app): State<AppState>, uri: Uri) -> ApiError {
         "v1.0" => vec![],
         _ => {
             return ApiError::NotFound(format!(
-                "No resource at '{path}'. This service serves Microsoft Graph under /beta (/beta/deviceManagement/virtualEndpoint/externalPartners), the partner API under /partner/v1, and /healthz, /readyz and /metrics."
+                "No resource at '{path}'. This service serves Microsoft Graph under /beta (/beta/deviceManagement/virtualEndpoint/externalPartners), the partner API under /partner/v1, a status page at /, its OpenAPI document at /openapi.json, and /healthz, /readyz and /metrics."
             ))
         }
     };

@@ -233,3 +233,29 @@ impl<S: Send + Sync> FromRequestParts<S> for ServiceRoot {
         )))
     }
 }
+
+/// Query parameters read into `T`; a query string that does not fit (a parameter
+/// given twice, a value of the wrong kind) is Graph's 400, not axum's plain text.
+#[derive(Debug, Clone)]
+pub struct QueryParams<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for QueryParams<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(t)| QueryParams(t))
+            .map_err(|e| {
+                ApiError::BadRequest(format!(
+                    "The query string is not understood: {}.",
+                    e.body_text()
+                        .trim_start_matches("Failed to deserialize query string: ")
+                ))
+            })
+    }
+}

@@ -17,6 +17,7 @@ mod operations;
 mod persistence;
 mod protocol;
 mod query_options;
+mod site;
 mod storage;
 mod throttling;
 

@@ -1,0 +1,438 @@
+//! The stand-in controls under `/dev/v1` and the Entra-shaped token endpoint, listed
+//! only when the process runs with `--dev`.
+
+use super::graph::json_content;
+use super::schema::{edm, reference};
+use super::{operation, Auth};
+use crate::edm::EdmType;
+use crate::model::schema::STATUS;
+use serde_json::{json, Map, Value};
+
+/// Every dev call may answer these besides its own.
+const ANY: &[u16] = &[400, 401, 403];
+const WITH_BODY: &[u16] = &[400, 401, 403, 413, 415];
+
+pub fn paths(paths: &mut Map<String, Value>, schemas: &mut Map<String, Value>) {
+    let tag = "dev";
+    let s = |name: &str| reference(&format!("cloudpcPartners.{name}"));
+
+    schemas.insert(
+        "cloudpcPartners.clock".into(),
+        closed(json!({
+            "now": { "type": "string", "format": "date-time" },
+            "offsetSeconds": { "type": "number", "description": "How far the service's clock is from the real one." },
+        }), &["now", "offsetSeconds"]),
+    );
+    let clock = operation(
+        "Read the service's clock",
+        tag,
+        Auth::GraphWrite,
+        vec![],
+        None,
+        &[(200, "The clock", json_content(s("clock")))],
+        ANY,
+    );
+    let move_clock = operation(
+        "Move the service's clock",
+        tag,
+        Auth::GraphWrite,
+        vec![],
+        Some(json!({
+            "description": "Exactly one of advance, set or reset.",
+            "oneOf": [
+                closed(json!({ "advance": { "type": "string", "description": "A duration such as 90m." } }), &["advance"]),
+                closed(json!({ "set": { "type": "string", "format": "date-time" } }), &["set"]),
+                closed(json!({ "reset": { "const": true } }), &["reset"]),
+            ],
+        })),
+        &[(200, "The clock after the move", json_content(s("clock")))],
+        WITH_BODY,
+    );
+    paths.insert(
+        "/dev/v1/clock".into(),
+        json!({ "get": clock, "post": move_clock }),
+    );
+
+    let reset = operation(
+        "Delete the tenant's connections",
+        tag,
+        Auth::GraphWrite,
+        vec![json!({
+            "name": "scope", "in": "query", "required": false,
+            "description": "tenant (the token's, the default) or all (every tenant's).",
+            "schema": { "type": "string", "enum": ["tenant", "all"] },
+        })],
+        None,
+        &[(
+            200,
+            "How many were deleted",
+            json_content(closed(
+                json!({ "deleted": { "type": "integer", "minimum": 0 } }),
+                &["deleted"],
+            )),
+        )],
+        ANY,
+    );
+    paths.insert("/dev/v1/reset".into(), json!({ "post": reset }));
+
+    let seeded = closed(
+        json!({
+            "partnerId": { "type": "string", "format": "uuid" },
+            "status": edm(&EdmType::Enum(&STATUS)),
+            "enableConnection": { "type": "boolean" },
+            "lastHeartbeat": { "type": "string", "description": "A time, or an offset from now such as -30s." },
+            "lastSync": { "type": "string", "description": "A time, or an offset from now such as -2h." },
+        }),
+        &["partnerId"],
+    );
+    let seed = operation(
+        "Add connections in chosen states",
+        tag,
+        Auth::GraphWrite,
+        vec![],
+        Some(closed(
+            json!({ "connections": { "type": "array", "items": seeded } }),
+            &["connections"],
+        )),
+        &[(
+            201,
+            "Their ids",
+            json_content(closed(
+                json!({ "ids": { "type": "array", "items": { "type": "string", "format": "uuid" } } }),
+                &["ids"],
+            )),
+        )],
+        &[WITH_BODY, &[409]].concat(),
+    );
+    paths.insert("/dev/v1/seed".into(), json!({ "post": seed }));
+
+    let settings = closed(
+        json!({
+            "scope": { "type": "string", "description": "graph (default), partner, all, or a path prefix starting with /." },
+            "errorRate": { "type": "number", "minimum": 0, "maximum": 1 },
+            "dropRate": { "type": "number", "minimum": 0, "maximum": 1 },
+            "errors": { "type": "array", "minItems": 1, "items": { "type": "integer", "enum": [429, 500, 503, 504] } },
+            "latencyMs": {
+                "anyOf": [
+                    { "type": "integer", "minimum": 0 },
+                    { "type": "array", "items": { "type": "integer", "minimum": 0 }, "minItems": 2, "maxItems": 2 },
+                ],
+            },
+            "retryAfterSeconds": { "type": "integer", "minimum": 0, "maximum": 3600 },
+        }),
+        &[],
+    );
+    schemas.insert(
+        "cloudpcPartners.faults".into(),
+        closed(
+            json!({ "faults": { "anyOf": [settings.clone(), { "type": "null" }] } }),
+            &["faults"],
+        ),
+    );
+    let get_faults = operation(
+        "Read the fault settings",
+        tag,
+        Auth::GraphWrite,
+        vec![],
+        None,
+        &[(
+            200,
+            "The settings in force; null for none",
+            json_content(s("faults")),
+        )],
+        ANY,
+    );
+    let set_faults = operation(
+        "Inject faults",
+        tag,
+        Auth::GraphWrite,
+        vec![],
+        Some(settings),
+        &[(200, "The settings now in force", json_content(s("faults")))],
+        WITH_BODY,
+    );
+    let clear_faults = operation(
+        "Stop injecting faults",
+        tag,
+        Auth::GraphWrite,
+        vec![],
+        None,
+        &[(204, "No faults", Value::Null)],
+        ANY,
+    );
+    paths.insert(
+        "/dev/v1/faults".into(),
+        json!({ "get": get_faults, "post": set_faults, "delete": clear_faults }),
+    );
+
+    let entry = json!({
+        "type": "object",
+        "properties": {
+            "sequence": { "type": "integer" },
+            "time": { "type": "string", "format": "date-time" },
+            "method": { "type": "string" },
+            "path": { "type": "string" },
+            "query": { "type": ["string", "null"] },
+            "status": { "type": ["integer", "null"] },
+            "tenantId": { "type": ["string", "null"] },
+            "partnerId": { "type": "string" },
+            "callerKind": { "type": ["string", "null"] },
+            "clientRequestId": { "type": ["string", "null"] },
+            "requestId": { "type": ["string", "null"] },
+            "durationMs": { "type": "number" },
+            "body": {},
+            "dropped": { "type": "boolean" },
+            "bodyTruncated": { "type": "boolean" },
+        },
+    });
+    let journal_query = [
+        ("tenant", "A tenant GUID, or all; the token's tenant by default."),
+        ("path", "A path, * as a wildcard, such as /partner/*."),
+        ("status", "A status such as 204 or a class such as 4xx."),
+        ("method", "An HTTP method."),
+        ("since", "A time, or an offset from now such as -5m."),
+    ]
+    .iter()
+    .map(|(name, description)| json!({ "name": name, "in": "query", "required": false, "description": description, "schema": { "type": "string" } }))
+    .collect::<Vec<_>>();
+    let mut read_query = journal_query.clone();
+    read_query.push(json!({ "name": "top", "in": "query", "required": false, "description": "The newest this many (default 100).", "schema": { "type": "integer", "minimum": 1 } }));
+    let read = operation(
+        "Read the request journal",
+        tag,
+        Auth::GraphWrite,
+        read_query,
+        None,
+        &[(
+            200,
+            "Recent requests, oldest first",
+            json_content(closed(
+                json!({
+                    "capacity": { "type": "integer" },
+                    "value": { "type": "array", "items": entry },
+                }),
+                &["capacity", "value"],
+            )),
+        )],
+        ANY,
+    );
+    let clear = operation(
+        "Forget journal entries",
+        tag,
+        Auth::GraphWrite,
+        journal_query,
+        None,
+        &[(
+            204,
+            "Forgotten: those the same query would show",
+            Value::Null,
+        )],
+        ANY,
+    );
+    paths.insert(
+        "/dev/v1/journal".into(),
+        json!({ "get": read, "delete": clear }),
+    );
+
+    schemas.insert(
+        "cloudpcPartners.simulation".into(),
+        closed(json!({
+            "id": { "type": "string", "format": "uuid" },
+            "partnerId": { "type": "string", "format": "uuid" },
+            "pattern": { "type": "string", "enum": ["steady", "flapping", "stopping"] },
+            "periodSeconds": { "type": "integer" },
+            "afterSeconds": { "type": "integer" },
+            "heartbeatEverySeconds": { "type": "integer" },
+            "syncEverySeconds": { "type": ["integer", "null"] },
+            "startedDateTime": { "type": "string", "format": "date-time" },
+            "up": { "type": "boolean", "description": "Whether it heartbeats now (its pattern may have it down)." },
+            "heartbeats": { "type": "integer", "minimum": 0 },
+            "syncs": { "type": "integer", "minimum": 0 },
+            "lastHeartbeatDateTime": { "type": ["string", "null"], "format": "date-time" },
+            "lastSyncDateTime": { "type": ["string", "null"], "format": "date-time" },
+            "lastError": { "type": ["string", "null"], "description": "Why its last heartbeat or sync was refused, if it was." },
+        }), &["id", "partnerId", "pattern"]),
+    );
+    let duration = |what: &str| json!({ "type": "string", "description": format!("{what}: a duration from 1s to 30d, such as 10m.") });
+    let plan = closed(
+        json!({
+            "partnerId": { "type": "string", "format": "uuid" },
+            "pattern": { "type": "string", "enum": ["steady", "flapping", "stopping"] },
+            "period": duration("For flapping: how long it is up, then down"),
+            "after": duration("For stopping: when it goes quiet"),
+            "heartbeatEvery": duration("How often it heartbeats (30s)"),
+            "syncEvery": duration("How often it syncs (never)"),
+        }),
+        &["partnerId"],
+    );
+    let start = operation(
+        "Simulate a partner",
+        tag,
+        Auth::GraphWrite,
+        vec![],
+        Some(plan),
+        &[(201, "The simulation", json_content(s("simulation")))],
+        &[WITH_BODY, &[409]].concat(),
+    );
+    let list = operation(
+        "List simulated partners",
+        tag,
+        Auth::GraphWrite,
+        vec![],
+        None,
+        &[(
+            200,
+            "The tenant's simulations",
+            json_content(closed(
+                json!({ "value": { "type": "array", "items": s("simulation") } }),
+                &["value"],
+            )),
+        )],
+        ANY,
+    );
+    paths.insert(
+        "/dev/v1/partners".into(),
+        json!({ "get": list, "post": start }),
+    );
+    let id =
+        json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } });
+    let get = operation(
+        "Read a simulated partner",
+        tag,
+        Auth::GraphWrite,
+        vec![id.clone()],
+        None,
+        &[(200, "The simulation", json_content(s("simulation")))],
+        &[ANY, &[404]].concat(),
+    );
+    let stop = operation(
+        "Stop a simulated partner",
+        tag,
+        Auth::GraphWrite,
+        vec![id],
+        None,
+        &[(204, "Stopped; the connection stays", Value::Null)],
+        &[ANY, &[404]].concat(),
+    );
+    paths.insert(
+        "/dev/v1/partners/{id}".into(),
+        json!({ "get": get, "delete": stop }),
+    );
+
+    token_endpoint(paths, schemas);
+}
+
+/// The Entra-shaped endpoints: discovery, keys and client-credentials tokens. They
+/// answer OAuth's error body, not Graph's.
+fn token_endpoint(paths: &mut Map<String, Value>, schemas: &mut Map<String, Value>) {
+    let tag = "dev";
+    schemas.insert(
+        "cloudpcPartners.oauthError".into(),
+        json!({
+            "type": "object",
+            "properties": {
+                "error": { "type": "string" },
+                "error_description": { "type": "string" },
+                "error_codes": { "type": "array", "items": { "type": "integer" } },
+                "timestamp": { "type": "string" },
+                "trace_id": { "type": "string" },
+                "correlation_id": { "type": "string" },
+            },
+            "required": ["error", "error_description"],
+        }),
+    );
+    let oauth_error = |description: &str| json!({ "description": description, "content": { "application/json": { "schema": reference("cloudpcPartners.oauthError") } } });
+    let tenant = json!({
+        "name": "tenant", "in": "path", "required": true,
+        "description": "The tenant's GUID.",
+        "schema": { "type": "string" },
+    });
+    let mut discovery = operation(
+        "OpenID configuration",
+        tag,
+        Auth::None,
+        vec![tenant.clone()],
+        None,
+        &[(
+            200,
+            "Where the token endpoint is",
+            json_content(json!({ "type": "object", "required": ["issuer", "token_endpoint"] })),
+        )],
+        &[],
+    );
+    discovery["responses"]["400"] = oauth_error("The tenant is not a GUID");
+    paths.insert(
+        "/{tenant}/v2.0/.well-known/openid-configuration".into(),
+        json!({ "get": discovery }),
+    );
+    let mut keys = operation(
+        "Signing keys",
+        tag,
+        Auth::None,
+        vec![tenant.clone()],
+        None,
+        &[(
+            200,
+            "The JWKS (empty: local tokens are HS256)",
+            json_content(closed(json!({ "keys": { "type": "array" } }), &["keys"])),
+        )],
+        &[],
+    );
+    keys["responses"]["400"] = oauth_error("The tenant is not a GUID");
+    paths.insert(
+        "/{tenant}/discovery/v2.0/keys".into(),
+        json!({ "get": keys }),
+    );
+    let form = json!({
+        "type": "object",
+        "properties": {
+            "grant_type": { "const": "client_credentials" },
+            "client_id": { "type": "string", "minLength": 1 },
+            "client_secret": { "type": "string", "minLength": 1 },
+            "scope": { "const": "https://graph.microsoft.com/.default" },
+        },
+        "required": ["grant_type", "client_id", "client_secret", "scope"],
+    });
+    let mut token = operation(
+        "A client-credentials token",
+        tag,
+        Auth::None,
+        vec![tenant],
+        None,
+        &[(
+            200,
+            "An application token with CloudPC.ReadWrite.All for the tenant",
+            json_content(json!({
+                "type": "object",
+                "properties": {
+                    "token_type": { "const": "Bearer" },
+                    "expires_in": { "type": "integer" },
+                    "ext_expires_in": { "type": "integer" },
+                    "access_token": { "type": "string" },
+                },
+                "required": ["token_type", "expires_in", "access_token"],
+            })),
+        )],
+        &[],
+    );
+    token["requestBody"] = json!({
+        "required": true,
+        "content": { "application/x-www-form-urlencoded": { "schema": form } },
+    });
+    token["responses"]["400"] = oauth_error("A parameter is missing or not valid");
+    token["responses"]["401"] = oauth_error("No client secret");
+    paths.insert(
+        "/{tenant}/oauth2/v2.0/token".into(),
+        json!({ "post": token }),
+    );
+}
+
+/// An object with exactly these properties, `required` of them required.
+fn closed(properties: Value, required: &[&str]) -> Value {
+    json!({
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": false,
+    })
+}

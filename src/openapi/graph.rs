@@ -1,0 +1,451 @@
+//! The Graph surface under `/beta`, written from the entity description: for each
+//! view, its collection, `$count` and entity paths with the query options they take,
+//! then the bound agent operations, `$batch` and `$metadata`.
+
+use super::schema::{self, component, reference};
+use super::{operation, Auth};
+use crate::edm::{EntityView, FilterOps, Operation, Returns};
+use crate::model::schema::{ACTION_REPORTS, ACTION_RESULTS, PARTNERS, PARTNER_OPERATIONS};
+use crate::odata::query::{MAX_TOP, PAGE_SIZE};
+use serde_json::{json, Map, Value};
+
+/// Where every view's sets live.
+const BASE: &str = "/beta/deviceManagement/virtualEndpoint";
+
+/// The statuses any Graph call may answer besides its own.
+const ANY: &[u16] = &[400, 401, 403, 429, 503];
+
+/// Adds the paths of one view of the records.
+pub fn view_paths(paths: &mut Map<String, Value>, view: &EntityView, deprecated: bool) {
+    let tag = view.set_name;
+    let ty = view.type_name;
+    let set = format!("{BASE}/{}", view.set_name);
+    let entity_ref = schema::reference(&format!("{}Response", component(ty)));
+    let mut list = operation(
+        &format!("List {}", view.set_name),
+        tag,
+        Auth::GraphRead,
+        collection_options(view),
+        None,
+        &[(
+            200,
+            "A page of the tenant's connections",
+            json_content(schema::reference(&format!(
+                "{}CollectionResponse",
+                component(ty)
+            ))),
+        )],
+        ANY,
+    );
+    list["description"] = json!(format!(
+        "The tenant's connections, {PAGE_SIZE} a page unless $top or Prefer: odata.maxpagesize says otherwise; follow @odata.nextLink for the rest."
+    ));
+    let create = operation(
+        &format!("Create a {ty}"),
+        tag,
+        Auth::GraphWrite,
+        vec![],
+        Some(reference(&format!("{}Create", component(ty)))),
+        &[(
+            201,
+            "Created; Location names it",
+            json_content(entity_ref.clone()),
+        )],
+        &[ANY, &[409, 413, 415]].concat(),
+    );
+    paths.insert(
+        set.clone(),
+        json!({ "get": deprecate(list, deprecated), "post": deprecate(create, deprecated) }),
+    );
+
+    let count = operation(
+        &format!("Count {}", view.set_name),
+        tag,
+        Auth::GraphRead,
+        vec![filter(view)],
+        None,
+        &[(
+            200,
+            "The number of matching connections",
+            json!({ "text/plain": { "schema": { "type": "string", "pattern": "^[0-9]+$" } } }),
+        )],
+        ANY,
+    );
+    paths.insert(
+        format!("{set}/$count"),
+        json!({ "get": deprecate(count, deprecated) }),
+    );
+
+    let get = operation(
+        &format!("Get a {ty}"),
+        tag,
+        Auth::GraphRead,
+        vec![key(), select(view)],
+        None,
+        &[(200, "The connection", json_content(entity_ref.clone()))],
+        &[ANY, &[404]].concat(),
+    );
+    let update = operation(
+        &format!("Update a {ty}"),
+        tag,
+        Auth::GraphWrite,
+        vec![key(), if_match()],
+        Some(reference(&format!("{}Update", component(ty)))),
+        &[(200, "The updated connection", json_content(entity_ref))],
+        &[ANY, &[404, 412, 413, 415]].concat(),
+    );
+    let delete = operation(
+        &format!("Delete a {ty}"),
+        tag,
+        Auth::GraphWrite,
+        vec![key(), if_match()],
+        None,
+        &[(204, "Deleted", Value::Null)],
+        &[ANY, &[404, 412]].concat(),
+    );
+    paths.insert(
+        format!("{set}/{{id}}"),
+        json!({
+            "get": deprecate(get, deprecated),
+            "patch": deprecate(update, deprecated),
+            "delete": deprecate(delete, deprecated),
+        }),
+    );
+}
+
+fn deprecate(mut op: Value, deprecated: bool) -> Value {
+    if deprecated {
+        op["deprecated"] = json!(true);
+    }
+    op
+}
+
+/// The schemas one view contributes.
+pub fn view_schemas(schemas: &mut Map<String, Value>, view: &EntityView) {
+    let ty = component(view.type_name);
+    schemas.insert(ty.clone(), schema::entity(view));
+    schemas.insert(format!("{ty}Response"), schema::entity_response(view));
+    schemas.insert(
+        format!("{ty}CollectionResponse"),
+        schema::page(schema::reference(&ty)),
+    );
+    let mut create = schema::body(view, |p| p.on_create, false);
+    create["examples"] = json!([{
+        crate::model::schema::PARTNER_ID: "198d7bb6-bd2d-4bd7-9baa-5d8f0a4e2b42",
+        crate::model::schema::ENABLE_CONNECTION: true,
+    }]);
+    schemas.insert(format!("{ty}Create"), create);
+    let mut update = schema::body(view, |p| p.on_update, true);
+    update["examples"] = json!([{ crate::model::schema::ENABLE_CONNECTION: false }]);
+    schemas.insert(format!("{ty}Update"), update);
+}
+
+/// The bound agent operations, on the current view's entity path.
+pub fn agent_paths(paths: &mut Map<String, Value>) {
+    let entity = format!("{BASE}/{}/{{id}}", PARTNERS.set_name);
+    let tag = "agent";
+    for op in &PARTNER_OPERATIONS {
+        let (path, method, value) = agent_operation(op, tag);
+        paths
+            .entry(format!("{entity}/{path}"))
+            .or_insert_with(|| json!({}))[method] = value;
+    }
+}
+
+fn agent_operation(op: &Operation, tag: &str) -> (String, &'static str, Value) {
+    let success = match &op.returns {
+        None => (204, "Done", Value::Null),
+        Some(Returns::String) => (
+            200,
+            "The value",
+            json_content(json!({
+                "type": "object",
+                "properties": {
+                    "@odata.context": { "type": "string" },
+                    "value": { "type": "string" },
+                },
+                "required": ["value"],
+                "additionalProperties": false,
+            })),
+        ),
+        Some(Returns::CollectionOf(row)) => (
+            200,
+            "A page of rows",
+            json_content(schema::reference(&format!(
+                "{}CollectionResponse",
+                component(row.name)
+            ))),
+        ),
+    };
+    if op.is_action {
+        let body: Map<String, Value> = op
+            .parameters
+            .iter()
+            .map(|(name, edm)| (name.to_string(), schema::edm(edm)))
+            .collect();
+        let names: Vec<&str> = op.parameters.iter().map(|(n, _)| *n).collect();
+        let mut body = json!({
+            "type": "object",
+            "properties": body,
+            "required": names,
+            "additionalProperties": false,
+        });
+        body["examples"] = match op.name {
+            "configureAgent" => json!([{ "agentSetting": {
+                "agentUrl": "https://partner.example/agent.msi",
+                "agentSha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+                "installParameters": ["/quiet"],
+                "autoDeploymentEnabled": false,
+            } }]),
+            _ => json!([{ "cloudPcIds": ["5e1a7c1e-5b77-4d4c-9d1a-0c3a4f1d2b6e"] }]),
+        };
+        // Deploying acts on the caller's behalf, so Graph takes only a delegated token.
+        let value = operation(
+            op.name,
+            tag,
+            Auth::GraphDelegatedWrite,
+            vec![key()],
+            Some(body),
+            &[success],
+            &[ANY, &[404, 413, 415]].concat(),
+        );
+        (op.name.to_owned(), "post", value)
+    } else {
+        // Functions take their parameters as Microsoft's SDKs send them: named in the
+        // call, with the values in the query string.
+        let view = match op.returns {
+            Some(Returns::CollectionOf(row)) if row.name == ACTION_REPORTS.entity.name => {
+                &ACTION_REPORTS
+            }
+            _ => &ACTION_RESULTS,
+        };
+        let mut params = vec![key()];
+        params.extend(op.parameters.iter().map(|(name, edm)| {
+            json!({
+                "name": name,
+                "in": "query",
+                "required": false,
+                "description": format!("The {name} to narrow the rows to."),
+                "schema": schema::edm(edm),
+            })
+        }));
+        params.extend(collection_options(view));
+        let call = op
+            .parameters
+            .iter()
+            .map(|(name, _)| format!("{name}='@{name}'"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let value = operation(
+            op.name,
+            tag,
+            Auth::GraphRead,
+            params,
+            None,
+            &[success],
+            &[ANY, &[404]].concat(),
+        );
+        (format!("{}({call})", op.name), "get", value)
+    }
+}
+
+/// The row types the agent functions return, and the agent setting.
+pub fn agent_schemas(schemas: &mut Map<String, Value>) {
+    for view in [&ACTION_RESULTS, &ACTION_REPORTS] {
+        let name = component(view.entity.name);
+        schemas.insert(name.clone(), schema::row(view.entity));
+        schemas.insert(
+            format!("{name}CollectionResponse"),
+            schema::page(reference(&name)),
+        );
+    }
+}
+
+/// `POST /beta/$batch` and `GET /beta/$metadata`.
+pub fn service_paths(paths: &mut Map<String, Value>) {
+    let request = json!({
+        "type": "object",
+        "properties": {
+            "id": { "type": "string", "minLength": 1 },
+            "method": { "type": "string", "enum": ["GET", "POST", "PATCH", "DELETE"] },
+            "url": { "type": "string", "description": "Relative to /beta, such as /deviceManagement/virtualEndpoint/externalPartners." },
+            "headers": { "type": "object", "additionalProperties": { "type": "string" } },
+            "body": { "description": "JSON, or a base64 string for other content types." },
+            "dependsOn": { "type": "array", "items": { "type": "string" } },
+        },
+        "required": ["id", "method", "url"],
+    });
+    let body = json!({
+        "type": "object",
+        "properties": {
+            // At most 20, said rather than constrained: schemathesis 4.32 cannot reliably
+            // generate twenty items of this shape and reports its own flakiness.
+            "requests": { "type": "array", "items": request, "minItems": 1, "description": "One to 20 requests; more is a 400." },
+        },
+        "required": ["requests"],
+        "examples": [{
+            "requests": [
+                { "id": "1", "method": "GET", "url": format!("/deviceManagement/virtualEndpoint/{}?$top=2", PARTNERS.set_name) },
+                { "id": "2", "method": "GET", "url": format!("/deviceManagement/virtualEndpoint/{}/$count", PARTNERS.set_name), "dependsOn": ["1"] },
+            ],
+        }],
+    });
+    let answer = json!({
+        "type": "object",
+        "properties": {
+            "responses": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "id": { "type": "string" },
+                        "status": { "type": "integer" },
+                        "headers": { "type": "object", "additionalProperties": { "type": "string" } },
+                        "body": {},
+                    },
+                    "required": ["id", "status"],
+                },
+            },
+        },
+        "required": ["responses"],
+    });
+    let mut batch = operation(
+        "Run up to 20 requests in one",
+        "batch",
+        Auth::GraphAny,
+        vec![],
+        Some(body),
+        &[(200, "Each request's answer", json_content(answer))],
+        &[400, 401, 413, 415],
+    );
+    batch["description"] = json!(
+        "JSON batching as Graph does it: each item is authorized with the batch's token, throttled and answered as a direct call; dependsOn orders them, and dependents of a failed item answer 424."
+    );
+    paths.insert("/beta/$batch".into(), json!({ "post": batch }));
+    let metadata = operation(
+        "The CSDL of the types served here",
+        "metadata",
+        Auth::None,
+        vec![],
+        None,
+        &[(
+            200,
+            "CSDL",
+            json!({ "application/xml": { "schema": { "type": "string" } } }),
+        )],
+        &[],
+    );
+    paths.insert("/beta/$metadata".into(), json!({ "get": metadata }));
+}
+
+pub fn json_content(schema: Value) -> Value {
+    json!({ "application/json": { "schema": schema } })
+}
+
+fn key() -> Value {
+    json!({
+        "name": "id",
+        "in": "path",
+        "required": true,
+        "description": "The connection's id; a value that is not a GUID names nothing (404).",
+        "schema": { "type": "string", "format": "uuid" },
+    })
+}
+
+fn if_match() -> Value {
+    json!({
+        "name": "If-Match",
+        "in": "header",
+        "required": false,
+        "description": "Only if the connection is still at this @odata.etag (or *); else 412.",
+        "schema": { "type": "string" },
+    })
+}
+
+fn filter(view: &EntityView) -> Value {
+    let filterable: Vec<&str> = view
+        .properties()
+        .filter(|p| p.filter != FilterOps::None)
+        .map(|p| view.name(p))
+        .collect();
+    json!({
+        "name": "$filter",
+        "in": "query",
+        "required": false,
+        "description": format!(
+            "An OData filter over {}: eq, ne, in, gt, ge, lt, le (where the type orders), and, or, not, parentheses.",
+            filterable.join(", ")
+        ),
+        "schema": { "type": "string" },
+        "examples": {
+            "enabled": { "value": format!("{} eq true", crate::model::schema::ENABLE_CONNECTION) },
+        },
+    })
+}
+
+fn select(view: &EntityView) -> Value {
+    let names: Vec<&str> = view.properties().map(|p| view.name(p)).collect();
+    json!({
+        "name": "$select",
+        "in": "query",
+        "required": false,
+        "description": format!("Comma-separated properties to return, of {}.", names.join(", ")),
+        "schema": { "type": "string" },
+    })
+}
+
+/// The options a collection takes, with the properties of `view` named where they
+/// apply.
+fn collection_options(view: &EntityView) -> Vec<Value> {
+    let sortable: Vec<&str> = view
+        .properties()
+        .filter(|p| p.sortable)
+        .map(|p| view.name(p))
+        .collect();
+    vec![
+        filter(view),
+        select(view),
+        json!({
+            "name": "$orderby",
+            "in": "query",
+            "required": false,
+            "description": format!("Comma-separated properties, each optionally followed by asc or desc, of {}.", sortable.join(", ")),
+            "schema": { "type": "string" },
+        }),
+        json!({
+            "name": "$top",
+            "in": "query",
+            "required": false,
+            "description": "The page size.",
+            "schema": { "type": "integer", "minimum": 0, "maximum": MAX_TOP },
+        }),
+        json!({
+            "name": "$skip",
+            "in": "query",
+            "required": false,
+            "description": "Rows to pass over once.",
+            "schema": { "type": "integer", "minimum": 0 },
+        }),
+        json!({
+            "name": "$skiptoken",
+            "in": "query",
+            "required": false,
+            "description": "Where the next page starts; opaque, only as @odata.nextLink gives it.",
+            "schema": { "type": "string" },
+        }),
+        json!({
+            "name": "$count",
+            "in": "query",
+            "required": false,
+            "description": "With true, @odata.count holds the number of every match.",
+            "schema": { "type": "boolean" },
+        }),
+        json!({
+            "name": "Prefer",
+            "in": "header",
+            "required": false,
+            "description": "odata.maxpagesize=N sets the page size when $top does not.",
+            "schema": { "type": "string" },
+        }),
+    ]
+}

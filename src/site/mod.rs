@@ -1,0 +1,91 @@
+//! What a person or a tool opens first: the status page at `/` (static HTML, script
+//! and style compiled into the binary, no build step) and the OpenAPI document at
+//! `/openapi.json`. The page holds no data of its own: it calls the Graph, partner
+//! and dev APIs with the token the person gives it, so it shows nothing without one.
+
+use crate::http::extract::ServiceRoot;
+use crate::http::ApiError;
+use crate::openapi::{self, Surface};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{header, HeaderValue, Method};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, MethodRouter};
+use axum::{Json, Router};
+
+const PAGE: &str = include_str!("page/index.html");
+const SCRIPT: &str = include_str!("page/app.js");
+const STYLE: &str = include_str!("page/app.css");
+
+/// The page's own content only: no inline script or style, no other origin, no framing.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// Whether a path is the page or the document (neither is an API call to journal).
+pub fn is_site_path(path: &str) -> bool {
+    matches!(path, "/" | "/openapi.json") || path.starts_with("/status/")
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", only_get(get(page)))
+        .route("/status/app.js", only_get(get(script)))
+        .route("/status/app.css", only_get(get(style)))
+        .route("/openapi.json", only_get(get(document)))
+}
+
+fn only_get(r: MethodRouter<AppState>) -> MethodRouter<AppState> {
+    r.fallback(|method: Method| async move {
+        ApiError::MethodNotAllowed {
+            method: method.to_string(),
+            allow: "GET",
+        }
+    })
+}
+
+fn asset(content_type: &'static str, body: String) -> Response {
+    let mut res = ([(header::CONTENT_TYPE, content_type)], body).into_response();
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    res
+}
+
+/// `GET /`: the page, told whether the stand-in controls are on.
+async fn page(State(app): State<AppState>) -> Response {
+    let dev = if app.dev.is_some() { "true" } else { "false" };
+    let mut res = asset("text/html;charset=utf-8", PAGE.replace("{{dev}}", dev));
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    res
+}
+
+async fn script() -> Response {
+    asset("text/javascript;charset=utf-8", SCRIPT.to_owned())
+}
+
+async fn style() -> Response {
+    asset("text/css;charset=utf-8", STYLE.to_owned())
+}
+
+/// `GET /openapi.json`, for this process's switches and the origin the client used.
+async fn document(
+    ServiceRoot(root): ServiceRoot,
+    State(app): State<AppState>,
+) -> Json<serde_json::Value> {
+    let origin = root.strip_suffix("/beta").unwrap_or(&root).to_owned();
+    Json(openapi::document(&Surface {
+        origin,
+        legacy_settings: app.legacy_settings,
+        dev: app.dev.is_some(),
+    }))
+}

@@ -1,0 +1,192 @@
+//! The status page and the OpenAPI document, as served: what a browser and a tool
+//! get before they hold any token. (The page's behaviour is driven in Chromium by
+//! `tests/browser`; the document is held to the live server by `tests/openapi`.)
+
+use crate::common::*;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+#[tokio::test]
+async fn the_page_is_served_without_a_token_and_locked_to_its_own_origin() {
+    let s = test_server!();
+    let res = s.client.get(s.url("/")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let h = res.headers();
+    assert!(h["content-type"].to_str().unwrap().starts_with("text/html"));
+    let csp = h["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"));
+    let html = res.text().await.unwrap();
+    assert!(html.contains("data-dev=\"false\""));
+    assert!(html.contains("href=\"/openapi.json\""));
+    // Nothing of any tenant is in the page itself: it asks the APIs with a token.
+    assert!(!html.contains("externalPartners\""));
+    for (path, kind) in [
+        ("/status/app.js", "text/javascript"),
+        ("/status/app.css", "text/css"),
+    ] {
+        let res = s.client.get(s.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        assert!(res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with(kind));
+    }
+}
+
+#[tokio::test]
+async fn the_page_knows_when_the_stand_in_controls_are_on() {
+    let s = test_server!(|c| c.dev = true);
+    let html = s
+        .client
+        .get(s.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("data-dev=\"true\""));
+}
+
+#[tokio::test]
+async fn other_methods_on_the_page_are_405() {
+    let s = test_server!();
+    for path in ["/", "/openapi.json", "/status/app.js"] {
+        let res = s.client.post(s.url(path)).send().await.unwrap();
+        assert_error(res, StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed").await;
+    }
+}
+
+async fn document(s: &TestServer) -> Value {
+    let res = s.client.get(s.url("/openapi.json")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    res.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_document_describes_what_this_process_serves() {
+    let s = test_server!();
+    let doc = document(&s).await;
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert_eq!(doc["servers"][0]["url"], s.origin.as_str());
+    let paths = doc["paths"].as_object().unwrap();
+    let set = "/beta/deviceManagement/virtualEndpoint/externalPartners";
+    for path in [
+        set.to_owned(),
+        format!("{set}/$count"),
+        format!("{set}/{{id}}"),
+        format!("{set}/{{id}}/deployAgent"),
+        "/beta/$batch".into(),
+        "/partner/v1/heartbeat".into(),
+        "/partner/v1/deployments/{activityId}/results".into(),
+    ] {
+        assert!(paths.contains_key(&path), "{path}");
+    }
+    assert!(
+        !paths.keys().any(|p| p.starts_with("/dev/")),
+        "no dev API without --dev"
+    );
+    // Both views, from the description: the old one says status, the new one
+    // connectionStatus, and the old one is marked deprecated.
+    let schemas = &doc["components"]["schemas"];
+    assert!(
+        schemas["microsoft.graph.cloudPcExternalPartner"]["properties"]["connectionStatus"]
+            .is_object()
+    );
+    assert!(
+        schemas["microsoft.graph.cloudPcExternalPartnerSetting"]["properties"]["status"]
+            .is_object()
+    );
+    assert_eq!(
+        doc["paths"]["/beta/deviceManagement/virtualEndpoint/externalPartnerSettings"]["get"]
+            ["deprecated"],
+        true
+    );
+    assert_eq!(
+        schemas["microsoft.graph.cloudPcExternalPartnerStatus"]["enum"],
+        serde_json::json!(["notAvailable", "available", "healthy", "unhealthy"])
+    );
+    let list = &doc["paths"][set]["get"];
+    let options: Vec<&str> = list["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for o in [
+        "$filter",
+        "$select",
+        "$orderby",
+        "$top",
+        "$skip",
+        "$skiptoken",
+        "$count",
+    ] {
+        assert!(options.contains(&o), "{o}");
+    }
+    assert_eq!(
+        list["responses"]["401"]["$ref"],
+        "#/components/responses/Error401"
+    );
+}
+
+#[tokio::test]
+async fn without_the_old_view_the_document_leaves_it_out() {
+    let s = test_server!(|c| c.no_legacy_settings = true);
+    let doc = document(&s).await;
+    assert!(doc["paths"]
+        .get("/beta/deviceManagement/virtualEndpoint/externalPartnerSettings")
+        .is_none());
+    assert!(doc["components"]["schemas"]
+        .get("microsoft.graph.cloudPcExternalPartnerSetting")
+        .is_none());
+}
+
+#[tokio::test]
+async fn in_dev_mode_the_document_adds_the_controls() {
+    let s = test_server!(|c| c.dev = true);
+    let doc = document(&s).await;
+    for path in [
+        "/dev/v1/clock",
+        "/dev/v1/faults",
+        "/dev/v1/journal",
+        "/{tenant}/oauth2/v2.0/token",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn a_query_string_the_dev_api_cannot_read_is_graphs_400() {
+    let s = test_server!(|c| c.dev = true);
+    let tok = s.admin(TENANT_A);
+    for path in [
+        "/dev/v1/journal?top=1&top=2",
+        "/dev/v1/reset?scope=all&scope=all",
+    ] {
+        let method = if path.contains("reset") {
+            Method::POST
+        } else {
+            Method::GET
+        };
+        let res = s.request(method, path, &tok).send().await.unwrap();
+        let msg = error_message(res, StatusCode::BAD_REQUEST, "BadRequest").await;
+        assert!(msg.contains("duplicate field"), "{path}: {msg}");
+    }
+}
+
+#[tokio::test]
+async fn the_page_and_the_document_stay_out_of_the_journal() {
+    let s = test_server!(|c| c.dev = true);
+    let tok = s.admin(TENANT_A);
+    for path in ["/", "/openapi.json", "/status/app.js"] {
+        s.client.get(s.url(path)).send().await.unwrap();
+    }
+    let journal: Value = s
+        .get("/dev/v1/journal?tenant=all", &tok)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(journal["value"], serde_json::json!([]), "{journal}");
+}
