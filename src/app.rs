@@ -62,6 +62,10 @@ pub async fn build_state(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow:
             config.data_dir.display()
         )
     })?;
+    let throttle = Arc::new(match store.shared_buckets() {
+        Some(shared) => Throttle::shared(config.throttling.limits(), clock.clone(), shared),
+        None => Throttle::new(config.throttling.limits(), clock.clone()),
+    });
     Ok(AppState {
         connections: Arc::new(Connections::new(
             store,
@@ -69,7 +73,7 @@ pub async fn build_state(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow:
             config.heartbeats.partner_cache_ttl.get(),
             clock.clone(),
         )),
-        throttle: Arc::new(Throttle::new(config.throttling.limits(), clock.clone())),
+        throttle,
         auth: Arc::new(Authenticator::new(keys)),
         clock,
         legacy_settings: !config.no_legacy_settings,
@@ -192,6 +196,7 @@ pub struct Server {
     stop_flusher: tokio::sync::watch::Sender<bool>,
     flusher: JoinHandle<()>,
     simulator: Option<JoinHandle<()>>,
+    sweeper: JoinHandle<()>,
 }
 
 impl Server {
@@ -206,6 +211,7 @@ impl Server {
     pub async fn shutdown(self) -> anyhow::Result<()> {
         self.handle.graceful_shutdown(Some(self.shutdown_grace));
         self.task.await??;
+        self.sweeper.abort();
         let _ = self.stop_flusher.send(true);
         if let Some(simulator) = self.simulator {
             simulator.await?;
@@ -327,6 +333,15 @@ pub async fn start(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         .connections
         .spawn_heartbeat_flusher(config.heartbeats.flush_interval.get(), flusher_stopped);
     let simulator = crate::dev::simulate::spawn(&state, stop_flusher.subscribe());
+    // Shared throttling buckets nobody uses any more are full again: drop them.
+    let throttle = state.throttle.clone();
+    let sweeper = tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+        loop {
+            every.tick().await;
+            throttle.forget_idle().await;
+        }
+    });
     let handle = axum_server::Handle::new();
     let ops_addr = match &ops_listener {
         Some(l) => Some(l.local_addr()?),
@@ -373,6 +388,7 @@ pub async fn start(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         stop_flusher,
         flusher,
         simulator,
+        sweeper,
     })
 }
 

@@ -9,6 +9,11 @@ use cloudpc_partners::config::{MigrateConfig, ServeConfig, TokenConfig};
 use std::io::Write;
 use std::sync::Arc;
 
+// Many small, short-lived allocations per request (JSON, SQL text, headers): a
+// thread-caching allocator costs less per request than glibc's (see the api bench).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "cloudpc-partners",

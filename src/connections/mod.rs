@@ -78,6 +78,7 @@ impl From<StoreError> for ConnectionsError {
             StoreError::Database(sqlx::Error::PoolTimedOut) => ConnectionsError::Busy,
             StoreError::Storage(e) => ConnectionsError::StorageFailing(e.to_string()),
             StoreError::Unreachable(e) => ConnectionsError::Unreachable(e.to_string()),
+            StoreError::Uncommitted(why) => ConnectionsError::StorageFailing(why),
             other => ConnectionsError::Store(other),
         }
     }
@@ -98,6 +99,8 @@ pub struct Listing {
     pub items: Vec<Connection>,
     /// More rows follow this page.
     pub more: bool,
+    /// The keys the next page starts after, when the order pages by keys.
+    pub next_after: Option<crate::odata::Cursor>,
     pub count: Option<u64>,
 }
 
@@ -216,6 +219,7 @@ impl Connections {
                 .map(|r| self.judged(r, now))
                 .collect(),
             more: page.more,
+            next_after: page.next_after,
             count,
         })
     }

@@ -6,16 +6,27 @@ use serde_json::{Map, Value};
 
 /// A stored value as JSON, in Graph's formats.
 pub fn json_of(v: &Scalar, edm: &EdmType) -> Value {
-    match (v, edm) {
-        (Scalar::Null, _) => Value::Null,
-        (Scalar::Bool(b), _) => Value::Bool(*b),
-        (Scalar::Text(s), _) => Value::String(s.clone()),
-        (Scalar::Time(t), _) => Value::String(format_graph_time(*t)),
-        (Scalar::Enum(n), EdmType::Enum(e)) => e
-            .member(*n)
-            .map_or(Value::Null, |m| Value::String(m.into())),
-        (Scalar::Enum(n), _) => Value::from(*n),
-        (Scalar::Json(v), _) => v.clone(),
+    serde_json::to_value(ScalarJson(v, edm)).unwrap_or(Value::Null)
+}
+
+/// A stored value, serialized in Graph's formats straight into the response (no
+/// intermediate JSON tree): the one place these formats are written.
+pub struct ScalarJson<'a>(pub &'a Scalar, pub &'a EdmType);
+
+impl serde::Serialize for ScalarJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match (self.0, self.1) {
+            (Scalar::Null, _) => s.serialize_unit(),
+            (Scalar::Bool(b), _) => s.serialize_bool(*b),
+            (Scalar::Text(t), _) => s.serialize_str(t),
+            (Scalar::Time(t), _) => s.serialize_str(&format_graph_time(*t)),
+            (Scalar::Enum(n), EdmType::Enum(e)) => match e.member(*n) {
+                Some(m) => s.serialize_str(m),
+                None => s.serialize_unit(),
+            },
+            (Scalar::Enum(n), _) => s.serialize_i64(*n),
+            (Scalar::Json(v), _) => v.serialize(s),
+        }
     }
 }
 

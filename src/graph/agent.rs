@@ -265,7 +265,7 @@ fn function_collection(
         .map(|values| Value::Object(crate::edm::json::described(view, values, select)))
         .collect();
     body.insert("value".into(), Value::Array(items));
-    if let Some(token) = q.next_token().filter(|_| rows.more) {
+    if let Some(token) = q.next_token(None).filter(|_| rows.more) {
         // The same call and options, with the position folded into `$skiptoken`.
         let origin = root.strip_suffix("/beta").unwrap_or(root);
         let kept: Vec<String> = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
@@ -289,7 +289,10 @@ fn function_collection(
         body.insert("@odata.nextLink".into(), Value::String(link));
     }
     Collection {
-        body: Value::Object(body),
+        body: crate::http::respond::SerializedJson::of(
+            axum::http::StatusCode::OK,
+            &Value::Object(body),
+        ),
         max_page_size_applied: None,
     }
 }

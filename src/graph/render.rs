@@ -1,12 +1,13 @@
 //! JSON representations exactly as the seed pages show them, for either view.
 
 use crate::connections::{Connection, Listing};
-use crate::edm::json::json_of;
+use crate::edm::json::ScalarJson;
 use crate::edm::{Derived, Source};
-use crate::http::respond::{Collection, EntityResponse};
+use crate::http::respond::{Collection, EntityResponse, SerializedJson};
 use crate::odata::{CollectionQuery, EntityView, Property, SkipToken};
 use axum::http::StatusCode;
-use serde_json::{Map, Value};
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
 
 /// The path of an entity set below the service root.
 pub fn set_path(shape: &EntityView) -> String {
@@ -31,35 +32,75 @@ pub fn context_url(
     s
 }
 
-/// One entity's properties (all, or the selected ones), after `@odata.type`.
-pub fn properties(
-    shape: &EntityView,
-    conn: &Connection,
-    select: Option<&[Property]>,
-) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert(
-        "@odata.type".into(),
-        Value::String(format!("#{}", shape.qualified_type())),
-    );
-    m.insert("@odata.etag".into(), Value::String(conn.record.etag()));
-    let mut put = |p: Property| {
-        m.insert(shape.name(p).into(), value(p, conn));
-    };
-    match select {
-        Some(chosen) => chosen.iter().copied().for_each(&mut put),
-        None => shape.properties().for_each(&mut put),
-    }
-    m
+/// One entity as JSON, serialized straight from the record (no `Value` tree):
+/// `@odata.context` (for a single entity), `@odata.type`, `@odata.etag`, then the
+/// properties (all, or the selected ones) in the description's order.
+struct EntityJson<'a> {
+    shape: &'a EntityView,
+    conn: &'a Connection,
+    select: Option<&'a [Property]>,
+    context: Option<&'a str>,
 }
 
-/// One property's JSON value.
-fn value(p: Property, conn: &Connection) -> Value {
-    match p.source {
-        Source::Key => Value::String(conn.record.id.to_string()),
-        Source::Column(_) => json_of(conn.record.values.get(p.name), &p.edm),
-        Source::Derived(Derived::Status) => Value::String(conn.health.status.as_str().into()),
-        Source::Derived(Derived::StatusDetails) => Value::String(conn.health.details.clone()),
+impl Serialize for EntityJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        if let Some(context) = self.context {
+            m.serialize_entry("@odata.context", context)?;
+        }
+        m.serialize_entry(
+            "@odata.type",
+            &format_args!("#{}", self.shape.qualified_type()),
+        )?;
+        m.serialize_entry(
+            "@odata.etag",
+            &format_args!("W/\"{}\"", self.conn.record.version),
+        )?;
+        let mut put =
+            |p: Property| m.serialize_entry(self.shape.name(p), &PropertyJson(p, self.conn));
+        match self.select {
+            Some(chosen) => chosen.iter().copied().try_for_each(&mut put)?,
+            None => self.shape.properties().try_for_each(&mut put)?,
+        }
+        m.end()
+    }
+}
+
+/// One property's value.
+struct PropertyJson<'a>(Property, &'a Connection);
+
+impl Serialize for PropertyJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (p, conn) = (self.0, self.1);
+        match p.source {
+            Source::Key => s.collect_str(&conn.record.id),
+            Source::Column(_) => ScalarJson(conn.record.values.get(p.name), &p.edm).serialize(s),
+            Source::Derived(Derived::Status) => s.serialize_str(conn.health.status.as_str()),
+            Source::Derived(Derived::StatusDetails) => s.serialize_str(&conn.health.details),
+        }
+    }
+}
+
+/// A page: `@odata.context`, `@odata.count`, `value`, `@odata.nextLink`.
+struct PageJson<'a> {
+    context: String,
+    count: Option<u64>,
+    items: Vec<EntityJson<'a>>,
+    next_link: Option<String>,
+}
+
+impl Serialize for PageJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("@odata.context", &self.context)?;
+        if let Some(n) = self.count {
+            m.serialize_entry("@odata.count", &n)?;
+        }
+        m.serialize_entry("value", &self.items)?;
+        if let Some(link) = &self.next_link {
+            m.serialize_entry("@odata.nextLink", link)?;
+        }
+        m.end()
     }
 }
 
@@ -70,15 +111,25 @@ pub fn entity(
     conn: &Connection,
     select: Option<&[Property]>,
 ) -> EntityResponse {
-    let mut m = Map::new();
-    m.insert(
-        "@odata.context".into(),
-        Value::String(context_url(shape, base, select, true)),
-    );
-    m.extend(properties(shape, conn, select));
+    entity_with(StatusCode::OK, shape, base, conn, select)
+}
+
+fn entity_with(
+    status: StatusCode,
+    shape: &EntityView,
+    base: &str,
+    conn: &Connection,
+    select: Option<&[Property]>,
+) -> EntityResponse {
+    let context = context_url(shape, base, select, true);
+    let json = EntityJson {
+        shape,
+        conn,
+        select,
+        context: Some(&context),
+    };
     EntityResponse {
-        status: StatusCode::OK,
-        body: Value::Object(m),
+        body: SerializedJson::of(status, &json),
         etag: conn.record.etag(),
         location: None,
     }
@@ -87,9 +138,8 @@ pub fn entity(
 /// A create's response: 201, with the new entity's `Location`.
 pub fn created(shape: &EntityView, base: &str, conn: &Connection) -> EntityResponse {
     EntityResponse {
-        status: StatusCode::CREATED,
         location: Some(format!("{base}/{}/{}", set_path(shape), conn.record.id)),
-        ..entity(shape, base, conn, None)
+        ..entity_with(StatusCode::CREATED, shape, base, conn, None)
     }
 }
 
@@ -101,28 +151,26 @@ pub fn collection(
     listing: &Listing,
 ) -> Collection {
     let select = q.select.as_deref();
-    let mut body = Map::new();
-    body.insert(
-        "@odata.context".into(),
-        Value::String(context_url(shape, base, select, false)),
-    );
-    if let Some(n) = listing.count {
-        body.insert("@odata.count".into(), Value::from(n));
-    }
-    let items = listing
-        .items
-        .iter()
-        .map(|c| Value::Object(properties(shape, c, select)))
-        .collect();
-    body.insert("value".into(), Value::Array(items));
-    if let Some(token) = q.next_token().filter(|_| listing.more) {
-        body.insert(
-            "@odata.nextLink".into(),
-            Value::String(next_link(shape, base, q, token)),
-        );
-    }
+    let page = PageJson {
+        context: context_url(shape, base, select, false),
+        count: listing.count,
+        items: listing
+            .items
+            .iter()
+            .map(|conn| EntityJson {
+                shape,
+                conn,
+                select,
+                context: None,
+            })
+            .collect(),
+        next_link: q
+            .next_token(listing.next_after.clone())
+            .filter(|_| listing.more)
+            .map(|token| next_link(shape, base, q, token)),
+    };
     Collection {
-        body: Value::Object(body),
+        body: SerializedJson::of(StatusCode::OK, &page),
         max_page_size_applied: q.max_page_size_applied,
     }
 }

@@ -85,7 +85,8 @@ impl<A: Access> FromRequestParts<AppState> for GraphCaller<A> {
             });
         }
         app.throttle
-            .check_graph(&caller, A::PERMISSION == Permission::ReadWrite)?;
+            .check_graph(&caller, A::PERMISSION == Permission::ReadWrite)
+            .await?;
         Ok(GraphCaller {
             caller,
             access: PhantomData,
@@ -118,7 +119,9 @@ impl FromRequestParts<AppState> for PartnerCaller {
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
         let caller = authenticate(app, &parts.headers)?;
         let partner_id = caller.require_partner()?;
-        app.throttle.check_partner(caller.tenant, partner_id)?;
+        app.throttle
+            .check_partner(caller.tenant, partner_id)
+            .await?;
         Ok(PartnerCaller {
             tenant: caller.tenant,
             partner_id,

@@ -21,17 +21,44 @@ impl IntoResponse for GraphJson {
     }
 }
 
+/// A JSON body already serialized (straight from the records, with no `Value` tree
+/// in between), with Graph's content type.
+#[derive(Debug, Clone)]
+pub struct SerializedJson(pub StatusCode, pub Vec<u8>);
+
+impl SerializedJson {
+    /// Serializes `body`; a value that cannot be (none of ours) is the Graph 500.
+    pub fn of(status: StatusCode, body: &impl serde::Serialize) -> Self {
+        match serde_json::to_vec(body) {
+            Ok(bytes) => SerializedJson(status, bytes),
+            Err(e) => {
+                tracing::error!(error = %e, "a response could not be serialized");
+                SerializedJson(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    br#"{"error":{"code":"InternalServerError","message":"An internal error occurred; quote the request-id when reporting it."}}"#.to_vec(),
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for SerializedJson {
+    fn into_response(self) -> Response {
+        (self.0, [(header::CONTENT_TYPE, JSON_CONTENT_TYPE)], self.1).into_response()
+    }
+}
+
 /// A page of a collection, with `Preference-Applied` when the client's
 /// `odata.maxpagesize` set its size.
 #[derive(Debug, Clone)]
 pub struct Collection {
-    pub body: Value,
+    pub body: SerializedJson,
     pub max_page_size_applied: Option<u64>,
 }
 
 impl IntoResponse for Collection {
     fn into_response(self) -> Response {
-        let mut res = GraphJson(StatusCode::OK, self.body).into_response();
+        let mut res = self.body.into_response();
         if let Some(n) = self.max_page_size_applied {
             if let Ok(v) = HeaderValue::from_str(&format!("odata.maxpagesize={n}")) {
                 res.headers_mut().insert("preference-applied", v);
@@ -44,15 +71,14 @@ impl IntoResponse for Collection {
 /// A single entity: its JSON, its `ETag`, and for a create its `Location`.
 #[derive(Debug, Clone)]
 pub struct EntityResponse {
-    pub status: StatusCode,
-    pub body: Value,
+    pub body: SerializedJson,
     pub etag: String,
     pub location: Option<String>,
 }
 
 impl IntoResponse for EntityResponse {
     fn into_response(self) -> Response {
-        let mut res = GraphJson(self.status, self.body).into_response();
+        let mut res = self.body.into_response();
         let h = res.headers_mut();
         if let Ok(tag) = HeaderValue::from_str(&self.etag) {
             h.insert(header::ETAG, tag);

@@ -7,7 +7,7 @@ pub mod query;
 pub mod schema;
 
 pub use filter::{CompareOp, Filter, Value};
-pub use paging::SkipToken;
+pub use paging::{Cursor, SkipToken};
 pub use query::{CollectionQuery, CountQuery, Direction, EntityQuery, OrderBy};
 pub use schema::{EntityView, Property};
 

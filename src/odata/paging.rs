@@ -2,19 +2,27 @@
 //!
 //! It records where the next page starts, the page size it was issued with, and a
 //! fingerprint of the `$filter`/`$orderby` it was issued for, so it cannot be replayed
-//! against a different query. A checksum makes edits detectable; the token grants
-//! nothing a client could not ask for with `$skip`, so it needs no secret, which also
-//! lets any server process over a shared database accept any other's tokens.
+//! against a different query. Where the sort keys are stored values, "where the next
+//! page starts" is the last row's keys (keyset paging: page N costs what page 1 does,
+//! and rows added or removed meanwhile never shift it); otherwise it is an offset.
+//! A checksum makes edits detectable; the token grants nothing a client could not
+//! ask for with `$filter` or `$skip`, so it needs no secret, which also lets any
+//! server process over a shared database accept any other's tokens.
 
 use super::QueryError;
+use crate::edm::Scalar;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-const VERSION: &str = "2";
+const VERSION: &str = "3";
+
+/// The sort keys of the last row of a page, in sort order, ending with the
+/// table's unique tie-breakers: the next page starts strictly after them.
+pub type Cursor = Vec<Scalar>;
 
 /// A decoded, verified paging cursor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SkipToken {
     /// Index of the first item of the page this token asks for.
     pub offset: u64,
@@ -22,13 +30,19 @@ pub struct SkipToken {
     pub page_size: u64,
     /// Which query the token belongs to.
     pub fingerprint: u64,
+    /// Where the page starts by its keys; `None` when the sort is not by stored values.
+    pub after: Option<Cursor>,
 }
 
 impl SkipToken {
     /// Encodes the token for `@odata.nextLink`.
     pub fn encode(&self) -> String {
+        let after = match &self.after {
+            Some(keys) => URL_SAFE_NO_PAD.encode(encode_keys(keys).to_string()),
+            None => "-".into(),
+        };
         let body = format!(
-            "{VERSION}.{}.{}.{:016x}",
+            "{VERSION}.{}.{}.{:016x}.{after}",
             self.offset, self.page_size, self.fingerprint
         );
         let sum = checksum(&body);
@@ -51,7 +65,8 @@ impl SkipToken {
             return Err(invalid());
         }
         let mut parts = body.split('.');
-        let (Some(VERSION), Some(offset), Some(page_size), Some(fp), None) = (
+        let (Some(VERSION), Some(offset), Some(page_size), Some(fp), Some(after), None) = (
+            parts.next(),
             parts.next(),
             parts.next(),
             parts.next(),
@@ -63,12 +78,56 @@ impl SkipToken {
         let offset = offset.parse().map_err(|_| invalid())?;
         let page_size = page_size.parse().map_err(|_| invalid())?;
         let fingerprint = u64::from_str_radix(fp, 16).map_err(|_| invalid())?;
+        let after = match after {
+            "-" => None,
+            keys => {
+                let json = URL_SAFE_NO_PAD.decode(keys).map_err(|_| invalid())?;
+                let value: serde_json::Value =
+                    serde_json::from_slice(&json).map_err(|_| invalid())?;
+                Some(decode_keys(&value).ok_or_else(invalid)?)
+            }
+        };
         Ok(SkipToken {
             offset,
             page_size,
             fingerprint,
+            after,
         })
     }
+}
+
+/// Keys as JSON, each tagged with its kind so it decodes to the same value.
+fn encode_keys(keys: &[Scalar]) -> serde_json::Value {
+    use serde_json::json;
+    keys.iter()
+        .map(|k| match k {
+            Scalar::Null => json!(["n"]),
+            Scalar::Bool(b) => json!(["b", b]),
+            Scalar::Text(s) => json!(["s", s]),
+            Scalar::Time(t) => json!(["t", crate::clock::to_millis(*t)]),
+            Scalar::Enum(v) => json!(["e", v]),
+            Scalar::Json(v) => json!(["j", v]),
+        })
+        .collect()
+}
+
+fn decode_keys(value: &serde_json::Value) -> Option<Cursor> {
+    value
+        .as_array()?
+        .iter()
+        .map(|k| {
+            let k = k.as_array()?;
+            Some(match (k.first()?.as_str()?, k.get(1)) {
+                ("n", None) => Scalar::Null,
+                ("b", Some(v)) => Scalar::Bool(v.as_bool()?),
+                ("s", Some(v)) => Scalar::Text(v.as_str()?.to_owned()),
+                ("t", Some(v)) => Scalar::Time(crate::clock::from_millis(v.as_i64()?)),
+                ("e", Some(v)) => Scalar::Enum(v.as_i64()?),
+                ("j", Some(v)) => Scalar::Json(v.clone()),
+                _ => return None,
+            })
+        })
+        .collect()
 }
 
 /// Identifies a query's `$filter` and `$orderby`, as the client wrote them.
@@ -100,11 +159,19 @@ mod tests {
                 offset: 100,
                 page_size: 100,
                 fingerprint: 7,
+                after: None,
             },
             SkipToken {
                 offset: 200,
                 page_size: 250,
                 fingerprint: u64::MAX,
+                after: Some(vec![
+                    Scalar::Null,
+                    Scalar::Bool(true),
+                    Scalar::Text("a.b'c".into()),
+                    Scalar::Time(crate::clock::from_millis(1_764_000_000_123)),
+                    Scalar::Enum(3),
+                ]),
             },
         ] {
             assert_eq!(SkipToken::decode(&t.encode()).unwrap(), t);
@@ -117,6 +184,7 @@ mod tests {
             offset: 100,
             page_size: 900,
             fingerprint: 42,
+            after: None,
         }
         .encode();
         let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(&good).unwrap()).unwrap();

@@ -6,7 +6,7 @@
 //! development, not be silently ignored.
 
 use super::filter::parse_filter;
-use super::paging::{fingerprint, SkipToken};
+use super::paging::{fingerprint, Cursor, SkipToken};
 use super::schema::resolve;
 use super::{EntityView, Filter, Property, QueryError};
 
@@ -60,8 +60,10 @@ pub struct CollectionQuery {
     pub select: Option<Vec<Property>>,
     pub orderby: Vec<OrderBy>,
     pub count: bool,
-    /// First item of this page.
+    /// First item of this page (when `after` is `None`).
     pub offset: u64,
+    /// The page starts after the row with these sort keys (keyset paging).
+    pub after: Option<Cursor>,
     /// Items per page: `$top`, else `Prefer: odata.maxpagesize`, else what the
     /// `$skiptoken` was issued with, else [`PAGE_SIZE`].
     pub page_size: u64,
@@ -90,6 +92,7 @@ impl Default for CollectionQuery {
             orderby: Vec::new(),
             count: false,
             offset: 0,
+            after: None,
             page_size: PAGE_SIZE,
             max_page_size_applied: None,
             top: None,
@@ -109,13 +112,15 @@ impl CollectionQuery {
         }
     }
 
-    /// The token for the page after this one, given that the store found more rows;
-    /// none for `$top=0`, whose pages would never advance.
-    pub fn next_token(&self) -> Option<SkipToken> {
+    /// The token for the page after this one, given that the store found more rows
+    /// and, where it can page by keys, the last row's keys; none for `$top=0`, whose
+    /// pages would never advance.
+    pub fn next_token(&self, last: Option<Cursor>) -> Option<SkipToken> {
         (self.page_size > 0).then(|| SkipToken {
             offset: self.offset.saturating_add(self.page_size),
             page_size: self.page_size,
             fingerprint: fingerprint(self.raw_filter.as_deref(), self.raw_orderby.as_deref()),
+            after: last,
         })
     }
 }
@@ -247,14 +252,15 @@ pub fn parse_collection(
     let max_page_size = max_page_size.map(|n| n.clamp(1, MAX_TOP));
     let page_size = top
         .or(max_page_size)
-        .or(token.map(|t| t.page_size.clamp(1, MAX_TOP)))
+        .or(token.as_ref().map(|t| t.page_size.clamp(1, MAX_TOP)))
         .unwrap_or(PAGE_SIZE);
     Ok(CollectionQuery {
         filter,
         select,
         orderby,
         count,
-        offset: token.map_or(skip.unwrap_or(0), |t| t.offset),
+        offset: token.as_ref().map_or(skip.unwrap_or(0), |t| t.offset),
+        after: token.and_then(|t| t.after),
         page_size,
         max_page_size_applied: if top.is_none() { max_page_size } else { None },
         top,
@@ -421,7 +427,7 @@ mod tests {
                 limit: 250
             }
         );
-        let t = q.next_token().unwrap();
+        let t = q.next_token(None).unwrap();
         assert_eq!((t.offset, t.page_size), (250, 250));
         // The nextLink repeats $top beside the token.
         let q2 = coll(&format!("$top=250&$skiptoken={}", t.encode())).unwrap();
@@ -433,7 +439,11 @@ mod tests {
             }
         );
         // A token alone pages with the size it was issued for.
-        let q3 = coll(&format!("$skiptoken={}", q2.next_token().unwrap().encode())).unwrap();
+        let q3 = coll(&format!(
+            "$skiptoken={}",
+            q2.next_token(None).unwrap().encode()
+        ))
+        .unwrap();
         assert_eq!(
             q3.window(),
             PageWindow {
@@ -457,9 +467,9 @@ mod tests {
                 limit: 5
             }
         );
-        assert_eq!(q4.next_token().unwrap().offset, 12);
+        assert_eq!(q4.next_token(None).unwrap().offset, 12);
         // $top=0 answers no items and never a next page.
-        assert_eq!(coll("$top=0").unwrap().next_token(), None);
+        assert_eq!(coll("$top=0").unwrap().next_token(None), None);
     }
 
     #[test]
@@ -486,7 +496,7 @@ mod tests {
     #[test]
     fn skiptoken_is_bound_to_its_query() {
         let q = coll("$filter=enableConnection eq true").unwrap();
-        let t = q.next_token().unwrap().encode();
+        let t = q.next_token(None).unwrap().encode();
         assert!(coll(&format!("$filter=enableConnection eq true&$skiptoken={t}")).is_ok());
         let e = coll(&format!("$filter=enableConnection eq false&$skiptoken={t}")).unwrap_err();
         assert!(e.message.contains("different $filter"));

@@ -45,7 +45,7 @@ pub async fn list(
         body.insert("@odata.count".into(), Value::from(n));
     }
     body.insert("value".into(), Value::Array(items));
-    if let Some(token) = q.next_token().filter(|_| rows.more) {
+    if let Some(token) = q.next_token(None).filter(|_| rows.more) {
         let origin = root.strip_suffix("/beta").unwrap_or(&root);
         let mut link = format!("{origin}/partner/v1/deployments?");
         if let Some(f) = &q.raw_filter {

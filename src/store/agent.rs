@@ -249,6 +249,7 @@ impl SqlStore {
             name: described.name,
             columns: &cols,
             tiebreak: described.tiebreak,
+            keyset: None,
         };
         let tenant = tenant.to_string();
         let s = sql::list_page(&table, &tenant, scope, request);

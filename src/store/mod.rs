@@ -9,6 +9,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 pub mod agent;
+mod buckets;
+mod group_commit;
 pub mod open;
 pub mod pools;
 pub mod row;
@@ -45,6 +47,8 @@ pub enum StoreError {
     Storage(sqlx::Error),
     #[error("the database cannot be reached: {0}")]
     Unreachable(sqlx::Error),
+    #[error("the write was not committed: {0}")]
+    Uncommitted(String),
     #[error("database error: {0}")]
     Database(sqlx::Error),
     #[error("schema migration failed: {0}")]
@@ -73,6 +77,8 @@ pub struct ListRequest<'a> {
     pub filter: Option<&'a Filter>,
     pub orderby: &'a [OrderBy],
     pub offset: u64,
+    /// Where the page starts by its keys, where the table pages by keys.
+    pub after: Option<&'a crate::odata::Cursor>,
     pub limit: u64,
     pub status: StatusClock,
 }
@@ -85,6 +91,7 @@ impl<'a> ListRequest<'a> {
             filter: q.filter.as_ref(),
             orderby: &q.orderby,
             offset: window.offset,
+            after: q.after.as_ref(),
             limit: window.limit,
             status,
         }
@@ -96,6 +103,8 @@ impl<'a> ListRequest<'a> {
 pub struct Page {
     pub items: Vec<PartnerRecord>,
     pub more: bool,
+    /// The keys the next page starts after, when the order pages by keys.
+    pub next_after: Option<crate::odata::Cursor>,
 }
 
 /// Persistence for partner connections. No call reads or writes across tenants.
@@ -186,6 +195,10 @@ pub trait Store: AgentStore + Send + Sync + 'static {
 
     /// Writes everything to the main database file and closes the connections.
     async fn close(&self);
+
+    /// Throttling buckets shared with the other processes over this database; `None`
+    /// where there are none (the embedded database has one process).
+    fn shared_buckets(&self) -> Option<std::sync::Arc<dyn crate::throttle::SharedBuckets>>;
 }
 
 impl From<sqlx::Error> for StoreError {

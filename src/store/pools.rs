@@ -2,6 +2,7 @@
 //! primitives (run a statement, read rows as cells, write a heartbeat batch), each
 //! matched once over the two kinds of pool.
 
+use super::group_commit::{Done, SqliteWriter, Work};
 use super::row::{Cell, Kind};
 use super::sql::{self, Statement};
 use super::{Heartbeat, StoreError};
@@ -37,11 +38,12 @@ pub enum Access {
 #[derive(Debug, Clone)]
 pub enum Pools {
     /// One SQLite file in WAL mode. Writes go through a single connection with
-    /// `synchronous=FULL`, so a write that returned is on disk (it survives `kill -9`
-    /// and power loss) and writers never contend for the lock; reads use a small pool
-    /// of their own that WAL lets run beside the writer.
+    /// `synchronous=FULL` and group commit, so a write that returned is on disk (it
+    /// survives `kill -9` and power loss), concurrent writes share one fsync, and
+    /// writers never contend for the lock; reads use a small pool of their own that
+    /// WAL lets run beside the writer.
     Sqlite {
-        writer: SqlitePool,
+        writer: SqliteWriter,
         readers: SqlitePool,
     },
     /// PostgreSQL, shared by several stateless server processes.
@@ -59,16 +61,23 @@ impl Pools {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(base.clone().create_if_missing(true))
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+        // No liveness test per acquire: a local file does not drop connections, and
+        // the test is a round trip to the driver's thread on every read.
         let readers = SqlitePoolOptions::new()
             .max_connections(4)
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(base.read_only(true))
             .await?;
-        Ok(Pools::Sqlite { writer, readers })
+        Ok(Pools::Sqlite {
+            writer: SqliteWriter::start(writer),
+            readers,
+        })
     }
 
     /// An SQLite database in memory. One connection serves reads and writes: every
@@ -87,7 +96,7 @@ impl Pools {
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(Pools::Sqlite {
-            writer: pool.clone(),
+            writer: SqliteWriter::start(pool.clone()),
             readers: pool,
         })
     }
@@ -118,10 +127,10 @@ impl Pools {
     /// Runs a statement to completion; returns the rows it affected.
     pub async fn execute(&self, s: &Statement) -> Result<u64, StoreError> {
         let done = match self {
-            Pools::Sqlite { writer, .. } => sqlx::query_with(&s.sql, sqlite_arguments(&s.binds)?)
-                .execute(writer)
-                .await?
-                .rows_affected(),
+            Pools::Sqlite { writer, .. } => match writer.write(Work::Execute(s.clone())).await? {
+                Done::Affected(n) => n,
+                other => return Err(unexpected(other)),
+            },
             Pools::Postgres(pool) => sqlx::query_with(&s.sql, pg_arguments(&s.binds)?)
                 .execute(pool)
                 .await?
@@ -139,16 +148,17 @@ impl Pools {
         kinds: &[Kind],
     ) -> Result<Vec<Vec<Cell>>, StoreError> {
         match self {
-            Pools::Sqlite { writer, readers } => {
-                let pool = if access == Access::Read {
-                    readers
-                } else {
-                    writer
-                };
+            Pools::Sqlite { readers, .. } if access == Access::Read => {
                 let rows = sqlx::query_with(&s.sql, sqlite_arguments(&s.binds)?)
-                    .fetch_all(pool)
+                    .fetch_all(readers)
                     .await?;
                 rows.iter().map(|r| decode(r, kinds)).collect()
+            }
+            Pools::Sqlite { writer, .. } => {
+                match writer.write(Work::Rows(s.clone(), kinds.to_vec())).await? {
+                    Done::Rows(rows) => Ok(rows),
+                    other => Err(unexpected(other)),
+                }
             }
             Pools::Postgres(pool) => {
                 let rows = sqlx::query_with(&s.sql, pg_arguments(&s.binds)?)
@@ -168,18 +178,10 @@ impl Pools {
     ) -> Result<Result<(), usize>, StoreError> {
         match self {
             Pools::Sqlite { writer, .. } => {
-                let mut tx = writer.begin().await?;
-                for (i, (s, expect)) in steps.iter().enumerate() {
-                    let n = sqlx::query_with(&s.sql, sqlite_arguments(&s.binds)?)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                    if expect.is_some_and(|e| e != n) {
-                        tx.rollback().await?;
-                        return Ok(Err(i));
-                    }
-                }
-                tx.commit().await?;
+                return match writer.write(Work::Steps(steps.to_vec())).await? {
+                    Done::Steps(outcome) => Ok(outcome),
+                    other => Err(unexpected(other)),
+                };
             }
             Pools::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
@@ -211,10 +213,11 @@ impl Pools {
                     .collect();
                 let json =
                     serde_json::to_string(&rows).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                sqlx::query(sql::HEARTBEATS_SQLITE)
-                    .bind(json)
-                    .execute(writer)
-                    .await?;
+                let s = Statement {
+                    sql: sql::HEARTBEATS_SQLITE.to_owned(),
+                    binds: vec![Cell::Text(json)],
+                };
+                writer.write(Work::Execute(s)).await?;
             }
             Pools::Postgres(pool) => {
                 // Sorted by key so concurrent flushes lock rows in the same order.
@@ -240,7 +243,7 @@ impl Pools {
             Pools::Sqlite { writer, .. } => {
                 // A real write (a table made and rolled back): SQLite lets a read-only
                 // connection begin a transaction, and refuses only the write itself.
-                let mut tx = writer.begin().await?;
+                let mut tx = writer.pool().begin().await?;
                 sqlx::query("CREATE TABLE cloudpc_partners_write_probe (x INTEGER)")
                     .execute(&mut *tx)
                     .await?;
@@ -264,12 +267,12 @@ impl Pools {
             Pools::Sqlite { writer, readers } => {
                 readers.close().await;
                 if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                    .execute(writer)
+                    .execute(writer.pool())
                     .await
                 {
                     tracing::warn!(error = %e, "checkpoint at shutdown failed");
                 }
-                writer.close().await;
+                writer.pool().close().await;
             }
             Pools::Postgres(pool) => pool.close().await,
         }
@@ -289,7 +292,14 @@ impl Pools {
     }
 }
 
-fn sqlite_arguments(binds: &[Cell]) -> Result<SqliteArguments<'static>, StoreError> {
+/// A writer's answer of the wrong shape: a bug here, never the client's doing.
+fn unexpected(done: Done) -> StoreError {
+    StoreError::Corrupt(format!(
+        "the writer answered {done:?} to another kind of write"
+    ))
+}
+
+pub(super) fn sqlite_arguments(binds: &[Cell]) -> Result<SqliteArguments<'static>, StoreError> {
     let mut args = SqliteArguments::default();
     for b in binds {
         add(&mut args, b)?;
@@ -325,7 +335,7 @@ where
 }
 
 /// Reads one row's columns as cells.
-fn decode<R>(row: &R, kinds: &[Kind]) -> Result<Vec<Cell>, StoreError>
+pub(super) fn decode<R>(row: &R, kinds: &[Kind]) -> Result<Vec<Cell>, StoreError>
 where
     R: Row,
     usize: sqlx::ColumnIndex<R>,
@@ -366,7 +376,7 @@ mod tests {
             .await
             .unwrap();
         let pools = Pools::Sqlite {
-            writer: pool.clone(),
+            writer: SqliteWriter::start(pool.clone()),
             readers: pool,
         };
         assert!(pools.check_writable().await.is_err());

@@ -7,11 +7,11 @@
 use super::row::{cell_of, Cell, SELECT_LIST};
 use super::{ListRequest, StatusClock};
 use crate::clock::to_millis;
-use crate::edm::{Derived, Property, Source, Values};
+use crate::edm::{Derived, EdmType, Property, Scalar, Source, Values};
 use crate::model::schema::{ENABLE_CONNECTION_COLUMN, LAST_SYNC_DATE_TIME, PARTNER, PARTNER_ID};
 use crate::model::ConnectionStatus;
 use crate::model::PartnerRecord;
-use crate::odata::{CompareOp, Direction, Filter, Value};
+use crate::odata::{CompareOp, Cursor, Direction, Filter, OrderBy, Value};
 
 /// A value to bind.
 pub type Bind = Cell;
@@ -206,15 +206,126 @@ pub struct Table<'a> {
     pub columns: &'a str,
     /// The final sort keys, unique per row, so pages never overlap or skip.
     pub tiebreak: &'static str,
+    /// The tie-breakers as columns (all ascending) with their types, where the table
+    /// pages by keys; `None` pages by offset.
+    pub keyset: Option<&'static [(&'static str, EdmType)]>,
 }
 
-/// The partner connections.
+/// The partner connections: pages by `(created_at, id)` after the `$orderby` keys.
 pub fn partners_table() -> Table<'static> {
     Table {
         name: "external_partners",
         columns: &SELECT_LIST,
         tiebreak: "created_at ASC, id ASC",
+        keyset: Some(&PARTNER_KEYSET),
     }
+}
+
+static PARTNER_KEYSET: [(&str, EdmType); 2] = [
+    ("created_at", EdmType::DateTimeOffset),
+    ("id", EdmType::String),
+];
+
+/// The keys a cursor over `orderby` then `keyset` holds for `record`; `None` when a
+/// sort key is computed rather than stored (it can change between pages).
+pub fn partner_cursor(orderby: &[OrderBy], record: &PartnerRecord) -> Option<Cursor> {
+    let mut keys = Vec::with_capacity(orderby.len() + PARTNER_KEYSET.len());
+    for o in orderby {
+        keys.push(match o.property.source {
+            Source::Key => Scalar::Text(record.id.to_string()),
+            Source::Column(_) => record.values.get(o.property.name).clone(),
+            Source::Derived(_) => return None,
+        });
+    }
+    keys.push(Scalar::Time(record.created_at));
+    keys.push(Scalar::Text(record.id.to_string()));
+    Some(keys)
+}
+
+/// Whether a key value can be one of a column's values.
+fn fits(edm: &EdmType, nullable: bool, v: &Scalar) -> bool {
+    matches!(
+        (edm, v),
+        (_, Scalar::Null) if nullable
+    ) || matches!(
+        (edm, v),
+        (EdmType::String | EdmType::GuidString, Scalar::Text(_))
+            | (EdmType::Boolean, Scalar::Bool(_))
+            | (EdmType::DateTimeOffset, Scalar::Time(_))
+            | (EdmType::Enum(_), Scalar::Enum(_))
+    )
+}
+
+/// ` AND <row after the cursor>` in the order `orderby` then `keyset`; false (and
+/// nothing written) when the cursor does not fit that order, which only an edited
+/// token can cause: the page then starts at the token's offset.
+fn after_cursor(
+    b: &mut Builder,
+    orderby: &[OrderBy],
+    keyset: &[(&'static str, EdmType)],
+    cursor: &Cursor,
+) -> bool {
+    let mut keys: Vec<(String, Direction, bool)> = Vec::with_capacity(cursor.len());
+    for o in orderby {
+        if matches!(o.property.source, Source::Derived(_)) {
+            return false;
+        }
+        keys.push((
+            b.column(o.property),
+            o.direction,
+            stored_nullable(o.property),
+        ));
+    }
+    keys.extend(
+        keyset
+            .iter()
+            .map(|(c, _)| ((*c).to_owned(), Direction::Asc, false)),
+    );
+    let types = orderby
+        .iter()
+        .map(|o| (&o.property.edm, stored_nullable(o.property)))
+        .chain(keyset.iter().map(|(_, t)| (t, false)));
+    if keys.len() != cursor.len() || !types.zip(cursor).all(|((t, n), v)| fits(t, n, v)) {
+        return false;
+    }
+    let simple = keys.iter().all(|(_, d, _)| *d == Direction::Asc)
+        && cursor.iter().all(|v| *v != Scalar::Null)
+        && keys.iter().all(|(_, _, n)| !n);
+    if simple {
+        // A row value compares in one index seek on both databases.
+        let cols: Vec<&str> = keys.iter().map(|(c, _, _)| c.as_str()).collect();
+        let vals: Vec<String> = cursor.iter().map(|v| b.bind(cell_of(v))).collect();
+        b.push(&format!(
+            " AND ({}) > ({})",
+            cols.join(", "),
+            vals.join(", ")
+        ));
+        return true;
+    }
+    // (k1 after v1) OR (k1 = v1 AND k2 after v2) OR …
+    let mut alternatives = Vec::with_capacity(keys.len());
+    let mut equal_so_far: Vec<String> = Vec::new();
+    for ((col, dir, nullable), v) in keys.iter().zip(cursor) {
+        let after = match (v, dir, nullable) {
+            // Nulls sort first ascending, last descending (OData's order).
+            (Scalar::Null, Direction::Asc, _) => format!("{col} IS NOT NULL"),
+            (Scalar::Null, Direction::Desc, _) => "1 = 0".to_owned(),
+            (v, Direction::Asc, _) => format!("{col} > {}", b.bind(cell_of(v))),
+            (v, Direction::Desc, true) => {
+                format!("({col} < {} OR {col} IS NULL)", b.bind(cell_of(v)))
+            }
+            (v, Direction::Desc, false) => format!("{col} < {}", b.bind(cell_of(v))),
+        };
+        let mut term = equal_so_far.clone();
+        term.push(after);
+        alternatives.push(format!("({})", term.join(" AND ")));
+        equal_so_far.push(match v {
+            Scalar::Null => format!("{col} IS NULL"),
+            v => format!("{col} = {}", b.bind(cell_of(v))),
+        });
+    }
+    b.push(&format!(" AND ({})", alternatives.join(" OR ")));
+    true
 }
 
 /// `WHERE tenant_id = … AND <scope> AND <filter>` for a collection read.
@@ -241,6 +352,10 @@ pub fn list_page(
     let mut b = Builder::new(req.status);
     b.push(&format!("SELECT {} FROM {}", table.columns, table.name));
     scoped_filter(&mut b, tenant, scope, req.filter);
+    let by_keys = match (table.keyset, req.after) {
+        (Some(keyset), Some(cursor)) => after_cursor(&mut b, req.orderby, keyset, cursor),
+        _ => false,
+    };
     b.push(" ORDER BY ");
     for o in req.orderby {
         let col = b.column(o.property);
@@ -257,8 +372,12 @@ pub fn list_page(
     let limit = b.bind(Bind::Int(
         i64::try_from(req.limit.saturating_add(1)).unwrap_or(i64::MAX),
     ));
-    let offset = b.bind(Bind::Int(i64::try_from(req.offset).unwrap_or(i64::MAX)));
-    b.push(&format!(" LIMIT {limit} OFFSET {offset}"));
+    if by_keys {
+        b.push(&format!(" LIMIT {limit}"));
+    } else {
+        let offset = b.bind(Bind::Int(i64::try_from(req.offset).unwrap_or(i64::MAX)));
+        b.push(&format!(" LIMIT {limit} OFFSET {offset}"));
+    }
     b.stmt
 }
 
@@ -492,6 +611,7 @@ mod tests {
             filter: Some(&f),
             orderby: &order,
             offset: 0,
+            after: None,
             limit: 10,
             status: clock(),
         };
@@ -500,6 +620,75 @@ mod tests {
         assert_eq!(s.binds.iter().filter(|b| **b == fresh).count(), 1);
         assert_eq!(s.sql.matches("$2").count(), 3, "{}", s.sql);
         assert!(s.sql.ends_with("LIMIT $5 OFFSET $6"));
+    }
+
+    fn page_after(orderby: &[OrderBy], after: &Cursor) -> Statement {
+        list(
+            "t",
+            &ListRequest {
+                filter: None,
+                orderby,
+                offset: 500,
+                after: Some(after),
+                limit: 10,
+                status: clock(),
+            },
+        )
+    }
+
+    #[test]
+    fn a_cursor_starts_the_page_by_keys_not_by_offset() {
+        let at = Scalar::Time(crate::clock::from_millis(1_000));
+        let id = Scalar::Text("b".into());
+        // Default order: one row-value seek over the (tenant, created_at, id) index.
+        let s = page_after(&[], &vec![at.clone(), id.clone()]);
+        assert!(
+            s.sql.contains(" AND (created_at, id) > ($2, $3)"),
+            "{}",
+            s.sql
+        );
+        assert!(!s.sql.contains("OFFSET"), "{}", s.sql);
+
+        // A descending, nullable key: nulls come last, so rows after a value are
+        // smaller values and nulls.
+        let order = [OrderBy {
+            property: PARTNERS.lookup("lastSyncDateTime").unwrap(),
+            direction: Direction::Desc,
+        }];
+        let s = page_after(&order, &vec![at.clone(), at.clone(), id.clone()]);
+        assert!(
+            s.sql.contains("((last_sync_at < $2 OR last_sync_at IS NULL)) OR (last_sync_at = $3 AND created_at > $4)"),
+            "{}",
+            s.sql
+        );
+        // After a null in that order only other nulls remain.
+        let s = page_after(&order, &vec![Scalar::Null, at.clone(), id.clone()]);
+        assert!(
+            s.sql
+                .contains("(1 = 0) OR (last_sync_at IS NULL AND created_at > $2)"),
+            "{}",
+            s.sql
+        );
+    }
+
+    #[test]
+    fn a_cursor_that_does_not_fit_the_order_falls_back_to_the_offset() {
+        let at = Scalar::Time(crate::clock::from_millis(1_000));
+        for bad in [
+            vec![at.clone()],
+            vec![Scalar::Bool(true), Scalar::Text("x".into())],
+            vec![at.clone(), Scalar::Null],
+        ] {
+            let s = page_after(&[], &bad);
+            assert!(s.sql.ends_with("OFFSET $3"), "{bad:?}: {}", s.sql);
+        }
+        // A computed key (connectionStatus) never pages by keys.
+        let order = [OrderBy {
+            property: PARTNERS.lookup("connectionStatus").unwrap(),
+            direction: Direction::Asc,
+        }];
+        let s = page_after(&order, &vec![Scalar::Enum(1), at, Scalar::Text("x".into())]);
+        assert!(s.sql.contains("OFFSET"), "{}", s.sql);
     }
 
     #[test]

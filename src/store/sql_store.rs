@@ -11,34 +11,54 @@ use crate::odata::Filter;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::path::Path;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// Partner connections in SQLite or PostgreSQL.
 #[derive(Debug, Clone)]
 pub struct SqlStore {
     pools: Pools,
+    /// Reads whose cost grows with the table (counts, `$skip` offsets) take a permit,
+    /// so however many clients loop on them, half the read connections stay free for
+    /// the light ones.
+    heavy: Arc<tokio::sync::Semaphore>,
 }
 
+/// SQLite's reader connections (see `Pools::sqlite`).
+const SQLITE_READERS: usize = 4;
+
 impl SqlStore {
+    fn over(pools: Pools, read_connections: usize) -> Self {
+        Self {
+            pools,
+            heavy: Arc::new(tokio::sync::Semaphore::new((read_connections / 2).max(1))),
+        }
+    }
+
     /// The embedded database: an SQLite file, created and migrated as needed.
     pub async fn sqlite(path: &Path) -> Result<Self, StoreError> {
-        Ok(Self {
-            pools: Pools::sqlite(path).await?,
-        })
+        Ok(Self::over(Pools::sqlite(path).await?, SQLITE_READERS))
     }
 
     /// An SQLite database in memory, for tests and throwaway runs.
     pub async fn memory() -> Result<Self, StoreError> {
-        Ok(Self {
-            pools: Pools::sqlite_memory().await?,
-        })
+        Ok(Self::over(Pools::sqlite_memory().await?, 1))
     }
 
     /// PostgreSQL, migrated as needed.
     pub async fn postgres(url: &str, settings: &PgSettings) -> Result<Self, StoreError> {
-        Ok(Self {
-            pools: Pools::postgres(url, settings).await?,
-        })
+        Ok(Self::over(
+            Pools::postgres(url, settings).await?,
+            settings.pool_size as usize,
+        ))
+    }
+
+    /// Waits for a heavy-read permit.
+    async fn heavy_read(&self) -> Result<tokio::sync::SemaphorePermit<'_>, StoreError> {
+        self.heavy
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))
     }
 
     /// The pools; for data migration and tests.
@@ -172,6 +192,11 @@ impl Store for SqlStore {
         tenant: TenantId,
         request: &ListRequest<'_>,
     ) -> Result<Page, StoreError> {
+        // An offset makes the database walk past the skipped rows; keys do not.
+        let _permit = match request.offset > 0 && request.after.is_none() {
+            true => Some(self.heavy_read().await?),
+            false => None,
+        };
         let mut items = self
             .records(Access::Read, &sql::list(&tenant.to_string(), request))
             .await?;
@@ -179,7 +204,15 @@ impl Store for SqlStore {
         let limit = usize::try_from(request.limit).unwrap_or(usize::MAX);
         let more = items.len() > limit;
         items.truncate(limit);
-        Ok(Page { items, more })
+        let next_after = items
+            .last()
+            .filter(|_| more)
+            .and_then(|last| sql::partner_cursor(request.orderby, last));
+        Ok(Page {
+            items,
+            more,
+            next_after,
+        })
     }
 
     async fn count_partners(
@@ -189,6 +222,7 @@ impl Store for SqlStore {
         status: StatusClock,
     ) -> Result<u64, StoreError> {
         let s = sql::count(&tenant.to_string(), filter, status);
+        let _permit = self.heavy_read().await?;
         let n = self
             .integers(&s, 1)
             .await?
@@ -290,6 +324,15 @@ impl Store for SqlStore {
     async fn close(&self) {
         self.pools.close().await
     }
+
+    fn shared_buckets(&self) -> Option<std::sync::Arc<dyn crate::throttle::SharedBuckets>> {
+        match &self.pools {
+            super::pools::Pools::Postgres(pool) => {
+                Some(std::sync::Arc::new(super::buckets::PgBuckets(pool.clone())))
+            }
+            super::pools::Pools::Sqlite { .. } => None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -390,6 +433,8 @@ mod tests {
             Just(""),
             Just("partnerId"),
             Just("enableConnection desc,lastSyncDateTime"),
+            Just("lastSyncDateTime desc"),
+            Just("enableConnection,lastSyncDateTime desc,id desc"),
             Just("connectionStatus desc"),
         ]
     }
@@ -442,7 +487,7 @@ mod tests {
                     let p = page(&q).await;
                     assert!(p.items.len() as u64 <= top);
                     seen.extend(p.items.iter().map(|r| r.id));
-                    let Some(token) = q.next_token().filter(|_| p.more) else { break };
+                    let Some(token) = q.next_token(p.next_after.clone()).filter(|_| p.more) else { break };
                     let next = [options.clone(), vec![format!("$top={top}"), format!("$skiptoken={}", token.encode())]].concat().join("&");
                     q = parse_collection(Some(&next), &PARTNERS, None).unwrap();
                 }

@@ -374,3 +374,54 @@ async fn migrate_data_moves_an_embedded_deployment_to_postgres() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("sqlite:PATH"));
 }
+
+/// With N processes over one database a caller's budget is the configured one, not
+/// N times it: each process leases tokens from the shared bucket. Writes are sent
+/// round-robin across the processes, quicker than the window refills them.
+#[tokio::test]
+async fn processes_share_one_throttling_budget() {
+    for processes in [2, 3] {
+        let Some(db) = TestDatabase::create().await else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let args = [
+            "--database",
+            db.url.as_str(),
+            "--throttle-window",
+            "60s",
+            "--throttle-writes",
+            "120",
+        ];
+        let servers: Vec<ServerProcess> = (0..processes)
+            .map(|_| ServerProcess::spawn(dir.path(), &args))
+            .collect();
+        let tok = token_from_cli(dir.path(), TENANT_A);
+        let client = reqwest::Client::new();
+        let mut created = 0;
+        let mut refused = 0;
+        for i in 0..360 {
+            let base = &servers[i % processes].base;
+            let res = client
+                .post(format!("{base}{SET}"))
+                .bearer_auth(&tok)
+                .json(&json!({"partnerId": Uuid::new_v4(), "enableConnection": true}))
+                .send()
+                .await
+                .unwrap();
+            match res.status() {
+                StatusCode::CREATED => created += 1,
+                StatusCode::TOO_MANY_REQUESTS => {
+                    assert!(res.headers().contains_key("retry-after"));
+                    refused += 1;
+                }
+                other => panic!("unexpected {other}"),
+            }
+        }
+        // 120 in the window, ±10 %; a little more refills while the test runs.
+        assert!(
+            (108..=140).contains(&created),
+            "{processes} processes admitted {created} writes against a budget of 120 ({refused} refused)"
+        );
+    }
+}

@@ -161,3 +161,45 @@ async fn a_full_disk_is_a_503_nothing_acknowledged_is_lost_and_reads_go_on() {
     );
     assert_eq!(api.count(None).await, 2);
 }
+
+/// Concurrent writes share commits (group commit on the embedded database), yet each
+/// answers for itself: a duplicate in the same batch is a 409 without undoing the
+/// others, and every 201 is stored.
+#[tokio::test]
+async fn concurrent_writes_share_commits_and_answer_each_for_itself() {
+    let s = test_server!();
+    let tok = s.admin(TENANT_A);
+    let partners: Vec<Uuid> = (0..40).map(|i| Uuid::from_u128(1000 + (i % 30))).collect();
+    let answers = futures_util::future::join_all(partners.iter().map(|p| {
+        let req = s
+            .client
+            .post(s.url(SET))
+            .bearer_auth(&tok)
+            .json(&json!({"partnerId": p, "enableConnection": true}));
+        async move { req.send().await.unwrap().status() }
+    }))
+    .await;
+    let created = answers
+        .iter()
+        .filter(|s| **s == StatusCode::CREATED)
+        .count();
+    let conflicts = answers
+        .iter()
+        .filter(|s| **s == StatusCode::CONFLICT)
+        .count();
+    assert_eq!((created, conflicts), (30, 10), "{answers:?}");
+    assert_eq!(s.api(&tok).count(None).await, 30);
+    let metrics = s
+        .client
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("sqlite_group_commit_batch_size"),
+        "{metrics}"
+    );
+}

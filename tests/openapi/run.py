@@ -77,6 +77,7 @@ def create_connection(server, token):
 
 
 def schemathesis(st, config, server, graph_token, partner_token, *select):
+    # Run from the scratch dir: schemathesis keeps a .schemathesis/ folder where it runs.
     env = dict(os.environ, GRAPH_TOKEN=graph_token, PARTNER_TOKEN=partner_token)
     args = [
         st, "--config-file", config, "run", f"{server.url}/openapi.json",
@@ -86,7 +87,7 @@ def schemathesis(st, config, server, graph_token, partner_token, *select):
         "--generation-database", ":memory:", *select,
     ]
     print("$", " ".join(args[3:]), flush=True)
-    return subprocess.run(args, env=env).returncode
+    return subprocess.run(args, env=env, cwd=os.path.dirname(config)).returncode
 
 
 def main():

@@ -29,9 +29,18 @@ impl ServerProcess {
     /// `serve` on a free port with `data_dir` and `extra` flags. Its stderr goes to a
     /// log file in the data dir, shown if it fails to start.
     pub fn spawn(data_dir: &Path, extra: &[&str]) -> Self {
+        Self::spawn_binary(
+            Path::new(env!("CARGO_BIN_EXE_cloudpc-partners")),
+            data_dir,
+            extra,
+        )
+    }
+
+    /// `spawn` with another build of the binary (a benchmark's "before").
+    pub fn spawn_binary(binary: &Path, data_dir: &Path, extra: &[&str]) -> Self {
         let log_path = data_dir.join(format!("server-{}.log", Uuid::new_v4().simple()));
         let log = std::fs::File::create(&log_path).expect("server log file");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cloudpc-partners"));
+        let mut cmd = Command::new(binary);
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(extra)

@@ -1,0 +1,819 @@
+//! The API benchmark: the service side by side with a bare axum "hello" anchor (a
+//! static 265-byte JSON), both loaded by `wrk` with the same settings, rounds
+//! interleaved so a noisy machine moves both alike.
+//!
+//!     cargo bench --bench api -- [--rounds 3] [--seconds 5] [--connections 32]
+//!                                [--only get,list,count,post,patch,heartbeat]
+//!                                [--postgres postgres://…] [--scale 1000000]
+//!                                [--binary path/to/another/cloudpc-partners]
+//!     cargo bench --bench api -- --soak 600      (RSS over ten minutes of mixed load)
+//!
+//! Prints, per request kind and database: req/s, p50, p99, server CPU per request and
+//! RSS, each with its ratio to the anchor measured in the same round (min / median /
+//! max over the rounds). `--scale N` adds a run over N partners in one tenant: counts,
+//! first and deep pages, and GET by id while other clients loop on `$count`.
+//! Installs Debian's `wrk` when it is missing (as root).
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+use support::{ServerProcess, Tokens, SET};
+use uuid::Uuid;
+
+const PARTNERS: usize = 1000;
+/// The anchor's body: 265 bytes of static JSON.
+const HELLO: &str = r#"{"@odata.context":"https://graph.microsoft.com/beta/$metadata#hello","id":"00000000-0000-4000-8000-000000000000","partnerId":"00000000-0000-4000-8000-000000000001","enableConnection":true,"lastSyncDateTime":null,"connectionStatus":"available","statusDetails":"hi"}"#;
+
+struct Options {
+    rounds: usize,
+    seconds: u64,
+    connections: usize,
+    only: Option<Vec<String>>,
+    postgres: Option<String>,
+    scale: Option<usize>,
+    /// Another build of the service to load instead of this one (an earlier commit's).
+    binary: Option<PathBuf>,
+    /// Load the service this many seconds with creates, reads and heartbeats, and
+    /// print its RSS every tenth of it.
+    soak: Option<u64>,
+}
+
+fn options(args: &[String]) -> Options {
+    let mut o = Options {
+        rounds: 3,
+        seconds: 5,
+        connections: 32,
+        only: None,
+        postgres: None,
+        scale: None,
+        binary: None,
+        soak: None,
+    };
+    let mut i = 0;
+    while i < args.len() {
+        let value = args.get(i + 1).cloned().unwrap_or_default();
+        match args[i].as_str() {
+            "--rounds" => o.rounds = value.parse().expect("--rounds N"),
+            "--seconds" => o.seconds = value.parse().expect("--seconds N"),
+            "--connections" => o.connections = value.parse().expect("--connections N"),
+            "--only" => o.only = Some(value.split(',').map(str::to_owned).collect()),
+            "--postgres" => o.postgres = Some(value),
+            "--scale" => o.scale = Some(value.parse().expect("--scale N")),
+            "--binary" => o.binary = Some(PathBuf::from(value)),
+            "--soak" => o.soak = Some(value.parse().expect("--soak SECONDS")),
+            // cargo bench passes --bench; anything else is not ours.
+            _ => {
+                i += 1;
+                continue;
+            }
+        }
+        i += 2;
+    }
+    o
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--serve-hello") {
+        return serve_hello();
+    }
+    let o = options(&args);
+    ensure_wrk();
+    let work = tempfile::tempdir().expect("tempdir");
+    println!("{}", machine_note());
+    if let Some(seconds) = o.soak {
+        return soak(work.path(), seconds, &o);
+    }
+    let hello = Hello::start();
+    let mut backends = vec![Backend::start("sqlite", work.path(), None, &o)];
+    if let Some(url) = &o.postgres {
+        backends.push(Backend::start("postgres", work.path(), Some(url), &o));
+    }
+    let kinds: Vec<Kind> = Kind::ALL
+        .iter()
+        .copied()
+        .filter(|k| {
+            o.only
+                .as_ref()
+                .is_none_or(|only| only.iter().any(|n| n == k.name()))
+        })
+        .collect();
+    let mut results: Vec<Series> = Vec::new();
+    for b in &backends {
+        for k in &kinds {
+            results.push((b.name.clone(), *k, Vec::new()));
+        }
+    }
+    for round in 1..=o.rounds {
+        eprintln!("round {round} of {}", o.rounds);
+        for k in &kinds {
+            for (bi, b) in backends.iter().enumerate() {
+                let script = b.script(*k, work.path());
+                let anchor = wrk(hello.base(), *k, &script, &o, hello.pid());
+                let service = wrk(&b.server.base, *k, &script, &o, b.server.child.id());
+                let slot = bi * kinds.len() + kinds.iter().position(|x| x == k).unwrap_or(0);
+                results[slot].2.push((anchor, service));
+            }
+        }
+    }
+    println!("{}", table(&results, &o));
+    if let Some(n) = o.scale {
+        for b in &backends {
+            println!(
+                "{}",
+                scale_run(&b.name, b.database.as_deref(), n, work.path(), &o)
+            );
+        }
+    }
+}
+
+/// What else this machine was doing, so a reader can judge the figures.
+fn machine_note() -> String {
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    // top's second frame: CPU over the last second, not since each process began.
+    let top = Command::new("top")
+        .args(["-b", "-n", "2", "-d", "1", "-o", "%CPU", "-w", "200"])
+        .output()
+        .map(|o| {
+            let text = String::from_utf8_lossy(&o.stdout).into_owned();
+            let frame = text
+                .rsplit("PID USER")
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            frame
+                .lines()
+                .skip(1)
+                .take(3)
+                .filter_map(|l| {
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    Some(format!("{} {}%", f.get(11)?, f.get(8)?))
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default();
+    format!(
+        "machine: {cpus} cores, load average {}; busiest processes over the last second: {top}",
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    )
+}
+
+fn ensure_wrk() {
+    if Command::new("wrk").arg("--version").output().is_ok() {
+        return;
+    }
+    eprintln!("installing Debian's wrk");
+    let ok = Command::new("sh")
+        .args(["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "wrk is missing and could not be installed: run 'apt-get install wrk' as root"
+    );
+}
+
+/// The anchor: this bench binary again, serving HELLO for every request.
+fn serve_hello() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let app = axum::Router::new().fallback(|| async {
+            (
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                HELLO,
+            )
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        println!(
+            "listening on http://{}",
+            listener.local_addr().expect("addr")
+        );
+        axum::serve(listener, app).await.expect("serve");
+    });
+}
+
+/// The anchor process; killed when dropped.
+struct Hello(ServerProcess);
+
+impl Hello {
+    fn start() -> Self {
+        let exe = std::env::current_exe().expect("bench path");
+        let mut cmd = Command::new(exe);
+        cmd.arg("--serve-hello");
+        Hello(ServerProcess::start(cmd).expect("hello anchor starts"))
+    }
+
+    fn base(&self) -> &str {
+        &self.0.base
+    }
+
+    fn pid(&self) -> u32 {
+        self.0.child.id()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Get,
+    List,
+    Count,
+    Post,
+    Patch,
+    Heartbeat,
+}
+
+impl Kind {
+    const ALL: [Kind; 6] = [
+        Kind::Get,
+        Kind::List,
+        Kind::Count,
+        Kind::Post,
+        Kind::Patch,
+        Kind::Heartbeat,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Get => "get",
+            Kind::List => "list",
+            Kind::Count => "count",
+            Kind::Post => "post",
+            Kind::Patch => "patch",
+            Kind::Heartbeat => "heartbeat",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Kind::Get => "GET by id",
+            Kind::List => "list $filter+$top=10",
+            Kind::Count => "/$count",
+            Kind::Post => "POST create",
+            Kind::Patch => "PATCH",
+            Kind::Heartbeat => "heartbeat",
+        }
+    }
+}
+
+/// The service with 1,000 partners in one tenant, throttling off.
+struct Backend {
+    name: String,
+    database: Option<String>,
+    server: ServerProcess,
+    admin: String,
+    /// Creates go to a tenant of their own, so the measured one keeps its 1,000 rows.
+    creator: String,
+    ids: Vec<String>,
+    partner_tokens: Vec<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl Backend {
+    fn start(name: &str, work: &Path, postgres: Option<&str>, o: &Options) -> Self {
+        let dir = tempfile::tempdir_in(work).expect("tempdir");
+        let database = postgres.map(|url| throwaway_schema(url, name));
+        let mut extra = vec!["--no-throttling"];
+        if let Some(db) = &database {
+            extra.extend(["--database", db.as_str()]);
+        }
+        let server = spawn(dir.path(), &extra, o);
+        let tokens = Tokens::for_data_dir(dir.path());
+        let now = chrono::Utc::now().timestamp();
+        let tenant = Uuid::new_v4();
+        let admin = tokens.admin(tenant, now);
+        let partners: Vec<Uuid> = (0..PARTNERS).map(|_| Uuid::new_v4()).collect();
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        let ids = rt.block_on(async {
+            let client = reqwest::Client::new();
+            let mut ids = Vec::with_capacity(PARTNERS);
+            for p in &partners {
+                let res = client
+                    .post(format!("{}{SET}", server.base))
+                    .bearer_auth(&admin)
+                    .json(&serde_json::json!({"partnerId": p, "enableConnection": true}))
+                    .send()
+                    .await
+                    .expect("create");
+                let v: serde_json::Value = res.json().await.expect("created");
+                ids.push(v["id"].as_str().expect("id").to_owned());
+            }
+            ids
+        });
+        let partner_tokens = partners
+            .iter()
+            .map(|p| tokens.partner(tenant, *p, now))
+            .collect();
+        Backend {
+            name: name.to_owned(),
+            database,
+            server,
+            admin,
+            creator: tokens.admin(Uuid::new_v4(), now),
+            ids,
+            partner_tokens,
+            _dir: dir,
+        }
+    }
+
+    /// The wrk script for one kind of request; the anchor runs the same one.
+    fn script(&self, kind: Kind, work: &Path) -> PathBuf {
+        let path = work.join(format!("{}-{}.lua", self.name, kind.name()));
+        let list = |items: &[String]| {
+            items
+                .iter()
+                .map(|s| format!("\"{s}\""))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let auth = format!(
+            "wrk.headers[\"Authorization\"] = \"Bearer {}\"\n",
+            self.admin
+        );
+        let body = match kind {
+            Kind::Get => format!(
+                "{auth}local ids = {{{}}}\nrequest = function()\n  return wrk.format(\"GET\", \"{SET}/\" .. ids[math.random(#ids)])\nend\n",
+                list(&self.ids)
+            ),
+            Kind::List => format!(
+                "{auth}wrk.path = \"{SET}?$filter=enableConnection%20eq%20true&$top=10\"\n"
+            ),
+            Kind::Count => format!("{auth}wrk.path = \"{SET}/$count\"\n"),
+            Kind::Post => format!(
+                "wrk.headers[\"Authorization\"] = \"Bearer {}\"\nwrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n\
+                 local n = 0\nsetup = function(t) end\n\
+                 request = function()\n  n = n + 1\n\
+                 local g = string.format(\"%08x-%04x-4000-8000-%012x\", math.random(0, 0x7fffffff), math.random(0, 0xffff), n)\n\
+                 return wrk.format(\"POST\", \"{SET}\", nil, '{{\"partnerId\":\"' .. g .. '\",\"enableConnection\":true}}')\nend\n",
+                self.creator
+            ),
+            Kind::Patch => format!(
+                "{auth}wrk.headers[\"Content-Type\"] = \"application/json\"\nlocal ids = {{{}}}\n\
+                 request = function()\n\
+                 return wrk.format(\"PATCH\", \"{SET}/\" .. ids[math.random(#ids)], nil, '{{\"enableConnection\":true}}')\nend\n",
+                list(&self.ids)
+            ),
+            Kind::Heartbeat => format!(
+                "local tokens = {{{}}}\nrequest = function()\n\
+                 return wrk.format(\"POST\", \"/partner/v1/heartbeat\", {{[\"Authorization\"] = \"Bearer \" .. tokens[math.random(#tokens)]}})\nend\n",
+                list(&self.partner_tokens)
+            ),
+        };
+        // Each thread draws its own sequence.
+        let seeded = format!("math.randomseed(os.time())\n{body}");
+        std::fs::write(&path, seeded).expect("write script");
+        path
+    }
+}
+
+fn throwaway_schema(url: &str, name: &str) -> String {
+    let schema = format!("bench_{}_{}", name, Uuid::new_v4().simple());
+    let ok = Command::new("psql")
+        .args(["-q", url, "-c", &format!("CREATE SCHEMA {schema}")])
+        .env("PGOPTIONS", "--client-min-messages=warning")
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "cannot create a schema in {url} (psql)");
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}options=-c%20search_path%3D{schema}")
+}
+
+/// One wrk run against one server.
+#[derive(Debug, Clone, Copy, Default)]
+struct Run {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    /// Server CPU (user + system) per request, in microseconds.
+    cpu_us: f64,
+    rss_mib: f64,
+    errors: u64,
+}
+
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start after ") ".
+    let rest = stat.rsplit_once(") ").map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    // utime and stime are fields 14 and 15; `rest` starts at field 3.
+    f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)
+}
+
+fn rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn wrk(base: &str, _kind: Kind, script: &Path, o: &Options, pid: u32) -> Run {
+    let before = cpu_ticks(pid);
+    let out = Command::new("wrk")
+        .args([
+            "-t1",
+            &format!("-c{}", o.connections),
+            &format!("-d{}s", o.seconds),
+            "--latency",
+            "-s",
+        ])
+        .arg(script)
+        .arg(base)
+        .output()
+        .expect("run wrk");
+    let after = cpu_ticks(pid);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let requests = field_after(&text, "requests in").unwrap_or(0.0);
+    let ticks_per_sec = 100.0; // USER_HZ on Linux
+    let cpu_s = (after.saturating_sub(before)) as f64 / ticks_per_sec;
+    let non2xx = text
+        .lines()
+        .find(|l| l.contains("Non-2xx"))
+        .and_then(|l| l.split(':').nth(1))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    Run {
+        rps: text
+            .lines()
+            .find(|l| l.starts_with("Requests/sec:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0.0),
+        p50_ms: percentile(&text, "50%"),
+        p99_ms: percentile(&text, "99%"),
+        cpu_us: if requests > 0.0 {
+            cpu_s * 1e6 / requests
+        } else {
+            f64::NAN
+        },
+        rss_mib: rss_mib(pid),
+        errors: non2xx,
+    }
+}
+
+/// "  123456 requests in 5.00s" → 123456
+fn field_after(text: &str, marker: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.contains(marker))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+}
+
+/// "     99%    2.31ms" → 2.31
+fn percentile(text: &str, which: &str) -> f64 {
+    text.lines()
+        .map(str::trim)
+        .find(|l| l.starts_with(which))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .map_or(f64::NAN, duration_ms)
+}
+
+fn duration_ms(s: &str) -> f64 {
+    let split = s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: f64 = n.parse().unwrap_or(f64::NAN);
+    match unit {
+        "us" => n / 1000.0,
+        "ms" => n,
+        "s" => n * 1000.0,
+        "m" => n * 60_000.0,
+        _ => f64::NAN,
+    }
+}
+
+fn stats(mut v: Vec<f64>) -> (f64, f64, f64) {
+    v.retain(|x| x.is_finite());
+    v.sort_by(|a, b| a.total_cmp(b));
+    match v.len() {
+        0 => (f64::NAN, f64::NAN, f64::NAN),
+        n => (v[0], v[n / 2], v[n - 1]),
+    }
+}
+
+/// One database and request kind: (anchor, service) per round.
+type Series = (String, Kind, Vec<(Run, Run)>);
+
+fn table(results: &[Series], o: &Options) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "\nwrk -t1 -c{} -d{}s, {} interleaved rounds; ratio = service / hello anchor in the same round (min / median / max)\n",
+        o.connections, o.seconds, o.rounds
+    );
+    let _ = writeln!(
+        s,
+        "| db | request | req/s | × hello req/s | p50 ms | p99 ms | CPU µs/req | × hello CPU | RSS MiB | non-2xx |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|");
+    let mut anchors: Vec<Run> = Vec::new();
+    for (db, kind, runs) in results {
+        let med = |f: fn(&Run) -> f64| stats(runs.iter().map(|(_, s)| f(s)).collect()).1;
+        let ratio = stats(runs.iter().map(|(a, s)| s.rps / a.rps).collect());
+        let cpu_ratio = stats(runs.iter().map(|(a, s)| s.cpu_us / a.cpu_us).collect());
+        let errors: u64 = runs.iter().map(|(_, s)| s.errors).sum();
+        let _ = writeln!(
+            s,
+            "| {db} | {} | {:.0} | {:.2} / {:.2} / {:.2} | {:.2} | {:.2} | {:.0} | {:.1} | {:.0} | {errors} |",
+            kind.label(),
+            med(|r| r.rps),
+            ratio.0,
+            ratio.1,
+            ratio.2,
+            med(|r| r.p50_ms),
+            med(|r| r.p99_ms),
+            med(|r| r.cpu_us),
+            cpu_ratio.1,
+            med(|r| r.rss_mib),
+        );
+        anchors.extend(runs.iter().map(|(a, _)| *a));
+    }
+    let (lo, mid, hi) = stats(anchors.iter().map(|a| a.rps).collect());
+    let cpu = stats(anchors.iter().map(|a| a.cpu_us).collect()).1;
+    let _ = writeln!(
+        s,
+        "\nhello anchor: {mid:.0} req/s (min {lo:.0}, max {hi:.0}), {cpu:.0} µs CPU per request"
+    );
+    s
+}
+
+/// N partners in one tenant, written straight into the database, then the requests
+/// whose cost could grow with the table.
+fn scale_run(name: &str, postgres: Option<&str>, n: usize, work: &Path, o: &Options) -> String {
+    let dir = tempfile::tempdir_in(work).expect("tempdir");
+    let database = postgres.map(|url| throwaway_schema(url, &format!("{name}_scale")));
+    let mut extra = vec!["--no-throttling"];
+    if let Some(db) = &database {
+        extra.extend(["--database", db.as_str()]);
+    }
+    let tenant = Uuid::new_v4();
+    // Start once to create the schema, stop, fill, start again.
+    let mut first = spawn(dir.path(), &extra, o);
+    first.terminate();
+    let started = std::time::Instant::now();
+    fill(dir.path(), database.as_deref(), tenant, n);
+    let fill_secs = started.elapsed().as_secs_f64();
+    let server = spawn(dir.path(), &extra, o);
+    let tokens = Tokens::for_data_dir(dir.path());
+    let admin = tokens.admin(tenant, chrono::Utc::now().timestamp());
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let client = reqwest::Client::new();
+    let base = server.base.clone();
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "\n{name}: {n} partners in one tenant (filled in {fill_secs:.1} s)\n"
+    );
+    let _ = writeln!(s, "| request | p50 ms | max ms | rows |");
+    let _ = writeln!(s, "|---|---|---|---|");
+    let time = |path: String| {
+        rt.block_on(async {
+            let mut times = Vec::new();
+            let mut rows = String::new();
+            for _ in 0..7 {
+                let t = std::time::Instant::now();
+                let res = client
+                    .get(format!("{base}{path}"))
+                    .bearer_auth(&admin)
+                    .send()
+                    .await
+                    .expect("request");
+                let status = res.status();
+                let text = res.text().await.unwrap_or_default();
+                times.push(t.elapsed().as_secs_f64() * 1000.0);
+                rows = if status.is_success() {
+                    serde_json::from_str::<serde_json::Value>(&text)
+                        .ok()
+                        .and_then(|v| {
+                            v.get("@odata.count")
+                                .cloned()
+                                .or(v
+                                    .get("value")
+                                    .map(|a| a.as_array().map_or(0, Vec::len).into()))
+                                .or(v.get("id").map(|_| 1.into()))
+                        })
+                        .map_or(text.trim().chars().take(12).collect(), |v| v.to_string())
+                } else {
+                    format!("status {status}")
+                };
+            }
+            let (_, p50, max) = stats(times);
+            (p50, max, rows)
+        })
+    };
+    let deep_link = rt.block_on(async {
+        // Page 900 of a chain of 1,000-row pages: follow the links' token forward.
+        let mut url = format!("{base}{SET}?$top=999&$select=id");
+        for _ in 0..(n / 999).saturating_sub(1).min(900) {
+            let v: serde_json::Value = client
+                .get(&url)
+                .bearer_auth(&admin)
+                .send()
+                .await
+                .expect("page")
+                .json()
+                .await
+                .expect("json");
+            match v.get("@odata.nextLink").and_then(|l| l.as_str()) {
+                Some(next) => url = next.to_owned(),
+                None => break,
+            }
+        }
+        url.strip_prefix(&base).unwrap_or(&url).to_owned()
+    });
+    let id = format!("{:08x}-0000-4000-8000-{:012x}", n / 2, n / 2);
+    for (label, path) in [
+        ("GET by id".to_owned(), format!("{SET}/{id}")),
+        ("/$count".to_owned(), format!("{SET}/$count")),
+        (
+            "/$count?$filter=enableConnection eq true".to_owned(),
+            format!("{SET}/$count?$filter=enableConnection%20eq%20true"),
+        ),
+        (
+            "$count=true&$filter=connectionStatus eq 'healthy'&$top=1".to_owned(),
+            format!("{SET}?$count=true&$filter=connectionStatus%20eq%20'healthy'&$top=1"),
+        ),
+        ("first page $top=100".to_owned(), format!("{SET}?$top=100")),
+        (
+            format!("$skip={}", n * 9 / 10),
+            format!("{SET}?$skip={}&$top=100", n * 9 / 10),
+        ),
+        ("deep nextLink (last page followed)".to_owned(), deep_link),
+    ] {
+        let (p50, max, rows) = time(path);
+        let _ = writeln!(s, "| {label} | {p50:.2} | {max:.2} | {rows} |");
+    }
+    // Light reads while four clients loop on $count.
+    let (alone, loaded) = rt.block_on(async {
+        let get = format!("{base}{SET}/{id}");
+        let sample = |client: reqwest::Client, admin: String, get: String| async move {
+            let mut t = Vec::new();
+            for _ in 0..50 {
+                let s = std::time::Instant::now();
+                let _ = client
+                    .get(&get)
+                    .bearer_auth(&admin)
+                    .send()
+                    .await
+                    .map(|r| r.status());
+                t.push(s.elapsed().as_secs_f64() * 1000.0);
+            }
+            stats(t).1
+        };
+        let alone = sample(client.clone(), admin.clone(), get.clone()).await;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut loops = Vec::new();
+        for _ in 0..4 {
+            let (client, admin, stop) = (client.clone(), admin.clone(), stop.clone());
+            let url = format!("{base}{SET}/$count");
+            loops.push(tokio::spawn(async move {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = client
+                        .get(&url)
+                        .bearer_auth(&admin)
+                        .send()
+                        .await
+                        .map(|r| r.status());
+                }
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let loaded = sample(client.clone(), admin.clone(), get).await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for l in loops {
+            let _ = l.await;
+        }
+        (alone, loaded)
+    });
+    let _ = writeln!(
+        s,
+        "\nGET by id p50: {alone:.2} ms alone, {loaded:.2} ms while 4 clients loop on /$count ({:.1}×); RSS {:.0} MiB",
+        loaded / alone,
+        rss_mib(server.child.id())
+    );
+    s
+}
+
+fn spawn(dir: &Path, extra: &[&str], o: &Options) -> ServerProcess {
+    match &o.binary {
+        Some(b) => ServerProcess::spawn_binary(b, dir, extra),
+        None => ServerProcess::spawn(dir, extra),
+    }
+}
+
+/// Writes `n` partners into the stopped server's database: ids and partner ids are
+/// `{i:08x}-0000-4000-8000-{i:012x}`; two in three enabled; of those, a third beat
+/// recently, a third long ago, a third never.
+fn fill(data_dir: &Path, postgres: Option<&str>, tenant: Uuid, n: usize) {
+    let now = chrono::Utc::now().timestamp_millis();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        match postgres {
+            Some(url) => {
+                let pool = sqlx::PgPool::connect(url).await.expect("connect");
+                sqlx::query(
+                    "INSERT INTO external_partners (tenant_id, id, partner_id, enable_connection, enabled_at, last_heartbeat_at, last_sync_at, created_at, updated_at)
+                     SELECT $1, lpad(to_hex(i), 8, '0') || '-0000-4000-8000-' || lpad(to_hex(i), 12, '0'),
+                            lpad(to_hex(i), 8, '0') || '-0000-4000-8000-' || lpad(to_hex(i), 12, '0'),
+                            i % 3 <> 0, $2,
+                            CASE i % 9 WHEN 1 THEN $2 WHEN 2 THEN $2 - 86400000 ELSE NULL END,
+                            NULL, $2 - ($3 - i), $2
+                     FROM generate_series(0, $3 - 1) AS i",
+                )
+                .bind(tenant.to_string())
+                .bind(now)
+                .bind(n as i64)
+                .execute(&pool)
+                .await
+                .expect("fill");
+                sqlx::query("ANALYZE external_partners").execute(&pool).await.expect("analyze");
+            }
+            None => {
+                let path = data_dir.join("cloudpc-partners.db");
+                let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", path.display())).await.expect("open");
+                sqlx::query(
+                    "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ?3 - 1)
+                     INSERT INTO external_partners (tenant_id, id, partner_id, enable_connection, enabled_at, last_heartbeat_at, last_sync_at, created_at, updated_at)
+                     SELECT ?1, printf('%08x-0000-4000-8000-%012x', i, i), printf('%08x-0000-4000-8000-%012x', i, i),
+                            i % 3 <> 0, ?2,
+                            CASE i % 9 WHEN 1 THEN ?2 WHEN 2 THEN ?2 - 86400000 ELSE NULL END,
+                            NULL, ?2 - (?3 - i), ?2
+                     FROM n",
+                )
+                .bind(tenant.to_string())
+                .bind(now)
+                .bind(n as i64)
+                .execute(&pool)
+                .await
+                .expect("fill");
+                sqlx::query("ANALYZE").execute(&pool).await.expect("analyze");
+                pool.close().await;
+            }
+        }
+    });
+}
+
+/// RSS over a long run of mixed load: creates, reads by id, list pages and heartbeats
+/// from four wrk processes at once, sampled ten times.
+fn soak(work: &Path, seconds: u64, o: &Options) {
+    let b = Backend::start("sqlite", work, None, o);
+    let pid = b.server.child.id();
+    let kinds = [Kind::Post, Kind::Get, Kind::List, Kind::Heartbeat];
+    let loads: Vec<std::process::Child> = kinds
+        .iter()
+        .map(|k| {
+            Command::new("wrk")
+                .args(["-t1", "-c8", &format!("-d{seconds}s"), "-s"])
+                .arg(b.script(*k, work))
+                .arg(&b.server.base)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("wrk")
+        })
+        .collect();
+    println!("\nsoak: {seconds} s of creates, reads, list pages and heartbeats (4 × wrk -c8) on the embedded database\n");
+    println!("| after s | RSS MiB |");
+    println!("|---|---|");
+    println!("| 0 | {:.1} |", rss_mib(pid));
+    let step = (seconds / 10).max(1);
+    let mut elapsed = 0;
+    while elapsed < seconds {
+        std::thread::sleep(Duration::from_secs(step));
+        elapsed += step;
+        println!("| {elapsed} | {:.1} |", rss_mib(pid));
+    }
+    for mut l in loads {
+        let _ = l.wait();
+    }
+    let count = rt_count(&b);
+    println!("\n{count} partners stored at the end");
+}
+
+fn rt_count(b: &Backend) -> String {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        reqwest::Client::new()
+            .get(format!("{}{SET}/$count", b.server.base))
+            .bearer_auth(&b.admin)
+            .send()
+            .await
+            .expect("count")
+            .text()
+            .await
+            .unwrap_or_default()
+    })
+}

@@ -1,0 +1,208 @@
+//! Group commit for SQLite's single writing connection. Writes that arrive while a
+//! commit is being made durable wait, then share the next transaction and its one
+//! fsync; each is answered only after that commit, so a 2xx still means "on disk".
+//! Each write runs inside its own savepoint, so one that fails (a duplicate partner,
+//! a stale ETag) is undone alone and the others in its batch still commit.
+
+use super::pools::{decode, sqlite_arguments};
+use super::row::{Cell, Kind};
+use super::sql::Statement;
+use super::StoreError;
+use sqlx::pool::PoolConnection;
+use sqlx::{Sqlite, SqlitePool};
+use tokio::sync::{mpsc, oneshot};
+
+/// Most writes one transaction carries: enough to share an fsync among many
+/// clients, few enough that one batch never holds the file for long.
+const MAX_BATCH: usize = 256;
+/// Writes waiting for the writer; callers beyond it wait to queue (backpressure).
+const QUEUE: usize = 4096;
+
+/// One write.
+#[derive(Debug)]
+pub enum Work {
+    /// A statement; answers the rows it affected.
+    Execute(Statement),
+    /// A statement with `RETURNING`; answers its rows, read to the end.
+    Rows(Statement, Vec<Kind>),
+    /// Statements that stand or fall together; a step paired with an expected row
+    /// count that affects another number undoes them all and answers `Err(index)`.
+    Steps(Vec<(Statement, Option<u64>)>),
+}
+
+/// What a write answered.
+#[derive(Debug)]
+pub enum Done {
+    Affected(u64),
+    Rows(Vec<Vec<Cell>>),
+    Steps(Result<(), usize>),
+}
+
+struct Job {
+    work: Work,
+    reply: oneshot::Sender<Result<Done, StoreError>>,
+}
+
+/// The handle writes go through; clones share the one writer task.
+#[derive(Debug, Clone)]
+pub struct SqliteWriter {
+    pool: SqlitePool,
+    jobs: mpsc::Sender<Job>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.work.fmt(f)
+    }
+}
+
+impl SqliteWriter {
+    /// Starts the writer task over `pool` (one connection).
+    pub fn start(pool: SqlitePool) -> Self {
+        let (jobs, queue) = mpsc::channel(QUEUE);
+        tokio::spawn(run(pool.clone(), queue));
+        SqliteWriter { pool, jobs }
+    }
+
+    /// The pool itself, for what is not a client's write (migrations, probes, the
+    /// checkpoint at shutdown).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Queues a write and waits until its batch is committed (or failed).
+    pub async fn write(&self, work: Work) -> Result<Done, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job { work, reply })
+            .await
+            .map_err(|_| StoreError::Uncommitted("the writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Uncommitted("the writer stopped before committing".into()))?
+    }
+}
+
+async fn run(pool: SqlitePool, mut queue: mpsc::Receiver<Job>) {
+    while let Some(first) = queue.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        commit(&pool, batch).await;
+    }
+}
+
+/// Runs a batch in one transaction and answers every job after the commit.
+async fn commit(pool: &SqlitePool, batch: Vec<Job>) {
+    let n = batch.len();
+    metrics::histogram!("sqlite_group_commit_batch_size").record(n as f64);
+    let outcome = async {
+        let mut conn = pool.acquire().await?;
+        sql(&mut conn, "BEGIN IMMEDIATE").await?;
+        let mut answers = Vec::with_capacity(n);
+        for job in &batch {
+            match in_savepoint(&mut conn, &job.work).await {
+                Ok(answer) => answers.push(answer),
+                Err(e) => {
+                    // The savepoint could not be undone: SQLite has rolled back the
+                    // whole transaction (it does on a full disk or an I/O error).
+                    let _ = sql(&mut conn, "ROLLBACK").await;
+                    return Err(e);
+                }
+            }
+        }
+        if let Err(e) = sql(&mut conn, "COMMIT").await {
+            let _ = sql(&mut conn, "ROLLBACK").await;
+            return Err(e);
+        }
+        Ok::<_, StoreError>(answers)
+    }
+    .await;
+    match outcome {
+        Ok(answers) => {
+            for (job, answer) in batch.into_iter().zip(answers) {
+                let _ = job.reply.send(answer);
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, writes = n, "a group commit failed; none of its writes is stored");
+            let storage = matches!(e, StoreError::Storage(_));
+            for job in batch {
+                let message = e.to_string();
+                let _ = job.reply.send(Err(if storage {
+                    StoreError::Storage(sqlx::Error::Protocol(message))
+                } else {
+                    StoreError::Uncommitted(message)
+                }));
+            }
+        }
+    }
+}
+
+async fn sql(conn: &mut PoolConnection<Sqlite>, text: &str) -> Result<(), StoreError> {
+    sqlx::query(text).execute(&mut **conn).await?;
+    Ok(())
+}
+
+/// One job inside a savepoint. `Ok(answer)` whatever the job's own outcome (its
+/// failure is its answer, its changes undone); `Err` only when the savepoint itself
+/// fails, which ends the batch.
+async fn in_savepoint(
+    conn: &mut PoolConnection<Sqlite>,
+    work: &Work,
+) -> Result<Result<Done, StoreError>, StoreError> {
+    sql(conn, "SAVEPOINT job").await?;
+    let answer = run_work(conn, work).await;
+    let keep = matches!(
+        answer,
+        Ok(Done::Affected(_) | Done::Rows(_) | Done::Steps(Ok(())))
+    );
+    if !keep {
+        if let Err(undo) = sql(conn, "ROLLBACK TO job").await {
+            // The job's own storage error says more than "no such savepoint".
+            return Err(match answer {
+                Err(e @ StoreError::Storage(_)) => e,
+                _ => undo,
+            });
+        }
+    }
+    sql(conn, "RELEASE job").await?;
+    Ok(answer)
+}
+
+async fn run_work(conn: &mut PoolConnection<Sqlite>, work: &Work) -> Result<Done, StoreError> {
+    match work {
+        Work::Execute(s) => {
+            let done = sqlx::query_with(&s.sql, sqlite_arguments(&s.binds)?)
+                .execute(&mut **conn)
+                .await?;
+            Ok(Done::Affected(done.rows_affected()))
+        }
+        Work::Rows(s, kinds) => {
+            let rows = sqlx::query_with(&s.sql, sqlite_arguments(&s.binds)?)
+                .fetch_all(&mut **conn)
+                .await?;
+            Ok(Done::Rows(
+                rows.iter()
+                    .map(|r| decode(r, kinds))
+                    .collect::<Result<_, _>>()?,
+            ))
+        }
+        Work::Steps(steps) => {
+            for (i, (s, expect)) in steps.iter().enumerate() {
+                let n = sqlx::query_with(&s.sql, sqlite_arguments(&s.binds)?)
+                    .execute(&mut **conn)
+                    .await?
+                    .rows_affected();
+                if expect.is_some_and(|e| e != n) {
+                    return Ok(Done::Steps(Err(i)));
+                }
+            }
+            Ok(Done::Steps(Ok(())))
+        }
+    }
+}
