@@ -800,7 +800,9 @@ fn soak(work: &Path, seconds: u64, o: &Options) {
         let _ = l.wait();
     }
     let count = rt_count(&b);
-    println!("\n{count} partners stored at the end");
+    println!(
+        "\nthe measured tenant still holds {count} partners (creates went to their own tenant)"
+    );
 }
 
 fn rt_count(b: &Backend) -> String {

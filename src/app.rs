@@ -197,6 +197,7 @@ pub struct Server {
     flusher: JoinHandle<()>,
     simulator: Option<JoinHandle<()>>,
     sweeper: JoinHandle<()>,
+    upkeep: JoinHandle<()>,
 }
 
 impl Server {
@@ -212,6 +213,7 @@ impl Server {
         self.handle.graceful_shutdown(Some(self.shutdown_grace));
         self.task.await??;
         self.sweeper.abort();
+        self.upkeep.abort();
         let _ = self.stop_flusher.send(true);
         if let Some(simulator) = self.simulator {
             simulator.await?;
@@ -342,6 +344,7 @@ pub async fn start(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
             throttle.forget_idle().await;
         }
     });
+    let upkeep = crate::ops::spawn_upkeep();
     let handle = axum_server::Handle::new();
     let ops_addr = match &ops_listener {
         Some(l) => Some(l.local_addr()?),
@@ -389,6 +392,7 @@ pub async fn start(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         flusher,
         simulator,
         sweeper,
+        upkeep,
     })
 }
 

@@ -63,6 +63,12 @@ pub fn prometheus() -> &'static PrometheusHandle {
             .and_then(|b| {
                 b.set_buckets_for_metric(Matcher::Full("heartbeat_flush_batch_size".into()), &rows)
             })
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full("sqlite_group_commit_batch_size".into()),
+                    &rows,
+                )
+            })
             .unwrap_or_else(|_| PrometheusBuilder::new());
         let recorder = builder.build_recorder();
         let handle = recorder.handle();
@@ -71,6 +77,19 @@ pub fn prometheus() -> &'static PrometheusHandle {
         let _ = metrics::set_global_recorder(recorder);
         describe();
         handle
+    })
+}
+
+/// Drains recorded histogram samples into their buckets every few seconds. Without
+/// it the exporter keeps every sample until the next scrape, so a service nobody
+/// scrapes grew by every request it answered.
+pub fn spawn_upkeep() -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            prometheus().run_upkeep();
+        }
     })
 }
 
@@ -100,6 +119,11 @@ fn describe() {
         "heartbeat_flush_batch_size",
         Unit::Count,
         "Heartbeats written per batch."
+    );
+    describe_histogram!(
+        "sqlite_group_commit_batch_size",
+        Unit::Count,
+        "Writes sharing one commit (and one fsync) on the embedded database."
     );
     describe_gauge!(
         "cloudpc_partners",
