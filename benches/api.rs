@@ -113,8 +113,8 @@ fn main() {
         for k in &kinds {
             for (bi, b) in backends.iter().enumerate() {
                 let script = b.script(*k, work.path());
-                let anchor = wrk(hello.base(), *k, &script, &o, hello.pid());
-                let service = wrk(&b.server.base, *k, &script, &o, b.server.child.id());
+                let anchor = wrk(hello.base(), &script, &o, hello.pid());
+                let service = wrk(&b.server.base, &script, &o, b.server.child.id());
                 let slot = bi * kinds.len() + kinds.iter().position(|x| x == k).unwrap_or(0);
                 results[slot].2.push((anchor, service));
             }
@@ -422,7 +422,7 @@ fn rss_mib(pid: u32) -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
-fn wrk(base: &str, _kind: Kind, script: &Path, o: &Options, pid: u32) -> Run {
+fn wrk(base: &str, script: &Path, o: &Options, pid: u32) -> Run {
     let before = cpu_ticks(pid);
     let out = Command::new("wrk")
         .args([

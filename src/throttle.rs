@@ -316,14 +316,10 @@ impl Shared {
             };
             let mut refused = None;
             for (key, capacity, budget) in empty {
-                let cap = f64::from(*capacity);
-                let rate = cap / window_ms;
-                let lease = self
-                    .source
-                    .lease(&key.shared_name(), cap, rate, batch(*capacity), now)
-                    .await?;
+                let lease = self.lease(key, *capacity, window_ms, now).await?;
                 self.lock().entry(key.clone()).or_default().tokens += lease.granted;
                 if lease.granted == 0 {
+                    let rate = f64::from(*capacity) / window_ms;
                     refused = worse(refused, wait(lease.left, rate), budget);
                 }
             }
@@ -337,22 +333,32 @@ impl Shared {
         }))
     }
 
+    /// One batch from the shared bucket of `key`.
+    async fn lease(
+        &self,
+        key: &Key,
+        capacity: u32,
+        window_ms: f64,
+        now: i64,
+    ) -> Result<Lease, String> {
+        let cap = f64::from(capacity);
+        self.source
+            .lease(
+                &key.shared_name(),
+                cap,
+                cap / window_ms,
+                batch(capacity),
+                now,
+            )
+            .await
+    }
+
     /// Leases the next batch in the background, before this process runs out.
     fn top_up(self: &Arc<Self>, key: Key, capacity: u32, window_ms: f64, now: i64) {
         let me = Arc::clone(self);
         tokio::spawn(async move {
             let _leasing = me.leasing.lock().await;
-            let cap = f64::from(capacity);
-            let lease = me
-                .source
-                .lease(
-                    &key.shared_name(),
-                    cap,
-                    cap / window_ms,
-                    batch(capacity),
-                    now,
-                )
-                .await;
+            let lease = me.lease(&key, capacity, window_ms, now).await;
             let mut held = me.lock();
             let a = held.entry(key).or_default();
             a.topping_up = false;

@@ -52,10 +52,7 @@ impl Serialize for EntityJson<'_> {
             "@odata.type",
             &format_args!("#{}", self.shape.qualified_type()),
         )?;
-        m.serialize_entry(
-            "@odata.etag",
-            &format_args!("W/\"{}\"", self.conn.record.version),
-        )?;
+        m.serialize_entry("@odata.etag", &self.conn.record.etag())?;
         let mut put =
             |p: Property| m.serialize_entry(self.shape.name(p), &PropertyJson(p, self.conn));
         match self.select {

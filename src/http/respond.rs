@@ -24,27 +24,27 @@ impl IntoResponse for GraphJson {
 /// A JSON body already serialized (straight from the records, with no `Value` tree
 /// in between), with Graph's content type.
 #[derive(Debug, Clone)]
-pub struct SerializedJson(pub StatusCode, pub Vec<u8>);
+pub struct SerializedJson(StatusCode, Result<Vec<u8>, String>);
 
 impl SerializedJson {
-    /// Serializes `body`; a value that cannot be (none of ours) is the Graph 500.
+    /// Serializes `body` now; a failure (none of ours can fail) answers as any
+    /// internal error does, with the request's ids.
     pub fn of(status: StatusCode, body: &impl serde::Serialize) -> Self {
-        match serde_json::to_vec(body) {
-            Ok(bytes) => SerializedJson(status, bytes),
-            Err(e) => {
-                tracing::error!(error = %e, "a response could not be serialized");
-                SerializedJson(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    br#"{"error":{"code":"InternalServerError","message":"An internal error occurred; quote the request-id when reporting it."}}"#.to_vec(),
-                )
-            }
-        }
+        SerializedJson(status, serde_json::to_vec(body).map_err(|e| e.to_string()))
     }
 }
 
 impl IntoResponse for SerializedJson {
     fn into_response(self) -> Response {
-        (self.0, [(header::CONTENT_TYPE, JSON_CONTENT_TYPE)], self.1).into_response()
+        match self.1 {
+            Ok(bytes) => {
+                (self.0, [(header::CONTENT_TYPE, JSON_CONTENT_TYPE)], bytes).into_response()
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "a response could not be serialized");
+                super::ApiError::Internal.into_response()
+            }
+        }
     }
 }
 

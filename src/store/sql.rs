@@ -244,16 +244,14 @@ pub fn partner_cursor(orderby: &[OrderBy], record: &PartnerRecord) -> Option<Cur
 
 /// Whether a key value can be one of a column's values.
 fn fits(edm: &EdmType, nullable: bool, v: &Scalar) -> bool {
-    matches!(
-        (edm, v),
-        (_, Scalar::Null) if nullable
-    ) || matches!(
-        (edm, v),
+    match (edm, v) {
+        (_, Scalar::Null) => nullable,
         (EdmType::String | EdmType::GuidString, Scalar::Text(_))
-            | (EdmType::Boolean, Scalar::Bool(_))
-            | (EdmType::DateTimeOffset, Scalar::Time(_))
-            | (EdmType::Enum(_), Scalar::Enum(_))
-    )
+        | (EdmType::Boolean, Scalar::Bool(_))
+        | (EdmType::DateTimeOffset, Scalar::Time(_))
+        | (EdmType::Enum(_), Scalar::Enum(_)) => true,
+        _ => false,
+    }
 }
 
 /// ` AND <row after the cursor>` in the order `orderby` then `keyset`; false (and

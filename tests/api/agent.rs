@@ -598,15 +598,7 @@ async fn deleting_a_connection_removes_its_deployments() {
 #[tokio::test]
 async fn metadata_declares_the_agent_members() {
     let s = test_server!();
-    let csdl = s
-        .client
-        .get(s.url("/beta/$metadata"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let csdl = s.text("/beta/$metadata").await;
     for needle in [
         r#"<Property Name="agentSetting" Type="graph.cloudPcExternalPartnerAgentSetting" />"#,
         r#"<ComplexType Name="cloudPcExternalPartnerAgentSetting">"#,

@@ -227,6 +227,12 @@ impl TestServer {
             .bearer_auth(token)
     }
 
+    /// The body of an anonymous GET (probes, metrics, `$metadata`, the page).
+    pub async fn text(&self, path: &str) -> String {
+        let res = self.client.get(self.url(path)).send().await.unwrap();
+        res.text().await.unwrap()
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> Response {
         self.request(Method::GET, path, token).send().await.unwrap()
     }

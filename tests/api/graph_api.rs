@@ -266,15 +266,7 @@ async fn legacy_settings_can_be_switched_off() {
     // As Graph answers for a set its schema no longer has.
     let msg = error_message(res, StatusCode::BAD_REQUEST, "BadRequest").await;
     assert!(msg.contains("'externalPartnerSettings'"), "{msg}");
-    let csdl = s
-        .client
-        .get(s.url("/beta/$metadata"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let csdl = s.text("/beta/$metadata").await;
     assert!(!csdl.contains("cloudPcExternalPartnerSetting"));
 }
 
@@ -485,15 +477,7 @@ async fn operational_endpoints_answer() {
             .status(),
         StatusCode::OK
     );
-    let metrics = s
-        .client
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.text("/metrics").await;
     assert!(metrics.contains("http_requests_total"), "{metrics}");
     assert!(metrics.contains("route=\"/beta/deviceManagement/virtualEndpoint/externalPartners\""));
     assert!(metrics.contains("http_request_duration_seconds_bucket"));

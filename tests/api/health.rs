@@ -462,15 +462,7 @@ async fn filter_and_orderby_on_derived_status_agree_across_pages() {
 
     // The metrics recorder is process-wide and other tests' servers share it, so
     // only the series' presence is checked here; the counts are checked above.
-    let metrics = s
-        .client
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.text("/metrics").await;
     for status in ["notAvailable", "available", "healthy", "unhealthy"] {
         assert!(
             metrics.contains(&format!("cloudpc_partners{{status=\"{status}\"}}")),

@@ -11,15 +11,7 @@ async fn invented_methods_do_not_mint_metric_series() {
         let res = s.client.request(m, s.url(SET)).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
     }
-    let metrics = s
-        .client
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.text("/metrics").await;
     assert!(
         !metrics.contains("INVENTED"),
         "method names leaked into labels"

@@ -36,15 +36,7 @@ async fn the_page_is_served_without_a_token_and_locked_to_its_own_origin() {
 #[tokio::test]
 async fn the_page_knows_when_the_stand_in_controls_are_on() {
     let s = test_server!(|c| c.dev = true);
-    let html = s
-        .client
-        .get(s.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = s.text("/").await;
     assert!(html.contains("data-dev=\"true\""));
 }
 

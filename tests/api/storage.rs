@@ -189,15 +189,7 @@ async fn concurrent_writes_share_commits_and_answer_each_for_itself() {
         .count();
     assert_eq!((created, conflicts), (30, 10), "{answers:?}");
     assert_eq!(s.api(&tok).count(None).await, 30);
-    let metrics = s
-        .client
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.text("/metrics").await;
     assert!(
         metrics.contains("sqlite_group_commit_batch_size"),
         "{metrics}"
