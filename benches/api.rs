@@ -716,8 +716,9 @@ fn spawn(dir: &Path, extra: &[&str], o: &Options) -> ServerProcess {
 }
 
 /// Writes `n` partners into the stopped server's database: ids and partner ids are
-/// `{i:08x}-0000-4000-8000-{i:012x}`; two in three enabled; of those, a third beat
-/// recently, a third long ago, a third never.
+/// `{i:08x}-0000-4000-8000-{i:012x}`; two in three enabled (two days ago); of all, a
+/// ninth beat within the last four minutes (spread over its seconds), a ninth a day
+/// ago, the rest never.
 fn fill(data_dir: &Path, postgres: Option<&str>, tenant: Uuid, n: usize) {
     let now = chrono::Utc::now().timestamp_millis();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
@@ -729,8 +730,8 @@ fn fill(data_dir: &Path, postgres: Option<&str>, tenant: Uuid, n: usize) {
                     "INSERT INTO external_partners (tenant_id, id, partner_id, enable_connection, enabled_at, last_heartbeat_at, last_sync_at, created_at, updated_at)
                      SELECT $1, lpad(to_hex(i), 8, '0') || '-0000-4000-8000-' || lpad(to_hex(i), 12, '0'),
                             lpad(to_hex(i), 8, '0') || '-0000-4000-8000-' || lpad(to_hex(i), 12, '0'),
-                            i % 3 <> 0, $2,
-                            CASE i % 9 WHEN 1 THEN $2 WHEN 2 THEN $2 - 86400000 ELSE NULL END,
+                            i % 3 <> 0, $2 - 172800000,
+                            CASE i % 9 WHEN 1 THEN $2 - (i % 240000) WHEN 2 THEN $2 - 86400000 ELSE NULL END,
                             NULL, $2 - ($3 - i), $2
                      FROM generate_series(0, $3 - 1) AS i",
                 )
@@ -749,8 +750,8 @@ fn fill(data_dir: &Path, postgres: Option<&str>, tenant: Uuid, n: usize) {
                     "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ?3 - 1)
                      INSERT INTO external_partners (tenant_id, id, partner_id, enable_connection, enabled_at, last_heartbeat_at, last_sync_at, created_at, updated_at)
                      SELECT ?1, printf('%08x-0000-4000-8000-%012x', i, i), printf('%08x-0000-4000-8000-%012x', i, i),
-                            i % 3 <> 0, ?2,
-                            CASE i % 9 WHEN 1 THEN ?2 WHEN 2 THEN ?2 - 86400000 ELSE NULL END,
+                            i % 3 <> 0, ?2 - 172800000,
+                            CASE i % 9 WHEN 1 THEN ?2 - (i % 240000) WHEN 2 THEN ?2 - 86400000 ELSE NULL END,
                             NULL, ?2 - (?3 - i), ?2
                      FROM n",
                 )

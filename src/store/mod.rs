@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 pub mod agent;
 mod buckets;
+mod counts;
 mod group_commit;
 pub mod open;
 pub mod pools;

@@ -237,6 +237,16 @@ impl Pools {
         Ok(())
     }
 
+    /// Folds appended count changes into the running totals (PostgreSQL; SQLite's
+    /// triggers update the totals directly) and drops the totals that reached zero.
+    pub async fn fold_counts(&self) -> Result<(), StoreError> {
+        if let Pools::Postgres(pool) = self {
+            sqlx::query(sql::FOLD_COUNTS_POSTGRES).execute(pool).await?;
+            sqlx::query(sql::DROP_EMPTY_COUNTS).execute(pool).await?;
+        }
+        Ok(())
+    }
+
     /// Opens a write transaction and rolls it back: fails when writes would.
     pub async fn check_writable(&self) -> Result<(), StoreError> {
         match self {

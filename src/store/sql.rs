@@ -566,6 +566,65 @@ pub fn status_counts(status: StatusClock) -> Statement {
     b.stmt
 }
 
+/// The running totals' row for the rows of the second the freshness cut falls in.
+pub const EDGE_ROW: i64 = 4;
+
+/// Each health class's running total (rows of `kind`, total), for one tenant or all:
+/// kinds 0–2 as stored, kind 3 summed over the seconds wholly at or after the cut,
+/// and [`EDGE_ROW`] counting the fresh rows of the second the cut falls in. `None`
+/// when the cut is before 1970, where the stored seconds round the other way.
+pub fn status_totals(tenant: Option<&str>, status: StatusClock) -> Option<Statement> {
+    let cut = to_millis(status.fresh_since);
+    if cut < 0 {
+        return None;
+    }
+    let first_second = cut.div_euclid(1000) + i64::from(cut.rem_euclid(1000) != 0);
+    let mut s = Statement::default();
+    let scope = match tenant {
+        Some(t) => format!("= {}", s.bind(Bind::Text(t.into()))),
+        None => String::new(),
+    };
+    let first = s.bind(Bind::Int(first_second));
+    let edge_second = s.bind(Bind::Int(first_second - 1));
+    let from = s.bind(Bind::Int(cut));
+    let to = s.bind(Bind::Int(first_second * 1000));
+    let (totals_scope, edge_tenants) = if tenant.is_some() {
+        (format!("WHERE tenant_id {scope}"), scope.clone())
+    } else {
+        (
+            String::new(),
+            format!(
+                "IN (SELECT tenant_id FROM partner_counts WHERE kind = 3 AND second = {edge_second} \
+                 UNION SELECT tenant_id FROM partner_count_changes WHERE kind = 3 AND second = {edge_second})"
+            ),
+        )
+    };
+    s.sql = format!(
+        "SELECT kind, CAST(SUM(n) AS BIGINT) FROM \
+         (SELECT kind, second, n FROM partner_counts {totals_scope} \
+          UNION ALL SELECT kind, second, n FROM partner_count_changes {totals_scope}) AS c \
+         WHERE kind < 3 OR second >= {first} GROUP BY kind \
+         UNION ALL \
+         SELECT CAST({EDGE_ROW} AS BIGINT), COUNT(*) FROM external_partners \
+         WHERE tenant_id {edge_tenants} AND last_heartbeat_at >= {from} AND last_heartbeat_at < {to} \
+         AND enable_connection AND (enabled_at IS NULL OR last_heartbeat_at >= enabled_at)"
+    );
+    Some(s)
+}
+
+/// Folds PostgreSQL's appended count changes into the running totals, in one
+/// statement, by one process at a time (the others skip their turn).
+pub const FOLD_COUNTS_POSTGRES: &str =
+    "WITH turn AS (SELECT pg_try_advisory_xact_lock(7291846150) AS mine), \
+     moved AS (DELETE FROM partner_count_changes WHERE (SELECT mine FROM turn) \
+               RETURNING tenant_id, kind, second, n) \
+     INSERT INTO partner_counts (tenant_id, kind, second, n) \
+     SELECT tenant_id, kind, second, SUM(n) FROM moved GROUP BY tenant_id, kind, second \
+     ON CONFLICT (tenant_id, kind, second) DO UPDATE SET n = partner_counts.n + EXCLUDED.n";
+
+/// Drops totals that reached zero (seconds every connection has moved on from).
+pub const DROP_EMPTY_COUNTS: &str = "DELETE FROM partner_counts WHERE n = 0";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -577,6 +636,37 @@ mod tests {
         StatusClock {
             fresh_since: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
         }
+    }
+
+    #[test]
+    fn totals_split_at_the_first_whole_second_after_the_cut() {
+        let at = |ms| StatusClock {
+            fresh_since: chrono::DateTime::from_timestamp_millis(ms).unwrap(),
+        };
+        // Cut at 1.5 s: whole seconds from 2, the edge is [1.5 s, 2 s) of second 1.
+        let s = status_totals(Some("t"), at(1_500)).unwrap();
+        assert_eq!(
+            s.binds,
+            [
+                Bind::Text("t".into()),
+                Bind::Int(2),
+                Bind::Int(1),
+                Bind::Int(1_500),
+                Bind::Int(2_000)
+            ]
+        );
+        // On a second: the edge is empty.
+        let s = status_totals(None, at(3_000)).unwrap();
+        assert_eq!(
+            s.binds,
+            [
+                Bind::Int(3),
+                Bind::Int(2),
+                Bind::Int(3_000),
+                Bind::Int(3_000)
+            ]
+        );
+        assert!(status_totals(None, at(-1)).is_none());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use super::pools::{Access, PgSettings, Pools};
 use super::row::{record_from_cells, Cell, Kind, RECORD_COLUMNS};
-use super::sql;
+use super::{counts, sql};
 use super::{Heartbeat, ListRequest, Page, StatusClock, Store, StoreError};
 use crate::clock::to_millis;
 use crate::model::{NewPartner, PartnerRecord, PartnerUpdate, TenantId};
@@ -22,6 +22,35 @@ pub struct SqlStore {
     /// so however many clients loop on them, half the read connections stay free for
     /// the light ones.
     heavy: Arc<tokio::sync::Semaphore>,
+    /// PostgreSQL's fold of count changes into the totals; stops with the last clone.
+    _fold: Option<Arc<FoldTask>>,
+}
+
+/// Folds PostgreSQL's appended count changes every second, so counts read the
+/// totals plus at most a second's changes, whatever the write rate.
+#[derive(Debug)]
+struct FoldTask(tokio::task::JoinHandle<()>);
+
+impl FoldTask {
+    fn spawn(pools: Pools) -> Self {
+        Self(tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                if let Err(e) = pools.fold_counts().await {
+                    // Counts stay exact (they read the changes too); only slower.
+                    tracing::warn!(error = %e, "folding count changes failed; will retry");
+                }
+            }
+        }))
+    }
+}
+
+impl Drop for FoldTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// SQLite's reader connections (see `Pools::sqlite`).
@@ -29,9 +58,12 @@ const SQLITE_READERS: usize = 4;
 
 impl SqlStore {
     fn over(pools: Pools, read_connections: usize) -> Self {
+        let fold =
+            matches!(pools, Pools::Postgres(_)).then(|| Arc::new(FoldTask::spawn(pools.clone())));
         Self {
             pools,
             heavy: Arc::new(tokio::sync::Semaphore::new((read_connections / 2).max(1))),
+            _fold: fold,
         }
     }
 
@@ -59,6 +91,33 @@ impl SqlStore {
             .acquire()
             .await
             .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))
+    }
+
+    /// How many connections (of a tenant, or all) are in each status, from the
+    /// running totals; `None` where they cannot answer (a clock before 1970).
+    async fn class_totals(
+        &self,
+        tenant: Option<TenantId>,
+        status: StatusClock,
+    ) -> Result<Option<[u64; 4]>, StoreError> {
+        let tenant = tenant.map(|t| t.to_string());
+        let Some(s) = sql::status_totals(tenant.as_deref(), status) else {
+            return Ok(None);
+        };
+        // By kind: disabled, waiting, with a heartbeat, fresh whole seconds, fresh edge.
+        let mut kinds = [0i64; 5];
+        for row in self.integers(&s, 2).await? {
+            if let [kind, n] = row[..] {
+                if let Some(slot) = usize::try_from(kind).ok().and_then(|k| kinds.get_mut(k)) {
+                    *slot += n;
+                }
+            }
+        }
+        let [disabled, waiting, beating, whole, edge] = kinds;
+        let healthy = whole + edge;
+        Ok(Some(
+            [disabled, waiting, healthy, beating - healthy].map(|n| u64::try_from(n).unwrap_or(0)),
+        ))
     }
 
     /// The pools; for data migration and tests.
@@ -221,6 +280,11 @@ impl Store for SqlStore {
         filter: Option<&Filter>,
         status: StatusClock,
     ) -> Result<u64, StoreError> {
+        if let Some(keep) = counts::classes(filter) {
+            if let Some(totals) = self.class_totals(Some(tenant), status).await? {
+                return Ok(counts::total(keep, totals));
+            }
+        }
         let s = sql::count(&tenant.to_string(), filter, status);
         let _permit = self.heavy_read().await?;
         let n = self
@@ -265,6 +329,10 @@ impl Store for SqlStore {
     }
 
     async fn status_counts(&self, status: StatusClock) -> Result<[u64; 4], StoreError> {
+        if let Some(totals) = self.class_totals(None, status).await? {
+            return Ok(totals);
+        }
+        let _permit = self.heavy_read().await?;
         let mut out = [0u64; 4];
         for row in self.integers(&sql::status_counts(status), 2).await? {
             if let [value, n] = row[..] {
@@ -347,6 +415,27 @@ mod tests {
     /// (enabled, enabled_at, last heartbeat) in seconds from an origin.
     type Row = (bool, Option<i64>, Option<i64>);
 
+    /// A connection with a new partner, as stored by a create at `created`.
+    fn record(
+        enabled: bool,
+        enabled_at: Option<DateTime<Utc>>,
+        beat: Option<DateTime<Utc>>,
+        created: DateTime<Utc>,
+    ) -> PartnerRecord {
+        let mut values = Values::new();
+        values.set(PARTNER_ID, Scalar::Text(Uuid::new_v4().to_string()));
+        values.set(ENABLE_CONNECTION, Scalar::Bool(enabled));
+        PartnerRecord {
+            id: Uuid::new_v4(),
+            values,
+            enabled_at,
+            last_heartbeat_at: beat,
+            created_at: created,
+            updated_at: created,
+            version: 1,
+        }
+    }
+
     fn row() -> impl Strategy<Value = Row> {
         (
             any::<bool>(),
@@ -367,18 +456,7 @@ mod tests {
                 let policy = HealthPolicy { heartbeat_timeout: chrono::Duration::seconds(300) };
                 let mut expected = [0u64; 4];
                 for (enabled, enabled_at, beat) in &rows {
-                    let mut values = Values::new();
-                    values.set(PARTNER_ID, Scalar::Text(Uuid::new_v4().to_string()));
-                    values.set(ENABLE_CONNECTION, Scalar::Bool(*enabled));
-                    let rec = PartnerRecord {
-                        id: Uuid::new_v4(),
-                        values,
-                        enabled_at: enabled_at.map(at),
-                        last_heartbeat_at: beat.map(at),
-                        created_at: origin,
-                        updated_at: origin,
-                        version: 1,
-                    };
+                    let rec = record(*enabled, enabled_at.map(at), beat.map(at), origin);
                     expected[derive_status(&rec, at(now), &policy).status.value() as usize] += 1;
                     store.pools().execute(&sql::insert(&tenant.to_string(), &rec)).await.unwrap();
                 }
@@ -389,6 +467,101 @@ mod tests {
                     assert_eq!(n, expected[s.value() as usize], "{s:?}");
                 }
                 assert_eq!(store.status_counts(clock).await.unwrap(), expected);
+            });
+        }
+    }
+
+    /// A change to one of the connections (by index, modulo how many there are).
+    #[derive(Debug, Clone)]
+    enum Change {
+        Insert(Row),
+        Enable(usize, bool, i64),
+        Beat(usize, i64),
+        Delete(usize),
+    }
+
+    /// Times in milliseconds over twenty seconds, so heartbeats often share the
+    /// second the freshness cut falls in.
+    fn change() -> impl Strategy<Value = Change> {
+        let ms = || 0i64..20_000;
+        prop_oneof![
+            (
+                any::<bool>(),
+                proptest::option::of(ms()),
+                proptest::option::of(ms())
+            )
+                .prop_map(Change::Insert),
+            (any::<usize>(), any::<bool>(), ms()).prop_map(|(i, e, at)| Change::Enable(i, e, at)),
+            (any::<usize>(), ms()).prop_map(|(i, at)| Change::Beat(i, at)),
+            any::<usize>().prop_map(Change::Delete),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// After any inserts, enables, disables, heartbeats and deletes, in two
+        /// tenants, counts from the running totals equal the statuses of the rows
+        /// themselves, at any moment (including cuts inside and on a second).
+        #[test]
+        fn running_totals_follow_every_write(
+            changes in proptest::collection::vec((any::<bool>(), change()), 1..40),
+            nows in proptest::collection::vec(299_000i64..321_000, 1..6),
+        ) {
+            with_scratch_store(async |store, tenant, origin| {
+                let tenants = [tenant, TenantId(Uuid::from_u128(7))];
+                let at = |ms: i64| origin + chrono::Duration::milliseconds(ms);
+                let mut ids: [Vec<Uuid>; 2] = [Vec::new(), Vec::new()];
+                for (second_tenant, c) in &changes {
+                    let which = usize::from(*second_tenant);
+                    let t = tenants[which].to_string();
+                    let mine = &mut ids[which];
+                    match c {
+                        Change::Insert((enabled, enabled_at, beat)) => {
+                            let rec = record(*enabled, enabled_at.map(at), beat.map(at), origin);
+                            mine.push(rec.id);
+                            store.pools().execute(&sql::insert(&t, &rec)).await.unwrap();
+                        }
+                        _ if mine.is_empty() => {}
+                        Change::Enable(i, enabled, when) => {
+                            let id = mine[i % mine.len()];
+                            let mut s = sql::Statement::default();
+                            let e = s.bind(Cell::Bool(*enabled));
+                            let w = s.bind(Cell::Int(to_millis(at(*when))));
+                            let tp = s.bind(Cell::Text(t.clone()));
+                            let ip = s.bind(Cell::Text(id.to_string()));
+                            s.sql = format!("UPDATE external_partners SET enable_connection = {e}, enabled_at = {w} WHERE tenant_id = {tp} AND id = {ip}");
+                            store.pools().execute(&s).await.unwrap();
+                        }
+                        Change::Beat(i, when) => {
+                            let id = mine[i % mine.len()];
+                            store.record_heartbeats(&[Heartbeat { tenant: tenants[which], id, at: at(*when) }]).await.unwrap();
+                        }
+                        Change::Delete(i) => {
+                            let id = mine.remove(i % mine.len());
+                            store.pools().execute(&sql::delete(&t, &id.to_string(), None)).await.unwrap();
+                        }
+                    }
+                }
+                let policy = HealthPolicy { heartbeat_timeout: chrono::Duration::seconds(300) };
+                let everything = crate::odata::query::parse_collection(Some("$top=999"), &PARTNERS, None).unwrap();
+                for now in &nows {
+                    let now = origin + chrono::Duration::milliseconds(*now);
+                    let clock = StatusClock { fresh_since: policy.fresh_since(now) };
+                    let mut overall = [0u64; 4];
+                    for t in tenants {
+                        let mut expected = [0u64; 4];
+                        for rec in page_of(&store, t, clock, everything.clone()).await.items {
+                            expected[derive_status(&rec, now, &policy).status.value() as usize] += 1;
+                        }
+                        let totals = store.class_totals(Some(t), clock).await.unwrap().unwrap();
+                        assert_eq!(totals, expected, "tenant {t} at {now}");
+                        for (o, e) in overall.iter_mut().zip(expected) {
+                            *o += e;
+                        }
+                    }
+                    assert_eq!(store.status_counts(clock).await.unwrap(), overall);
+                }
             });
         }
     }

@@ -269,6 +269,25 @@ impl TestServer {
         v["id"].as_str().unwrap().to_owned()
     }
 
+    /// On PostgreSQL, waits until the server has folded the count changes its
+    /// triggers appended into the running totals (it does so every second).
+    pub async fn await_counts_folded(&self) {
+        let Some(db) = &self._database else { return };
+        let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+        for _ in 0..100 {
+            let (left,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM partner_count_changes")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            if left == 0 {
+                pool.close().await;
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the count changes were not folded within 5 s");
+    }
+
     pub fn advance(&self, by: chrono::Duration) {
         self.clock.advance(by);
     }

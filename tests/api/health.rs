@@ -493,3 +493,109 @@ async fn a_patch_right_after_a_heartbeat_answers_with_the_fresh_status() {
         .unwrap();
     assert_eq!(v["connectionStatus"], "healthy");
 }
+
+/// Counts by class come from running totals the database keeps on every write; after
+/// creates, heartbeats, disables, re-enables and deletes, at moments that cut through
+/// a second of heartbeats, every count equals the rows a listing returns.
+#[tokio::test]
+async fn counts_agree_with_the_rows_after_every_kind_of_write() {
+    let s = test_server!();
+    let admin = s.admin(TENANT_A);
+    let other = s.admin(TENANT_B);
+    let mut partners = Vec::new();
+    for i in 0..24 {
+        let partner_id = Uuid::new_v4();
+        let id = s.create_id(&admin, partner_id, i % 6 != 0).await;
+        partners.push((id, partner_id));
+    }
+    // Another tenant's connections never reach this tenant's counts.
+    for _ in 0..3 {
+        let p = Uuid::new_v4();
+        s.create_id(&other, p, true).await;
+        s.heartbeat(&s.partner(TENANT_B, p)).await;
+    }
+    s.await_counts_folded().await;
+    // Heartbeats spread over a few seconds, some of them 250 ms apart.
+    for (i, (_, p)) in partners.iter().enumerate() {
+        if i % 3 != 2 {
+            s.heartbeat(&s.partner(TENANT_A, *p)).await;
+        }
+        s.advance(Duration::milliseconds(250));
+    }
+    for (i, (id, _)) in partners.iter().enumerate() {
+        let path = format!("{SET}/{id}");
+        match i % 8 {
+            1 => {
+                let res = s
+                    .patch_json(&path, &admin, &json!({"enableConnection": false}))
+                    .await;
+                assert_eq!(res.status(), StatusCode::OK);
+            }
+            4 => {
+                let res = s
+                    .request(Method::DELETE, &path, &admin)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(res.status(), StatusCode::NO_CONTENT);
+            }
+            _ => {}
+        }
+    }
+    // Totals folded (PostgreSQL) plus changes not yet folded must still add up.
+    s.await_counts_folded().await;
+    // Re-enable one that was disabled: available again until its next heartbeat.
+    let res = s
+        .patch_json(
+            &format!("{SET}/{}", partners[9].0),
+            &admin,
+            &json!({"enableConnection": true}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+
+    let filters = [
+        "",
+        "enableConnection eq true",
+        "enableConnection eq false",
+        "connectionStatus eq 'healthy'",
+        "connectionStatus eq 'unhealthy'",
+        "connectionStatus eq 'available'",
+        "connectionStatus ne 'notAvailable'",
+        "connectionStatus in ('healthy', 'available') or enableConnection eq false",
+    ];
+    // Five minutes on, the heartbeat timeout cuts through the run of heartbeats at
+    // several points, some inside a second and one on a second.
+    s.advance(Duration::milliseconds(300_000 - 24 * 250));
+    for step in [0, 125, 250, 375, 1_000, 2_300, 7_000] {
+        s.advance(Duration::milliseconds(step));
+        let mut seen = 0;
+        for f in filters {
+            let (count_path, list_path) = if f.is_empty() {
+                (format!("{SET}/$count"), format!("{SET}?$top=999"))
+            } else {
+                (
+                    format!("{SET}/$count?$filter={f}"),
+                    format!("{SET}?$top=999&$filter={f}"),
+                )
+            };
+            let res = s
+                .request(Method::GET, &count_path, &admin)
+                .header("ConsistencyLevel", "eventual")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::OK, "{f}");
+            let counted: usize = res.text().await.unwrap().parse().unwrap();
+            let listed: usize = s
+                .pages(&list_path, &admin)
+                .await
+                .iter()
+                .map(|p| p["value"].as_array().unwrap().len())
+                .sum();
+            assert_eq!(counted, listed, "{f} at +{step} ms");
+            seen += listed;
+        }
+        assert!(seen > 0);
+    }
+}
