@@ -267,7 +267,7 @@ impl SqlStore {
             false => None,
             true => {
                 let s = sql::count_rows(&table, &tenant, scope, request.filter, request.status);
-                let rows = self.pools().rows(Access::Read, &s, &[Kind::Int]).await?;
+                let rows = self.pools().rows(Access::Scan, &s, &[Kind::Int]).await?;
                 match rows.first().and_then(|r| r.first()) {
                     Some(Cell::Int(n)) => Some(u64::try_from(*n).unwrap_or(0)),
                     _ => Some(0),

@@ -12,6 +12,7 @@ pub mod agent;
 mod buckets;
 mod counts;
 mod group_commit;
+mod inline_reads;
 pub mod open;
 pub mod pools;
 pub mod row;

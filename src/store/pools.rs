@@ -3,6 +3,7 @@
 //! matched once over the two kinds of pool.
 
 use super::group_commit::{Done, SqliteWriter, Work};
+use super::inline_reads::InlineReads;
 use super::row::{Cell, Kind};
 use super::sql::{self, Statement};
 use super::{Heartbeat, StoreError};
@@ -31,6 +32,9 @@ pub struct PgSettings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
     Read,
+    /// A read whose cost grows with the table (a count or an offset): on SQLite it
+    /// goes straight to the read pool, never inline on a runtime thread.
+    Scan,
     Write,
 }
 
@@ -45,6 +49,9 @@ pub enum Pools {
     Sqlite {
         writer: SqliteWriter,
         readers: SqlitePool,
+        /// Short reads on the calling thread (not for a database in memory, which
+        /// only its one pooled connection can see).
+        inline: Option<InlineReads>,
     },
     /// PostgreSQL, shared by several stateless server processes.
     Postgres(PgPool),
@@ -77,6 +84,7 @@ impl Pools {
         Ok(Pools::Sqlite {
             writer: SqliteWriter::start(writer),
             readers,
+            inline: Some(InlineReads::new(path.to_path_buf())),
         })
     }
 
@@ -98,6 +106,7 @@ impl Pools {
         Ok(Pools::Sqlite {
             writer: SqliteWriter::start(pool.clone()),
             readers: pool,
+            inline: None,
         })
     }
 
@@ -148,7 +157,16 @@ impl Pools {
         kinds: &[Kind],
     ) -> Result<Vec<Vec<Cell>>, StoreError> {
         match self {
-            Pools::Sqlite { readers, .. } if access == Access::Read => {
+            Pools::Sqlite {
+                readers, inline, ..
+            } if access != Access::Write => {
+                if let Some(rows) = inline
+                    .as_ref()
+                    .filter(|_| access == Access::Read)
+                    .and_then(|i| i.rows(s, kinds))
+                {
+                    return Ok(rows);
+                }
                 let rows = sqlx::query_with(&s.sql, sqlite_arguments(&s.binds)?)
                     .fetch_all(readers)
                     .await?;
@@ -274,7 +292,14 @@ impl Pools {
     /// file alone holds everything) and closes the pools.
     pub async fn close(&self) {
         match self {
-            Pools::Sqlite { writer, readers } => {
+            Pools::Sqlite {
+                writer,
+                readers,
+                inline,
+            } => {
+                if let Some(i) = inline {
+                    i.close();
+                }
                 readers.close().await;
                 if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
                     .execute(writer.pool())
@@ -388,6 +413,7 @@ mod tests {
         let pools = Pools::Sqlite {
             writer: SqliteWriter::start(pool.clone()),
             readers: pool,
+            inline: None,
         };
         assert!(pools.check_writable().await.is_err());
     }

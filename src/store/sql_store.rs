@@ -106,7 +106,7 @@ impl SqlStore {
         };
         // By kind: disabled, waiting, with a heartbeat, fresh whole seconds, fresh edge.
         let mut kinds = [0i64; 5];
-        for row in self.integers(&s, 2).await? {
+        for row in self.integers(Access::Read, &s, 2).await? {
             if let [kind, n] = row[..] {
                 if let Some(slot) = usize::try_from(kind).ok().and_then(|k| kinds.get_mut(k)) {
                     *slot += n;
@@ -149,13 +149,14 @@ impl SqlStore {
 
     async fn integers(
         &self,
+        access: Access,
         s: &sql::Statement,
         columns: usize,
     ) -> Result<Vec<Vec<i64>>, StoreError> {
         let kinds = vec![Kind::Int; columns];
         Ok(self
             .pools
-            .rows(Access::Read, s, &kinds)
+            .rows(access, s, &kinds)
             .await?
             .into_iter()
             .map(|row| {
@@ -252,12 +253,13 @@ impl Store for SqlStore {
         request: &ListRequest<'_>,
     ) -> Result<Page, StoreError> {
         // An offset makes the database walk past the skipped rows; keys do not.
-        let _permit = match request.offset > 0 && request.after.is_none() {
-            true => Some(self.heavy_read().await?),
-            false => None,
+        let offset = request.offset > 0 && request.after.is_none();
+        let (_permit, access) = match offset {
+            true => (Some(self.heavy_read().await?), Access::Scan),
+            false => (None, Access::Read),
         };
         let mut items = self
-            .records(Access::Read, &sql::list(&tenant.to_string(), request))
+            .records(access, &sql::list(&tenant.to_string(), request))
             .await?;
         // The statement reads one row past the page to tell whether more follow.
         let limit = usize::try_from(request.limit).unwrap_or(usize::MAX);
@@ -288,7 +290,7 @@ impl Store for SqlStore {
         let s = sql::count(&tenant.to_string(), filter, status);
         let _permit = self.heavy_read().await?;
         let n = self
-            .integers(&s, 1)
+            .integers(Access::Scan, &s, 1)
             .await?
             .first()
             .and_then(|r| r.first().copied())
@@ -334,7 +336,10 @@ impl Store for SqlStore {
         }
         let _permit = self.heavy_read().await?;
         let mut out = [0u64; 4];
-        for row in self.integers(&sql::status_counts(status), 2).await? {
+        for row in self
+            .integers(Access::Scan, &sql::status_counts(status), 2)
+            .await?
+        {
             if let [value, n] = row[..] {
                 if let Some(slot) = usize::try_from(value).ok().and_then(|i| out.get_mut(i)) {
                     *slot = u64::try_from(n).unwrap_or(0);
