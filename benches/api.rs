@@ -5,13 +5,15 @@
 //!     cargo bench --bench api -- [--rounds 3] [--seconds 5] [--connections 32]
 //!                                [--only get,list,count,post,patch,heartbeat]
 //!                                [--postgres postgres://…] [--scale 1000000]
-//!                                [--binary path/to/another/cloudpc-partners]
+//!                                [--binary path/to/another/cloudpc-partners] [--throttling]
 //!     cargo bench --bench api -- --soak 600      (RSS over ten minutes of mixed load)
 //!
 //! Prints, per request kind and database: req/s, p50, p99, server CPU per request and
 //! RSS, each with its ratio to the anchor measured in the same round (min / median /
 //! max over the rounds). `--scale N` adds a run over N partners in one tenant: counts,
 //! first and deep pages, and GET by id while other clients loop on `$count`.
+//! `--throttling` adds each database again with throttling on (see [`THROTTLED`]), so
+//! the table shows what counting requests costs, shared buckets on PostgreSQL included.
 //! Installs Debian's `wrk` when it is missing (as root).
 
 #[path = "../tests/support/mod.rs"]
@@ -40,6 +42,8 @@ struct Options {
     /// Load the service this many seconds with creates, reads and heartbeats, and
     /// print its RSS every tenth of it.
     soak: Option<u64>,
+    /// Also load each database with throttling on, to show what counting costs.
+    throttling: bool,
 }
 
 fn options(args: &[String]) -> Options {
@@ -52,6 +56,7 @@ fn options(args: &[String]) -> Options {
         scale: None,
         binary: None,
         soak: None,
+        throttling: false,
     };
     let mut i = 0;
     while i < args.len() {
@@ -65,6 +70,11 @@ fn options(args: &[String]) -> Options {
             "--scale" => o.scale = Some(value.parse().expect("--scale N")),
             "--binary" => o.binary = Some(PathBuf::from(value)),
             "--soak" => o.soak = Some(value.parse().expect("--soak SECONDS")),
+            "--throttling" => {
+                o.throttling = true;
+                i += 1;
+                continue;
+            }
             // cargo bench passes --bench; anything else is not ours.
             _ => {
                 i += 1;
@@ -89,9 +99,18 @@ fn main() {
         return soak(work.path(), seconds, &o);
     }
     let hello = Hello::start();
-    let mut backends = vec![Backend::start("sqlite", work.path(), None, &o)];
+    let mut databases = vec![("sqlite", None)];
     if let Some(url) = &o.postgres {
-        backends.push(Backend::start("postgres", work.path(), Some(url), &o));
+        databases.push(("postgres", Some(url.as_str())));
+    }
+    let mut backends = Vec::new();
+    for throttled in [false, true] {
+        if throttled && !o.throttling {
+            continue;
+        }
+        for (name, url) in &databases {
+            backends.push(Backend::start(name, work.path(), *url, throttled, &o));
+        }
     }
     let kinds: Vec<Kind> = Kind::ALL
         .iter()
@@ -122,7 +141,7 @@ fn main() {
     }
     println!("{}", table(&results, &o));
     if let Some(n) = o.scale {
-        for b in &backends {
+        for b in backends.iter().filter(|b| !b.throttled) {
             println!(
                 "{}",
                 scale_run(&b.name, b.database.as_deref(), n, work.path(), &o)
@@ -266,9 +285,22 @@ impl Kind {
     }
 }
 
-/// The service with 1,000 partners in one tenant, throttling off.
+/// Budgets for a throttled run: wide enough that the load is never refused, narrow
+/// enough that heartbeats lease from the shared bucket about every 2 s per partner
+/// (a lease is 1/60 of a budget), several hundred leases a second in all.
+const THROTTLED: [&str; 6] = [
+    "--throttle-requests",
+    "2000000",
+    "--throttle-writes",
+    "2000000",
+    "--throttle-partner-requests",
+    "6000",
+];
+
+/// The service with 1,000 partners in one tenant, throttling off unless asked.
 struct Backend {
     name: String,
+    throttled: bool,
     database: Option<String>,
     server: ServerProcess,
     admin: String,
@@ -280,10 +312,25 @@ struct Backend {
 }
 
 impl Backend {
-    fn start(name: &str, work: &Path, postgres: Option<&str>, o: &Options) -> Self {
+    fn start(
+        name: &str,
+        work: &Path,
+        postgres: Option<&str>,
+        throttled: bool,
+        o: &Options,
+    ) -> Self {
         let dir = tempfile::tempdir_in(work).expect("tempdir");
-        let database = postgres.map(|url| throwaway_schema(url, name));
-        let mut extra = vec!["--no-throttling"];
+        let name = if throttled {
+            format!("{name} throttled")
+        } else {
+            name.to_owned()
+        };
+        let database = postgres.map(|url| throwaway_schema(url, &name.replace(' ', "_")));
+        let mut extra = if throttled {
+            THROTTLED.to_vec()
+        } else {
+            vec!["--no-throttling"]
+        };
         if let Some(db) = &database {
             extra.extend(["--database", db.as_str()]);
         }
@@ -315,7 +362,8 @@ impl Backend {
             .map(|p| tokens.partner(tenant, *p, now))
             .collect();
         Backend {
-            name: name.to_owned(),
+            name,
+            throttled,
             database,
             server,
             admin,
@@ -328,7 +376,11 @@ impl Backend {
 
     /// The wrk script for one kind of request; the anchor runs the same one.
     fn script(&self, kind: Kind, work: &Path) -> PathBuf {
-        let path = work.join(format!("{}-{}.lua", self.name, kind.name()));
+        let path = work.join(format!(
+            "{}-{}.lua",
+            self.name.replace(' ', "_"),
+            kind.name()
+        ));
         let list = |items: &[String]| {
             items
                 .iter()
@@ -771,7 +823,7 @@ fn fill(data_dir: &Path, postgres: Option<&str>, tenant: Uuid, n: usize) {
 /// RSS over a long run of mixed load: creates, reads by id, list pages and heartbeats
 /// from four wrk processes at once, sampled ten times.
 fn soak(work: &Path, seconds: u64, o: &Options) {
-    let b = Backend::start("sqlite", work, None, o);
+    let b = Backend::start("sqlite", work, None, false, o);
     let pid = b.server.child.id();
     let kinds = [Kind::Post, Kind::Get, Kind::List, Kind::Heartbeat];
     let loads: Vec<std::process::Child> = kinds

@@ -42,6 +42,8 @@ fn main() -> std::process::ExitCode {
         Command::Token(config) => token(config),
         Command::MigrateData(config) => migrate_data(config),
     };
+    // Log lines still gathering go out before the process ends.
+    cloudpc_partners::logging::flush();
     match done {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -131,7 +133,7 @@ fn init_logging(format: &str) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(cloudpc_partners::logging::LossyStderr);
+        .with_writer(cloudpc_partners::logging::BufferedStderr);
     if format == "json" {
         builder.json().init();
     } else {
