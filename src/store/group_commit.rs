@@ -1,8 +1,9 @@
 //! Group commit for SQLite's single writing connection. Writes that arrive while a
 //! commit is being made durable wait, then share the next transaction and its one
 //! fsync; each is answered only after that commit, so a 2xx still means "on disk".
-//! Each write runs inside its own savepoint, so one that fails (a duplicate partner,
-//! a stale ETag) is undone alone and the others in its batch still commit.
+//! A write of several statements runs inside its own savepoint, and a single statement
+//! is atomic by itself, so one that fails (a duplicate partner, a stale ETag) is undone
+//! alone and the others in its batch still commit.
 
 use super::pools::{decode, sqlite_arguments};
 use super::row::{Cell, Kind};
@@ -105,11 +106,22 @@ async fn commit(pool: &SqlitePool, batch: Vec<Job>) {
         sql(&mut conn, "BEGIN IMMEDIATE").await?;
         let mut answers = Vec::with_capacity(n);
         for job in &batch {
-            match in_savepoint(&mut conn, &job.work).await {
+            let answer = match &job.work {
+                // One statement is atomic on its own: one that fails (a duplicate, a
+                // constraint) is undone by SQLite alone, without a savepoint's two
+                // extra round trips to the driver's thread.
+                Work::Execute(_) | Work::Rows(..) => match run_work(&mut conn, &job.work).await {
+                    Err(e @ StoreError::Storage(_)) => Err(e),
+                    answer => Ok(answer),
+                },
+                Work::Steps(_) => in_savepoint(&mut conn, &job.work).await,
+            };
+            match answer {
                 Ok(answer) => answers.push(answer),
                 Err(e) => {
-                    // The savepoint could not be undone: SQLite has rolled back the
-                    // whole transaction (it does on a full disk or an I/O error).
+                    // A storage error, or a savepoint that could not be undone: SQLite
+                    // may have rolled back the whole transaction (it does on a full
+                    // disk or an I/O error), so nothing in it is claimed stored.
                     let _ = sql(&mut conn, "ROLLBACK").await;
                     return Err(e);
                 }
