@@ -266,26 +266,17 @@ fn function_collection(
         .collect();
     body.insert("value".into(), Value::Array(items));
     if let Some(token) = q.next_token(None).filter(|_| rows.more) {
-        // The same call and options, with the position folded into `$skiptoken`.
+        // The same call, its parameter aliases (`@a=…`) and options, with the
+        // position folded into `$skiptoken`.
         let origin = root.strip_suffix("/beta").unwrap_or(root);
-        let kept: Vec<String> = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
-            .filter(|(k, _)| {
-                let bare = k.trim_start_matches('$').to_ascii_lowercase();
-                bare != "skip" && bare != "skiptoken"
-            })
-            .map(|(k, v)| {
-                let enc = |s: &str| {
-                    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
-                };
-                format!("{}={}", enc(&k), enc(&v))
-            })
-            .collect();
+        let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
         let mut link = format!("{origin}{}?", uri.path());
-        for part in kept {
-            link.push_str(&part);
-            link.push('&');
+        for (k, v) in url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
+            if k.starts_with('@') {
+                link.push_str(&format!("{}={}&", enc(&k), enc(&v)));
+            }
         }
-        link.push_str(&format!("$skiptoken={}", token.encode()));
+        link.push_str(&q.next_link_query(&token));
         body.insert("@odata.nextLink".into(), Value::String(link));
     }
     Collection {

@@ -174,23 +174,5 @@ pub fn collection(
 
 /// `@odata.nextLink`: the same options, with the paging folded into `$skiptoken`.
 fn next_link(shape: &EntityView, base: &str, q: &CollectionQuery, token: SkipToken) -> String {
-    let enc = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
-    let mut parts = Vec::new();
-    if let Some(f) = &q.raw_filter {
-        parts.push(format!("$filter={}", enc(f)));
-    }
-    if let Some(s) = &q.raw_select {
-        parts.push(format!("$select={}", enc(s)));
-    }
-    if let Some(o) = &q.raw_orderby {
-        parts.push(format!("$orderby={}", enc(o)));
-    }
-    if q.count {
-        parts.push("$count=true".into());
-    }
-    if let Some(top) = q.top {
-        parts.push(format!("$top={top}"));
-    }
-    parts.push(format!("$skiptoken={}", token.encode()));
-    format!("{base}/{}?{}", set_path(shape), parts.join("&"))
+    format!("{base}/{}?{}", set_path(shape), q.next_link_query(&token))
 }

@@ -125,6 +125,33 @@ impl CollectionQuery {
     }
 }
 
+impl CollectionQuery {
+    /// The query string of `@odata.nextLink`: the options the client gave, as written,
+    /// with the position folded into `$skiptoken` (and `$skip` gone, since the token
+    /// carries it).
+    pub fn next_link_query(&self, token: &SkipToken) -> String {
+        let enc = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+        let mut parts = Vec::new();
+        if let Some(f) = &self.raw_filter {
+            parts.push(format!("$filter={}", enc(f)));
+        }
+        if let Some(s) = &self.raw_select {
+            parts.push(format!("$select={}", enc(s)));
+        }
+        if let Some(o) = &self.raw_orderby {
+            parts.push(format!("$orderby={}", enc(o)));
+        }
+        if self.count {
+            parts.push("$count=true".into());
+        }
+        if let Some(top) = self.top {
+            parts.push(format!("$top={top}"));
+        }
+        parts.push(format!("$skiptoken={}", token.encode()));
+        parts.join("&")
+    }
+}
+
 /// Query options of a single-entity GET: only `$select`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EntityQuery {

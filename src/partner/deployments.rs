@@ -47,17 +47,10 @@ pub async fn list(
     body.insert("value".into(), Value::Array(items));
     if let Some(token) = q.next_token(None).filter(|_| rows.more) {
         let origin = root.strip_suffix("/beta").unwrap_or(&root);
-        let mut link = format!("{origin}/partner/v1/deployments?");
-        if let Some(f) = &q.raw_filter {
-            link.push_str(&format!(
-                "$filter={}&",
-                url::form_urlencoded::byte_serialize(f.as_bytes()).collect::<String>()
-            ));
-        }
-        if let Some(top) = q.top {
-            link.push_str(&format!("$top={top}&"));
-        }
-        link.push_str(&format!("$skiptoken={}", token.encode()));
+        let link = format!(
+            "{origin}/partner/v1/deployments?{}",
+            q.next_link_query(&token)
+        );
         body.insert("@odata.nextLink".into(), Value::String(link));
     }
     Ok(GraphJson(StatusCode::OK, Value::Object(body)))

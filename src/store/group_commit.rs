@@ -107,21 +107,23 @@ async fn commit(pool: &SqlitePool, batch: Vec<Job>) {
         let mut answers = Vec::with_capacity(n);
         for job in &batch {
             let answer = match &job.work {
-                // One statement is atomic on its own: one that fails (a duplicate, a
-                // constraint) is undone by SQLite alone, without a savepoint's two
-                // extra round trips to the driver's thread.
+                // A statement that breaks a constraint (a duplicate partner) is undone
+                // by SQLite alone, so it needs no savepoint and its two extra round
+                // trips to the driver's thread. Any other failure might have left
+                // changes behind: the batch ends, and nothing in it is stored.
                 Work::Execute(_) | Work::Rows(..) => match run_work(&mut conn, &job.work).await {
-                    Err(e @ StoreError::Storage(_)) => Err(e),
-                    answer => Ok(answer),
+                    Err(e) if broke_a_constraint(&e) => Ok(Err(e)),
+                    Err(e) => Err(e),
+                    Ok(done) => Ok(Ok(done)),
                 },
                 Work::Steps(_) => in_savepoint(&mut conn, &job.work).await,
             };
             match answer {
                 Ok(answer) => answers.push(answer),
                 Err(e) => {
-                    // A storage error, or a savepoint that could not be undone: SQLite
-                    // may have rolled back the whole transaction (it does on a full
-                    // disk or an I/O error), so nothing in it is claimed stored.
+                    // A write that failed other than by a constraint, or a savepoint
+                    // that could not be undone (SQLite rolls back the whole transaction
+                    // on a full disk or an I/O error): nothing in it is claimed stored.
                     let _ = sql(&mut conn, "ROLLBACK").await;
                     return Err(e);
                 }
@@ -153,6 +155,14 @@ async fn commit(pool: &SqlitePool, batch: Vec<Job>) {
             }
         }
     }
+}
+
+/// A unique, foreign-key, not-null or check violation: SQLite has undone the
+/// statement, and only it.
+fn broke_a_constraint(e: &StoreError) -> bool {
+    use sqlx::error::ErrorKind as K;
+    matches!(e, StoreError::Database(sqlx::Error::Database(d))
+        if matches!(d.kind(), K::UniqueViolation | K::ForeignKeyViolation | K::NotNullViolation | K::CheckViolation))
 }
 
 async fn sql(conn: &mut PoolConnection<Sqlite>, text: &str) -> Result<(), StoreError> {

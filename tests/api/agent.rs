@@ -469,6 +469,22 @@ async fn the_partner_reports_progress_forward_only() {
         .unwrap();
     assert_eq!(todo["value"].as_array().unwrap().len(), 2);
     assert_eq!(todo["value"][0]["activityId"], activity.as_str());
+    // Pages keep every option the partner gave: the filter, $select and $count.
+    let pages = s
+        .pages(
+            "/partner/v1/deployments?state=pending&$top=1&$select=cloudPcId&$count=true",
+            &cred,
+        )
+        .await;
+    assert_eq!(pages.len(), 2);
+    for page in &pages {
+        assert_eq!(page["@odata.count"], 2, "{page}");
+        let row = &page["value"][0];
+        assert!(
+            row.get("cloudPcId").is_some() && row.get("state").is_none(),
+            "{page}"
+        );
+    }
 
     let report = |results: Value| {
         let (s, cred, activity) = (&s, cred.clone(), activity.clone());
