@@ -52,37 +52,9 @@ pub enum Pools {
         /// Short reads on the calling thread (not for a database in memory, which
         /// only its one pooled connection can see).
         inline: Option<InlineReads>,
-        /// Copies the write-ahead log into the database file beside the writer, so
-        /// commits never stop to do it (files only).
-        checkpointer: Option<Checkpointer>,
     },
     /// PostgreSQL, shared by several stateless server processes.
     Postgres(PgPool),
-}
-
-/// SQLite's checkpoints, on a connection of their own.
-#[derive(Debug, Clone)]
-pub struct Checkpointer {
-    pool: SqlitePool,
-    /// The write-ahead log's file.
-    wal: std::path::PathBuf,
-}
-
-/// The log size from which a checkpoint runs: SQLite's own default (1,000 pages).
-const CHECKPOINT_FROM: u64 = 1000 * 4096;
-
-impl Checkpointer {
-    /// A passive checkpoint (it waits for neither readers nor the writer) once the
-    /// log has grown as far as SQLite would have let it before checkpointing itself.
-    async fn run(&self) -> Result<(), StoreError> {
-        let len = tokio::fs::metadata(&self.wal).await.map_or(0, |m| m.len());
-        if len >= CHECKPOINT_FROM {
-            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                .execute(&self.pool)
-                .await?;
-        }
-        Ok(())
-    }
 }
 
 impl Pools {
@@ -93,18 +65,12 @@ impl Pools {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10));
-        // The writer never checkpoints: a commit that did would keep its batch (and
-        // every client in it) waiting for the copy; the checkpointer does it instead.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(
-                base.clone()
-                    .create_if_missing(true)
-                    .pragma("wal_autocheckpoint", "0"),
-            )
+            .connect_with(base.clone().create_if_missing(true))
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
         // No liveness test per acquire: a local file does not drop connections, and
@@ -113,24 +79,12 @@ impl Pools {
             .max_connections(4)
             .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(base.clone().read_only(true))
+            .connect_with(base.read_only(true))
             .await?;
-        let checkpointer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .test_before_acquire(false)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(base)
-            .await?;
-        let mut wal = path.as_os_str().to_owned();
-        wal.push("-wal");
         Ok(Pools::Sqlite {
             writer: SqliteWriter::start(writer),
             readers,
             inline: Some(InlineReads::new(path.to_path_buf())),
-            checkpointer: Some(Checkpointer {
-                pool: checkpointer,
-                wal: wal.into(),
-            }),
         })
     }
 
@@ -153,7 +107,6 @@ impl Pools {
             writer: SqliteWriter::start(pool.clone()),
             readers: pool,
             inline: None,
-            checkpointer: None,
         })
     }
 
@@ -302,21 +255,12 @@ impl Pools {
         Ok(())
     }
 
-    /// The work done every second beside the requests. PostgreSQL: fold appended count
-    /// changes into the running totals (SQLite's triggers update them directly) and
-    /// drop the totals that reached zero. SQLite: copy the write-ahead log into the
-    /// database file, without waiting for readers or the writer (a passive checkpoint).
-    pub async fn upkeep(&self) -> Result<(), StoreError> {
-        match self {
-            Pools::Postgres(pool) => {
-                sqlx::query(sql::FOLD_COUNTS_POSTGRES).execute(pool).await?;
-                sqlx::query(sql::DROP_EMPTY_COUNTS).execute(pool).await?;
-            }
-            Pools::Sqlite {
-                checkpointer: Some(c),
-                ..
-            } => c.run().await?,
-            Pools::Sqlite { .. } => {}
+    /// Folds appended count changes into the running totals (PostgreSQL; SQLite's
+    /// triggers update the totals directly) and drops the totals that reached zero.
+    pub async fn fold_counts(&self) -> Result<(), StoreError> {
+        if let Pools::Postgres(pool) = self {
+            sqlx::query(sql::FOLD_COUNTS_POSTGRES).execute(pool).await?;
+            sqlx::query(sql::DROP_EMPTY_COUNTS).execute(pool).await?;
         }
         Ok(())
     }
@@ -352,13 +296,9 @@ impl Pools {
                 writer,
                 readers,
                 inline,
-                checkpointer,
             } => {
                 if let Some(i) = inline {
                     i.close();
-                }
-                if let Some(c) = checkpointer {
-                    c.pool.close().await;
                 }
                 readers.close().await;
                 if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -456,34 +396,6 @@ where
 mod tests {
     use super::*;
 
-    /// Commits leave the log alone; the upkeep copies it into the file once it has
-    /// grown as far as SQLite would have let it.
-    #[tokio::test]
-    async fn the_upkeep_checkpoints_what_commits_leave_in_the_log() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let pools = Pools::sqlite(&path).await.unwrap();
-        let run = |sql: &str| Statement {
-            sql: sql.into(),
-            binds: vec![],
-        };
-        pools
-            .execute(&run("CREATE TABLE filler (b BLOB)"))
-            .await
-            .unwrap();
-        for _ in 0..6 {
-            pools
-                .execute(&run("INSERT INTO filler VALUES (randomblob(1000000))"))
-                .await
-                .unwrap();
-        }
-        let file = || std::fs::metadata(&path).unwrap().len();
-        assert!(file() < 1_000_000, "the writer checkpointed: {}", file());
-        pools.upkeep().await.unwrap();
-        assert!(file() > 6_000_000, "not checkpointed: {}", file());
-        pools.close().await;
-    }
-
     /// A database that only opens read-only (a data dir this process cannot write)
     /// is refused at start-up rather than failing every write later.
     #[tokio::test]
@@ -502,7 +414,6 @@ mod tests {
             writer: SqliteWriter::start(pool.clone()),
             readers: pool,
             inline: None,
-            checkpointer: None,
         };
         assert!(pools.check_writable().await.is_err());
     }

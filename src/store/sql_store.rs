@@ -22,34 +22,32 @@ pub struct SqlStore {
     /// so however many clients loop on them, half the read connections stay free for
     /// the light ones.
     heavy: Arc<tokio::sync::Semaphore>,
-    /// The store's upkeep beside the requests; stops with the last clone.
-    _upkeep: Arc<UpkeepTask>,
+    /// PostgreSQL's fold of count changes into the totals; stops with the last clone.
+    _fold: Option<Arc<FoldTask>>,
 }
 
-/// Runs [`Pools::upkeep`] every second: on PostgreSQL counts read the totals plus at
-/// most a second's changes, whatever the write rate; on SQLite the write-ahead log
-/// is copied into the database file while commits go on.
+/// Folds PostgreSQL's appended count changes every second, so counts read the
+/// totals plus at most a second's changes, whatever the write rate.
 #[derive(Debug)]
-struct UpkeepTask(tokio::task::JoinHandle<()>);
+struct FoldTask(tokio::task::JoinHandle<()>);
 
-impl UpkeepTask {
+impl FoldTask {
     fn spawn(pools: Pools) -> Self {
         Self(tokio::spawn(async move {
             let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 every.tick().await;
-                if let Err(e) = pools.upkeep().await {
-                    // Counts stay exact (they read the changes too) and the log is
-                    // copied at the next turn; only slower meanwhile.
-                    tracing::warn!(error = %e, "database upkeep failed; will retry");
+                if let Err(e) = pools.fold_counts().await {
+                    // Counts stay exact (they read the changes too); only slower.
+                    tracing::warn!(error = %e, "folding count changes failed; will retry");
                 }
             }
         }))
     }
 }
 
-impl Drop for UpkeepTask {
+impl Drop for FoldTask {
     fn drop(&mut self) {
         self.0.abort();
     }
@@ -60,10 +58,12 @@ const SQLITE_READERS: usize = 4;
 
 impl SqlStore {
     fn over(pools: Pools, read_connections: usize) -> Self {
+        let fold =
+            matches!(pools, Pools::Postgres(_)).then(|| Arc::new(FoldTask::spawn(pools.clone())));
         Self {
-            _upkeep: Arc::new(UpkeepTask::spawn(pools.clone())),
             pools,
             heavy: Arc::new(tokio::sync::Semaphore::new((read_connections / 2).max(1))),
+            _fold: fold,
         }
     }
 
