@@ -16,10 +16,6 @@ CREATE TABLE partner_counts (
     PRIMARY KEY (tenant_id, kind, second)
 );
 
--- The totals that reached zero (seconds every connection has moved on from), so the
--- fold drops them without reading the others.
-CREATE INDEX partner_counts_empty ON partner_counts (tenant_id) WHERE n = 0;
-
 -- Triggers append changes here rather than update partner_counts, so concurrent
 -- writers in one tenant never queue on a total's row lock until their commit; the
 -- service folds them into partner_counts every second, and counts read both.

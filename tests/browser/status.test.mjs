@@ -62,7 +62,10 @@ before(async () => {
   }));
   const args = ["serve", "--dev", "--listen", "127.0.0.1:0", "--data-dir", dir, "--seed", seed];
   if (process.env.CLOUDPC_PARTNERS_DATABASE) args.push("--database", process.env.CLOUDPC_PARTNERS_DATABASE);
-  server = spawn(BIN, args, { env: { ...process.env, RUST_LOG: "warn" }, stdio: ["ignore", "pipe", "inherit"] });
+  // The database this run names, never one inherited from DATABASE_URL.
+  const env = { ...process.env, RUST_LOG: "warn" };
+  delete env.DATABASE_URL;
+  server = spawn(BIN, args, { env, stdio: ["ignore", "pipe", "inherit"] });
   const line = await new Promise((resolve) => createInterface({ input: server.stdout }).once("line", resolve));
   base = line.replace("listening on ", "").trim();
   browser = await chromium.launch({

@@ -44,7 +44,9 @@ class Server:
         if database:
             args += ["--database", database]
         self.log = open(os.path.join(data_dir, "server.log"), "w")
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.log, text=True)
+        # The database this run names, never one inherited from DATABASE_URL.
+        env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.log, text=True, env=env)
         line = self.proc.stdout.readline().strip()
         if not line.startswith("listening on "):
             raise SystemExit(f"the server did not start: {line!r}; see {self.log.name}")
