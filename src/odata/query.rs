@@ -123,9 +123,7 @@ impl CollectionQuery {
             after: last,
         })
     }
-}
 
-impl CollectionQuery {
     /// The query string of `@odata.nextLink`: the options the client gave, as written,
     /// with the position folded into `$skiptoken` (and `$skip` gone, since the token
     /// carries it).

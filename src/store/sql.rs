@@ -567,7 +567,7 @@ pub fn status_counts(status: StatusClock) -> Statement {
 }
 
 /// The running totals' row for the rows of the second the freshness cut falls in.
-pub const EDGE_ROW: i64 = 4;
+const EDGE_ROW: i64 = 4;
 
 /// Each health class's running total (rows of `kind`, total), for one tenant or all:
 /// kinds 0–2 as stored, kind 3 summed over the seconds wholly at or after the cut,

@@ -53,6 +53,19 @@ impl Drop for FoldTask {
     }
 }
 
+/// Rows of (slot, number) summed into their slots; slots out of range are ignored.
+fn tally<const N: usize>(rows: Vec<Vec<i64>>) -> [i64; N] {
+    let mut out = [0; N];
+    for row in rows {
+        if let [slot, n] = row[..] {
+            if let Some(s) = usize::try_from(slot).ok().and_then(|i| out.get_mut(i)) {
+                *s += n;
+            }
+        }
+    }
+    out
+}
+
 /// SQLite's reader connections (see `Pools::sqlite`).
 const SQLITE_READERS: usize = 4;
 
@@ -105,15 +118,8 @@ impl SqlStore {
             return Ok(None);
         };
         // By kind: disabled, waiting, with a heartbeat, fresh whole seconds, fresh edge.
-        let mut kinds = [0i64; 5];
-        for row in self.integers(Access::Read, &s, 2).await? {
-            if let [kind, n] = row[..] {
-                if let Some(slot) = usize::try_from(kind).ok().and_then(|k| kinds.get_mut(k)) {
-                    *slot += n;
-                }
-            }
-        }
-        let [disabled, waiting, beating, whole, edge] = kinds;
+        let [disabled, waiting, beating, whole, edge] =
+            tally(self.integers(Access::Read, &s, 2).await?);
         let healthy = whole + edge;
         Ok(Some(
             [disabled, waiting, healthy, beating - healthy].map(|n| u64::try_from(n).unwrap_or(0)),
@@ -335,18 +341,10 @@ impl Store for SqlStore {
             return Ok(totals);
         }
         let _permit = self.heavy_read().await?;
-        let mut out = [0u64; 4];
-        for row in self
+        let rows = self
             .integers(Access::Scan, &sql::status_counts(status), 2)
-            .await?
-        {
-            if let [value, n] = row[..] {
-                if let Some(slot) = usize::try_from(value).ok().and_then(|i| out.get_mut(i)) {
-                    *slot = u64::try_from(n).unwrap_or(0);
-                }
-            }
-        }
-        Ok(out)
+            .await?;
+        Ok(tally::<4>(rows).map(|n| u64::try_from(n).unwrap_or(0)))
     }
 
     async fn insert_records(
