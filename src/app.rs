@@ -66,7 +66,7 @@ pub async fn build_state(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow:
         Some(shared) => Throttle::shared(config.throttling.limits(), clock.clone(), shared),
         None => Throttle::new(config.throttling.limits(), clock.clone()),
     });
-    Ok(AppState {
+    Ok(AppState::new(crate::state::Shared {
         connections: Arc::new(Connections::new(
             store,
             HealthPolicy { heartbeat_timeout },
@@ -99,7 +99,7 @@ pub async fn build_state(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow:
         simulations: dev.as_ref().map(|_| Arc::default()),
         dev,
         router: Arc::default(),
-    })
+    }))
 }
 
 /// The whole HTTP surface; `scheme` is what clients connect with (`http` or `https`),
@@ -127,23 +127,29 @@ pub fn router(state: AppState, origin: ServiceScheme, metrics: MetricsAccess) ->
         ));
     }
     let timeout = RequestTimeout(state.request_timeout);
-    envelope(routes, origin)
-        .layer(Extension(timeout))
-        .with_state(state)
+    envelope(routes, origin, timeout).with_state(state)
 }
 
 /// What wraps every route: a panic becomes the Graph 500 (inside the request context,
 /// so it gets its ids, log line and metrics), then CORS outermost.
+///
+/// One layer built from the whole stack, not one `Router::layer` per middleware: each
+/// of those boxes every route again, and a request paid a boxed clone and call per
+/// layer.
 fn envelope<S: Clone + Send + Sync + 'static>(
     routes: Router<S>,
     origin: ServiceScheme,
+    timeout: RequestTimeout,
 ) -> Router<S> {
-    routes
-        .layer(CatchPanicLayer::custom(answer_panic))
-        .layer(axum::middleware::from_fn(http::limits::request_timeout))
-        .layer(axum::middleware::from_fn(http::context::request_context))
-        .layer(Extension(origin))
-        .layer(cors())
+    routes.layer(
+        tower::ServiceBuilder::new()
+            .layer(Extension(timeout))
+            .layer(cors())
+            .layer(Extension(origin))
+            .layer(axum::middleware::from_fn(http::context::request_context))
+            .layer(axum::middleware::from_fn(http::limits::request_timeout))
+            .layer(CatchPanicLayer::custom(answer_panic)),
+    )
 }
 
 /// A handler's panic: logged, and answered as any internal error is.
@@ -351,8 +357,12 @@ pub async fn start(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         None => None,
     };
     if let Some(listener) = ops_listener {
-        let ops =
-            envelope(crate::ops::routes(MetricsAccess::Anyone), origin).with_state(state.clone());
+        let ops = envelope(
+            crate::ops::routes(MetricsAccess::Anyone),
+            origin,
+            RequestTimeout(state.request_timeout),
+        )
+        .with_state(state.clone());
         tracing::info!(addr = %listener.local_addr()?, "operations endpoints listening");
         let mut server = axum_server::from_tcp(listener)?
             .handle(handle.clone())
@@ -421,7 +431,11 @@ mod tests {
             public_url: None,
             trust_forwarded_proto: false,
         };
-        let routes: Router = envelope(Router::new().route("/boom", get(boom)), origin);
+        let routes: Router = envelope(
+            Router::new().route("/boom", get(boom)),
+            origin,
+            RequestTimeout(std::time::Duration::from_secs(60)),
+        );
         let res = routes
             .oneshot(
                 axum::extract::Request::get("/boom")

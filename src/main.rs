@@ -129,15 +129,18 @@ fn init_logging(format: &str) {
     use tracing_subscriber::EnvFilter;
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(cloudpc_partners::logging::BufferedStderr);
     if format == "json" {
         builder.json().init();
     } else {
-        builder.init();
+        // Span fields are formatted once, at the span's start, by the default field
+        // format: colour off there too, or escapes would land in the line.
+        builder
+            .with_ansi(false)
+            .event_format(cloudpc_partners::logging::LineFormat)
+            .init();
     }
 }
 

@@ -6,9 +6,27 @@ use crate::connections::Connections;
 use crate::throttle::Throttle;
 use std::sync::{Arc, OnceLock, Weak};
 
-/// The application state handed to every handler and extractor.
+/// The application state handed to every handler and extractor. One `Arc`, since
+/// axum clones the state for every request: one count to bump, not one per service.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What the state holds.
+pub struct Shared {
     pub connections: Arc<Connections>,
     pub auth: Arc<Authenticator>,
     pub throttle: Arc<Throttle>,
@@ -31,7 +49,7 @@ pub struct AppState {
     pub router: Arc<OnceLock<Weak<axum::Router>>>,
 }
 
-impl AppState {
+impl Shared {
     /// The time tokens are issued and checked at: real time, not a moved dev clock,
     /// so moving the clock cannot expire the token that would move it back.
     pub fn token_now(&self) -> chrono::DateTime<chrono::Utc> {

@@ -256,7 +256,7 @@ impl HttpBody for Tee {
     }
 }
 
-fn caller_kind(caller: &Result<Caller, crate::http::ApiError>) -> &'static str {
+fn caller_kind(caller: &Result<std::sync::Arc<Caller>, crate::http::ApiError>) -> &'static str {
     match caller {
         Ok(c) => match c.kind {
             CallerKind::Delegated { .. } => "delegated",

@@ -5,7 +5,7 @@ use super::error::PendingError;
 use axum::body::Body;
 use axum::body::HttpBody;
 use axum::extract::{MatchedPath, Request};
-use axum::http::{header, HeaderValue, Response};
+use axum::http::{header, HeaderName, HeaderValue, Response};
 use axum::middleware::Next;
 use chrono::{SecondsFormat, Utc};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,25 +24,26 @@ pub struct RequestIds {
     pub client_request_id: String,
 }
 
+/// The headers every response carries.
+const REQUEST_ID: HeaderName = HeaderName::from_static("request-id");
+const CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static("client-request-id");
+const ODATA_VERSION: HeaderName = HeaderName::from_static("odata-version");
+
 /// Wraps every request: assigns ids, renders error bodies, sets common headers, logs.
 pub async fn request_context(mut req: Request, next: Next) -> Response<Body> {
     let started = Instant::now();
     let request_id = Uuid::new_v4().to_string();
     let client_request_id = req
         .headers()
-        .get("client-request-id")
+        .get(&CLIENT_REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|v| !v.is_empty() && v.len() <= 128)
         .map(str::to_owned)
         .unwrap_or_else(|| request_id.clone());
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".into());
+    let uri = req.uri().clone();
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let ids = RequestIds {
         request_id: request_id.clone(),
         client_request_id: client_request_id.clone(),
@@ -94,37 +95,91 @@ pub async fn request_context(mut req: Request, next: Next) -> Response<Body> {
     }
     let h = res.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&request_id) {
-        h.insert("request-id", v);
+        h.insert(REQUEST_ID, v);
     }
     if let Ok(v) = HeaderValue::from_str(&client_request_id) {
-        h.insert("client-request-id", v);
+        h.insert(CLIENT_REQUEST_ID, v);
     }
-    h.insert("OData-Version", HeaderValue::from_static("4.0"));
+    h.insert(ODATA_VERSION, HeaderValue::from_static("4.0"));
 
     let status = res.status().as_u16();
     let elapsed = started.elapsed();
-    let labels = [
-        ("route", route),
-        ("method", method_label(&method).to_owned()),
-        ("status", status.to_string()),
-    ];
-    metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels[..2])
-        .record(elapsed.as_secs_f64());
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    series::record(route, method_label(&method), status, elapsed);
+    let path = uri.path();
     // Probes come every few seconds: their lines would drown the rest at INFO.
-    if matches!(path.as_str(), "/healthz" | "/readyz" | "/metrics") {
-        tracing::debug!(request_id = %request_id, path = %path, status, "probe");
+    if matches!(path, "/healthz" | "/readyz" | "/metrics") {
+        tracing::debug!(request_id = %request_id, path, status, "probe");
     } else {
         tracing::info!(
-            client_request_id = %client_request_id,
-            method = %method,
-            path = %path,
+            client_request_id = client_request_id.as_str(),
+            method = method.as_str(),
+            path,
             status,
-            latency_ms = elapsed.as_secs_f64() * 1000.0,
+            // Whole microseconds: a shorter number, no float noise.
+            latency_ms = elapsed.as_micros() as f64 / 1000.0,
             "request"
         );
     }
     res
+}
+
+/// The request counter and latency histogram of each route, method and status.
+mod series {
+    use metrics::{Counter, Histogram};
+    use std::collections::HashMap;
+    use std::sync::{LazyLock, Mutex};
+    use std::time::Duration;
+
+    /// One route's series. Few methods and statuses occur per route, so a list
+    /// searched in order beats another map.
+    #[derive(Default)]
+    struct Route {
+        counters: Vec<((&'static str, u16), Counter)>,
+        durations: Vec<(&'static str, Histogram)>,
+    }
+
+    /// Handles made once and kept: building a series' key (label strings, hashing,
+    /// the registry's lookup) for every request cost more than the rest of this
+    /// bookkeeping. Routes are the router's patterns (and "unmatched"), methods are
+    /// [`super::method_label`]'s: the map cannot grow with what clients send.
+    static ROUTES: LazyLock<Mutex<HashMap<String, Route, foldhash::fast::RandomState>>> =
+        LazyLock::new(Mutex::default);
+
+    pub(super) fn record(route: &str, method: &'static str, status: u16, elapsed: Duration) {
+        let (counter, duration) = {
+            let mut routes = ROUTES.lock().unwrap_or_else(|e| e.into_inner());
+            let series = match routes.get_mut(route) {
+                Some(series) => series,
+                None => routes.entry(route.to_owned()).or_default(),
+            };
+            let counter = match series.counters.iter().find(|(k, _)| *k == (method, status)) {
+                Some((_, c)) => c.clone(),
+                None => {
+                    let labels = [
+                        ("route", route.to_owned()),
+                        ("method", method.to_owned()),
+                        ("status", status.to_string()),
+                    ];
+                    let c = metrics::counter!("http_requests_total", &labels);
+                    series.counters.push(((method, status), c.clone()));
+                    c
+                }
+            };
+            let duration = match series.durations.iter().find(|(m, _)| *m == method) {
+                Some((_, h)) => h.clone(),
+                None => {
+                    let labels = [("route", route.to_owned()), ("method", method.to_owned())];
+                    let h = metrics::histogram!("http_request_duration_seconds", &labels);
+                    series.durations.push((method, h.clone()));
+                    h
+                }
+            };
+            (counter, duration)
+        };
+        counter.increment(1);
+        duration.record(elapsed.as_secs_f64());
+    }
 }
 
 /// A request body that notes when it has been read to its end.

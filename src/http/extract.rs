@@ -10,6 +10,7 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use std::marker::PhantomData;
 use std::ops::Deref;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// The permission a Graph route requires, as a type.
@@ -42,7 +43,7 @@ impl Access for DelegatedReadWrite {
 
 /// A Graph caller holding the permission `A` grants, already charged to throttling.
 pub struct GraphCaller<A: Access> {
-    caller: Caller,
+    caller: Arc<Caller>,
     access: PhantomData<A>,
 }
 
@@ -60,7 +61,7 @@ impl<A: Access> Deref for GraphCaller<A> {
 }
 
 /// Validates the bearer token at the service's time.
-pub(crate) fn authenticate(app: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+pub(crate) fn authenticate(app: &AppState, headers: &HeaderMap) -> Result<Arc<Caller>, ApiError> {
     let mut all = headers.get_all(header::AUTHORIZATION).iter();
     let header = all.next().and_then(|v| v.to_str().ok());
     if all.next().is_some() {
@@ -96,7 +97,7 @@ impl<A: Access> FromRequestParts<AppState> for GraphCaller<A> {
 
 /// Any caller with a valid token, not yet authorized for anything: for a `$batch`
 /// envelope, whose items are each authorized (and throttled) on their own.
-pub struct Authenticated(pub Caller);
+pub struct Authenticated(pub Arc<Caller>);
 
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;

@@ -8,6 +8,10 @@
 //! rest at exit. Lines that cannot be written, or that find 4 MiB already waiting
 //! (stderr stuck), are dropped and counted (`log_lines_dropped_total`).
 
+mod line;
+
+pub use line::LineFormat;
+
 use std::io::{self, Write};
 use std::sync::{Mutex, Once};
 use std::time::Duration;
