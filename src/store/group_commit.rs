@@ -6,11 +6,13 @@
 //! alone and the others in its batch still commit.
 
 use super::pools::{decode, sqlite_arguments};
+use super::record_cache::WriteEpoch;
 use super::row::{Cell, Kind};
 use super::sql::Statement;
 use super::StoreError;
 use sqlx::pool::PoolConnection;
 use sqlx::{Sqlite, SqlitePool};
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 /// Most writes one transaction carries: enough to share an fsync among many
@@ -49,6 +51,10 @@ struct Job {
 pub struct SqliteWriter {
     pool: SqlitePool,
     jobs: mpsc::Sender<Job>,
+    /// Moves around every batch, so what was read between writes can be kept.
+    writes: Arc<WriteEpoch>,
+    /// The lock that makes this the file's only writer, held until `unlock`.
+    lock: Arc<std::sync::Mutex<Option<std::fs::File>>>,
 }
 
 impl std::fmt::Debug for Job {
@@ -61,8 +67,61 @@ impl SqliteWriter {
     /// Starts the writer task over `pool` (one connection).
     pub fn start(pool: SqlitePool) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(run(pool.clone(), queue));
-        SqliteWriter { pool, jobs }
+        let writes = Arc::new(WriteEpoch::default());
+        tokio::spawn(run(pool.clone(), queue, writes.clone()));
+        SqliteWriter {
+            pool,
+            jobs,
+            writes,
+            lock: Arc::default(),
+        }
+    }
+
+    /// Takes the lock on `db`'s lock file for as long as this writer lives (or until
+    /// [`SqliteWriter::unlock`]). One process owns an embedded database: its
+    /// heartbeats wait in its memory, its budgets are its own, and it keeps records
+    /// read between its own writes. A second process on the same file would see
+    /// none of that, so it is refused at start-up instead.
+    pub fn lock_file(db: &std::path::Path) -> Result<std::fs::File, StoreError> {
+        let mut name = db.as_os_str().to_owned();
+        name.push("-lock");
+        let path = std::path::PathBuf::from(name);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| {
+                StoreError::InUse(format!("cannot open the lock file {}: {e}", path.display()))
+            })?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::InUse(format!(
+                "the embedded database {} is in use by another cloudpc-partners process (it holds {}); one process serves an SQLite file: stop the other, give this one its own --data-dir, or share a PostgreSQL database (--database postgres://...) between processes",
+                db.display(),
+                path.display()
+            ))),
+            Err(std::fs::TryLockError::Error(e)) => Err(StoreError::InUse(format!(
+                "cannot lock {}: {e}",
+                path.display()
+            ))),
+        }
+    }
+
+    /// Holds `file` (from [`SqliteWriter::lock_file`]) until `unlock`.
+    pub fn hold(self, file: std::fs::File) -> Self {
+        *self.lock.lock().unwrap_or_else(|e| e.into_inner()) = Some(file);
+        self
+    }
+
+    /// Lets another process open the file (at shutdown, after the last write).
+    pub fn unlock(&self) {
+        self.lock.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+
+    /// The count of batches begun and ended.
+    pub fn writes(&self) -> &Arc<WriteEpoch> {
+        &self.writes
     }
 
     /// The pool itself, for what is not a client's write (migrations, probes, the
@@ -84,7 +143,7 @@ impl SqliteWriter {
     }
 }
 
-async fn run(pool: SqlitePool, mut queue: mpsc::Receiver<Job>) {
+async fn run(pool: SqlitePool, mut queue: mpsc::Receiver<Job>, writes: Arc<WriteEpoch>) {
     while let Some(first) = queue.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -93,7 +152,11 @@ async fn run(pool: SqlitePool, mut queue: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
+        // Ended only once the batch has: a writer stopped midway (the runtime
+        // shutting down) leaves the epoch "writing", and nothing is kept after it.
+        writes.begin();
         commit(&pool, batch).await;
+        writes.end();
     }
 }
 

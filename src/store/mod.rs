@@ -15,6 +15,7 @@ mod group_commit;
 mod inline_reads;
 pub mod open;
 pub mod pools;
+mod record_cache;
 pub mod row;
 pub mod sql;
 pub mod sql_store;
@@ -55,6 +56,8 @@ pub enum StoreError {
     Database(sqlx::Error),
     #[error("schema migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{0}")]
+    InUse(String),
 }
 
 /// The moment and policy against which `connectionStatus` is evaluated in SQL.

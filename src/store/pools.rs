@@ -60,6 +60,7 @@ pub enum Pools {
 impl Pools {
     /// Opens (creating if needed) an SQLite file and applies pending migrations.
     pub async fn sqlite(path: &Path) -> Result<Self, StoreError> {
+        let lock = SqliteWriter::lock_file(path)?;
         let base = SqliteConnectOptions::new()
             .filename(path)
             .journal_mode(SqliteJournalMode::Wal)
@@ -82,7 +83,7 @@ impl Pools {
             .connect_with(base.read_only(true))
             .await?;
         Ok(Pools::Sqlite {
-            writer: SqliteWriter::start(writer),
+            writer: SqliteWriter::start(writer).hold(lock),
             readers,
             inline: Some(InlineReads::new(path.to_path_buf())),
         })
@@ -308,6 +309,7 @@ impl Pools {
                     tracing::warn!(error = %e, "checkpoint at shutdown failed");
                 }
                 writer.pool().close().await;
+                writer.unlock();
             }
             Pools::Postgres(pool) => pool.close().await,
         }

@@ -2,6 +2,7 @@
 //! with `sql` and runs it through one of the [`Pools`] primitives.
 
 use super::pools::{Access, PgSettings, Pools};
+use super::record_cache::RecordCache;
 use super::row::{record_from_cells, Cell, Kind, RECORD_COLUMNS};
 use super::{counts, sql};
 use super::{Heartbeat, ListRequest, Page, StatusClock, Store, StoreError};
@@ -24,6 +25,9 @@ pub struct SqlStore {
     heavy: Arc<tokio::sync::Semaphore>,
     /// PostgreSQL's fold of count changes into the totals; stops with the last clone.
     _fold: Option<Arc<FoldTask>>,
+    /// Records read by id, kept between writes: SQLite only, whose one writer is in
+    /// this process. PostgreSQL is written by other processes too.
+    kept: Option<Arc<RecordCache>>,
 }
 
 /// Folds PostgreSQL's appended count changes every second, so counts read the
@@ -73,10 +77,17 @@ impl SqlStore {
     fn over(pools: Pools, read_connections: usize) -> Self {
         let fold =
             matches!(pools, Pools::Postgres(_)).then(|| Arc::new(FoldTask::spawn(pools.clone())));
+        let kept = match &pools {
+            Pools::Sqlite { writer, .. } => {
+                Some(Arc::new(RecordCache::new(writer.writes().clone())))
+            }
+            Pools::Postgres(_) => None,
+        };
         Self {
             pools,
             heavy: Arc::new(tokio::sync::Semaphore::new((read_connections / 2).max(1))),
             _fold: fold,
+            kept,
         }
     }
 
@@ -208,10 +219,22 @@ impl Store for SqlStore {
     }
 
     async fn get_partner(&self, tenant: TenantId, id: Uuid) -> Result<PartnerRecord, StoreError> {
+        let start = match &self.kept {
+            Some(kept) => match kept.get(tenant, id) {
+                Ok(record) => return Ok(record),
+                Err(start) => Some(start),
+            },
+            None => None,
+        };
         let s = sql::get(&tenant.to_string(), &id.to_string());
-        self.first_record(Access::Read, &s)
+        let record = self
+            .first_record(Access::Read, &s)
             .await?
-            .ok_or(StoreError::NotFound)
+            .ok_or(StoreError::NotFound)?;
+        if let (Some(kept), Some(start)) = (&self.kept, start) {
+            kept.keep(start, tenant, &record);
+        }
+        Ok(record)
     }
 
     async fn update_partner(

@@ -599,3 +599,49 @@ async fn counts_agree_with_the_rows_after_every_kind_of_write() {
         assert!(seen > 0);
     }
 }
+
+/// Reads by id may be answered from memory between writes (SQLite): every kind of
+/// write is still seen by the next read, the heartbeat flush (which moves a
+/// connection's stored heartbeat without any client request) included.
+#[tokio::test]
+async fn a_read_by_id_always_shows_the_last_write() {
+    let s = test_server!(|c| c.heartbeats.flush_interval =
+        cloudpc_partners::config::Span(std::time::Duration::from_millis(20)));
+    let admin = s.admin(TENANT_A);
+    let partner_id = Uuid::new_v4();
+    let id = s.create_id(&admin, partner_id, true).await;
+    let path = format!("{SET}/{id}");
+    let read = || async {
+        let res = s.get(&path, &admin).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        res.json::<Value>().await.unwrap()
+    };
+    for _ in 0..3 {
+        assert_eq!(read().await["connectionStatus"], "available");
+    }
+    s.heartbeat(&s.partner(TENANT_A, partner_id)).await;
+    // Across the flush: the pending heartbeat moves from memory to the row.
+    for _ in 0..20 {
+        assert_eq!(read().await["connectionStatus"], "healthy");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let res = s
+        .patch_json(&path, &admin, &json!({"enableConnection": false}))
+        .await;
+    assert!(res.status().is_success(), "{}", res.status());
+    let v = read().await;
+    assert_eq!(v["enableConnection"], false);
+    assert_eq!(v["connectionStatus"], "notAvailable");
+    let res = s
+        .request(Method::DELETE, &path, &admin)
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    assert_error(
+        s.get(&path, &admin).await,
+        StatusCode::NOT_FOUND,
+        "ResourceNotFound",
+    )
+    .await;
+}

@@ -207,3 +207,20 @@ async fn an_in_memory_database_reads_what_it_wrote() {
         );
     }
 }
+
+/// One process owns an embedded database (its pending heartbeats, budgets and kept
+/// records live in its memory): a second server on the same data dir is refused at
+/// start-up, saying why and what to do instead.
+#[tokio::test]
+async fn a_second_server_on_the_same_embedded_database_is_refused() {
+    let s = test_server!();
+    let err = match cloudpc_partners::start(&s.config, s.clock.clone()).await {
+        Ok(_) => panic!("a second server started on the same SQLite file"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(
+        err.contains("in use by another cloudpc-partners process"),
+        "{err}"
+    );
+    assert!(err.contains("PostgreSQL"), "{err}");
+}
