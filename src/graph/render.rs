@@ -37,9 +37,29 @@ pub fn context_url(
 /// properties (all, or the selected ones) in the description's order.
 struct EntityJson<'a> {
     shape: &'a EntityView,
+    /// `#microsoft.graph.<type>`, made once per response.
+    odata_type: &'a str,
     conn: &'a Connection,
     select: Option<&'a [Property]>,
     context: Option<&'a str>,
+}
+
+/// A record's ETag, `W/"<version>"`, written into `buf`: a page of connections would
+/// otherwise format a string per item.
+fn etag_in(version: i64, buf: &mut [u8; 28]) -> &str {
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(version).as_bytes();
+    let end = 3 + digits.len() + 1;
+    buf[..3].copy_from_slice(b"W/\"");
+    buf[3..end - 1].copy_from_slice(digits);
+    buf[end - 1] = b'"';
+    // ASCII throughout.
+    std::str::from_utf8(&buf[..end]).unwrap_or_default()
+}
+
+/// `#microsoft.graph.<type>` of a view.
+fn odata_type(shape: &EntityView) -> String {
+    format!("#{}", shape.qualified_type())
 }
 
 impl Serialize for EntityJson<'_> {
@@ -48,11 +68,8 @@ impl Serialize for EntityJson<'_> {
         if let Some(context) = self.context {
             m.serialize_entry("@odata.context", context)?;
         }
-        m.serialize_entry(
-            "@odata.type",
-            &format_args!("#{}", self.shape.qualified_type()),
-        )?;
-        m.serialize_entry("@odata.etag", &self.conn.record.etag())?;
+        m.serialize_entry("@odata.type", self.odata_type)?;
+        m.serialize_entry("@odata.etag", etag_in(self.conn.record.version, &mut [0; 28]))?;
         let mut put =
             |p: Property| m.serialize_entry(self.shape.name(p), &PropertyJson(p, self.conn));
         match self.select {
@@ -70,7 +87,12 @@ impl Serialize for PropertyJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let (p, conn) = (self.0, self.1);
         match p.source {
-            Source::Key => s.collect_str(&conn.record.id),
+            Source::Key => s.serialize_str(
+                conn.record
+                    .id
+                    .hyphenated()
+                    .encode_lower(&mut uuid::Uuid::encode_buffer()),
+            ),
             Source::Column(_) => ScalarJson(conn.record.values.get(p.name), &p.edm).serialize(s),
             Source::Derived(Derived::Status) => s.serialize_str(conn.health.status.as_str()),
             Source::Derived(Derived::StatusDetails) => s.serialize_str(&conn.health.details),
@@ -121,6 +143,7 @@ fn entity_with(
     let context = context_url(shape, base, select, true);
     let json = EntityJson {
         shape,
+        odata_type: &odata_type(shape),
         conn,
         select,
         context: Some(&context),
@@ -148,6 +171,7 @@ pub fn collection(
     listing: &Listing,
 ) -> Collection {
     let select = q.select.as_deref();
+    let odata_type = odata_type(shape);
     let page = PageJson {
         context: context_url(shape, base, select, false),
         count: listing.count,
@@ -156,6 +180,7 @@ pub fn collection(
             .iter()
             .map(|conn| EntityJson {
                 shape,
+                odata_type: &odata_type,
                 conn,
                 select,
                 context: None,
@@ -175,4 +200,20 @@ pub fn collection(
 /// `@odata.nextLink`: the same options, with the paging folded into `$skiptoken`.
 fn next_link(shape: &EntityView, base: &str, q: &CollectionQuery, token: SkipToken) -> String {
     format!("{base}/{}?{}", set_path(shape), q.next_link_query(&token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etags_are_written_as_the_record_formats_them() {
+        for version in [0, 1, 42, i64::MAX, -1, i64::MIN] {
+            assert_eq!(
+                etag_in(version, &mut [0; 28]),
+                format!("W/\"{version}\""),
+                "{version}"
+            );
+        }
+    }
 }

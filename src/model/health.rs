@@ -57,7 +57,9 @@ impl HealthPolicy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusReport {
     pub status: ConnectionStatus,
-    pub details: String,
+    /// Borrowed when it is one of the fixed sentences: a page of connections would
+    /// otherwise allocate one per item.
+    pub details: std::borrow::Cow<'static, str>,
 }
 
 /// The one place that decides a connection's health.
@@ -69,7 +71,6 @@ pub fn derive_status(
     now: DateTime<Utc>,
     policy: &HealthPolicy,
 ) -> StatusReport {
-    let timeout = format_timeout(policy.heartbeat_timeout);
     if !partner.enable_connection() {
         return StatusReport {
             status: ConnectionStatus::NotAvailable,
@@ -89,14 +90,17 @@ pub fn derive_status(
             details: format!(
                 "The external partner is healthy; last heartbeat at {}",
                 format_graph_time(hb)
-            ),
+            )
+            .into(),
         },
         Some(hb) => StatusReport {
             status: ConnectionStatus::Unhealthy,
             details: format!(
-                "No heartbeat since {} (timeout {timeout}); check that the external partner's service is running and can reach this service",
-                format_graph_time(hb)
-            ),
+                "No heartbeat since {} (timeout {}); check that the external partner's service is running and can reach this service",
+                format_graph_time(hb),
+                format_timeout(policy.heartbeat_timeout)
+            )
+            .into(),
         },
     }
 }

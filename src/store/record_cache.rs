@@ -1,21 +1,29 @@
-//! Connections read by id on the embedded database, kept in memory between writes.
+//! Connections read on the embedded database (by id, and the pages of a list), kept
+//! in memory between writes.
 //!
 //! A GET by id spent a fifth of its instructions, and two lock system calls, reading
-//! one row from SQLite. The embedded database has one writer, in this process (the
+//! one row from SQLite; a list page a third. The embedded database has one writer, in this process (the
 //! file is locked against a second one), so this process knows every moment the data
 //! can change: the writer counts each batch it starts and ends ([`WriteEpoch`]). A
 //! record read while no batch ran, and no batch began or ended before the read was
 //! done, is the stored row for as long as the count stays where it was. Any write at
 //! all moves the count, and every kept record is dropped: the rule is coarse, so it
-//! is plainly right. Between a heartbeat flush and the next, reads by id stay here.
+//! is plainly right. Between a heartbeat flush and the next, reads stay here.
+//!
+//! What is kept is the stored rows, never a response: `connectionStatus` is still
+//! derived from them and the clock on every read. A page is kept under its whole
+//! statement (text and values); one whose statement holds the time (a status
+//! filter) is, in effect, never asked for twice.
 
+use super::sql::Statement;
 use crate::model::{PartnerRecord, TenantId};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
-/// Most records kept; past it, the cache starts over (a few MB at most).
+/// Most records kept, by id and in pages together; past it, the cache starts over
+/// (a few MB at most).
 const MAX_RECORDS: usize = 4096;
 
 /// Counts the batches the one SQLite writer starts and ends.
@@ -56,10 +64,39 @@ pub struct RecordCache {
     kept: Mutex<Kept>,
 }
 
+type Hasher = foldhash::fast::RandomState;
+
 #[derive(Debug, Default)]
 struct Kept {
     epoch: u64,
-    records: HashMap<(TenantId, Uuid), PartnerRecord, foldhash::fast::RandomState>,
+    records: HashMap<(TenantId, Uuid), PartnerRecord, Hasher>,
+    /// A page's statement names its tenant, so pages of two tenants never meet.
+    pages: HashMap<Statement, Vec<PartnerRecord>, Hasher>,
+    /// Records in `pages`, all pages together.
+    in_pages: usize,
+}
+
+impl Kept {
+    /// Forgets everything when the epoch has moved on.
+    fn at(&mut self, epoch: u64) {
+        if self.epoch != epoch {
+            self.clear();
+            self.epoch = epoch;
+        }
+    }
+
+    fn clear(&mut self) {
+        self.records.clear();
+        self.pages.clear();
+        self.in_pages = 0;
+    }
+
+    /// Makes room for `n` more records.
+    fn room_for(&mut self, n: usize) {
+        if self.records.len() + self.in_pages + n > MAX_RECORDS {
+            self.clear();
+        }
+    }
 }
 
 /// Where a read started: the epoch to keep its record under, if it may be kept.
@@ -81,10 +118,7 @@ impl RecordCache {
             return Err(ReadStart(None));
         };
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        if kept.epoch != epoch {
-            kept.records.clear();
-            kept.epoch = epoch;
-        }
+        kept.at(epoch);
         match kept.records.get(&(tenant, id)) {
             Some(record) => Ok(record.clone()),
             None => Err(ReadStart(Some(epoch))),
@@ -94,18 +128,48 @@ impl RecordCache {
     /// Keeps a record read from the database after `start`, unless a write began
     /// or ended since (then the row may already differ).
     pub fn keep(&self, start: ReadStart, tenant: TenantId, record: &PartnerRecord) {
-        let Some(started) = start.0 else { return };
-        if self.writes.quiet() != Some(started) {
-            return;
+        if let Some(mut kept) = self.still(start) {
+            kept.room_for(1);
+            kept.records.insert((tenant, record.id), record.clone());
         }
+    }
+
+    /// The rows `page` read, if they are kept and still the stored ones; otherwise
+    /// where a read from the database starts, for [`RecordCache::keep_page`].
+    pub fn page(&self, page: &Statement) -> Result<Vec<PartnerRecord>, ReadStart> {
+        let Some(epoch) = self.writes.quiet() else {
+            return Err(ReadStart(None));
+        };
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        if kept.epoch != started {
+        kept.at(epoch);
+        match kept.pages.get(page) {
+            Some(rows) => Ok(rows.clone()),
+            None => Err(ReadStart(Some(epoch))),
+        }
+    }
+
+    /// Keeps the rows `page` read after `start`, as [`RecordCache::keep`] does.
+    pub fn keep_page(&self, start: ReadStart, page: &Statement, rows: &[PartnerRecord]) {
+        if rows.len() > MAX_RECORDS / 4 {
             return;
         }
-        if kept.records.len() >= MAX_RECORDS {
-            kept.records.clear();
+        if let Some(mut kept) = self.still(start) {
+            kept.room_for(rows.len());
+            kept.in_pages += rows.len();
+            if let Some(old) = kept.pages.insert(page.clone(), rows.to_vec()) {
+                kept.in_pages -= old.len();
+            }
         }
-        kept.records.insert((tenant, record.id), record.clone());
+    }
+
+    /// The kept reads, when nothing was written since `start`.
+    fn still(&self, start: ReadStart) -> Option<std::sync::MutexGuard<'_, Kept>> {
+        let started = start.0?;
+        if self.writes.quiet() != Some(started) {
+            return None;
+        }
+        let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        (kept.epoch == started).then_some(kept)
     }
 }
 
@@ -163,6 +227,42 @@ mod tests {
         cache.keep(start, t, &record(1));
         writes.end();
         assert!(cache.get(t, Uuid::from_u128(7)).is_err());
+    }
+
+    #[test]
+    fn pages_are_kept_by_their_whole_statement_until_a_write() {
+        let writes = Arc::new(WriteEpoch::default());
+        let cache = RecordCache::new(writes.clone());
+        let page = |tenant: &str| Statement {
+            sql: "SELECT … WHERE tenant_id = $1".into(),
+            binds: vec![crate::store::row::Cell::Text(tenant.into())],
+        };
+        let start = cache.page(&page("a")).unwrap_err();
+        cache.keep_page(start, &page("a"), &[record(1), record(2)]);
+        assert_eq!(cache.page(&page("a")).unwrap().len(), 2);
+        assert!(cache.page(&page("b")).is_err(), "another tenant's page");
+        writes.begin();
+        writes.end();
+        assert!(cache.page(&page("a")).is_err(), "kept after a write");
+    }
+
+    #[test]
+    fn what_is_kept_is_bounded() {
+        let cache = RecordCache::new(Arc::default());
+        let t = TenantId(Uuid::from_u128(1));
+        for i in 0..(MAX_RECORDS as u128 + 10) {
+            let start = cache.get(t, Uuid::from_u128(i)).unwrap_err();
+            cache.keep(
+                start,
+                t,
+                &PartnerRecord {
+                    id: Uuid::from_u128(i),
+                    ..record(1)
+                },
+            );
+        }
+        let kept = cache.kept.lock().unwrap();
+        assert!(kept.records.len() + kept.in_pages <= MAX_RECORDS);
     }
 
     #[test]

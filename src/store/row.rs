@@ -19,7 +19,7 @@ pub enum Kind {
 }
 
 /// One decoded column value.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Cell {
     Null,
     Bool(bool),

@@ -17,7 +17,7 @@ use crate::odata::{CompareOp, Cursor, Direction, Filter, OrderBy, Value};
 pub type Bind = Cell;
 
 /// SQL text and the values for its numbered parameters.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Hash)]
 pub struct Statement {
     pub sql: String,
     pub binds: Vec<Bind>,

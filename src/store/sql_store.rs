@@ -287,9 +287,24 @@ impl Store for SqlStore {
             true => (Some(self.heavy_read().await?), Access::Scan),
             false => (None, Access::Read),
         };
-        let mut items = self
-            .records(access, &sql::list(&tenant.to_string(), request))
-            .await?;
+        let statement = sql::list(&tenant.to_string(), request);
+        let start = match &self.kept {
+            Some(kept) if !offset => match kept.page(&statement) {
+                Ok(rows) => Ok(rows),
+                Err(start) => Err(Some(start)),
+            },
+            _ => Err(None),
+        };
+        let mut items = match start {
+            Ok(rows) => rows,
+            Err(start) => {
+                let rows = self.records(access, &statement).await?;
+                if let (Some(kept), Some(start)) = (&self.kept, start) {
+                    kept.keep_page(start, &statement, &rows);
+                }
+                rows
+            }
+        };
         // The statement reads one row past the page to tell whether more follow.
         let limit = usize::try_from(request.limit).unwrap_or(usize::MAX);
         let more = items.len() > limit;
