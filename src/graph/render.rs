@@ -69,7 +69,10 @@ impl Serialize for EntityJson<'_> {
             m.serialize_entry("@odata.context", context)?;
         }
         m.serialize_entry("@odata.type", self.odata_type)?;
-        m.serialize_entry("@odata.etag", etag_in(self.conn.record.version, &mut [0; 28]))?;
+        m.serialize_entry(
+            "@odata.etag",
+            etag_in(self.conn.record.version, &mut [0; 28]),
+        )?;
         let mut put =
             |p: Property| m.serialize_entry(self.shape.name(p), &PropertyJson(p, self.conn));
         match self.select {
