@@ -373,9 +373,7 @@ impl AgentStore for SqlStore {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(StoreError::NotFound),
             // The connection was deleted meanwhile: its key no longer exists.
-            Err(StoreError::Database(sqlx::Error::Database(e))) if e.is_foreign_key_violation() => {
-                Err(StoreError::NotFound)
-            }
+            Err(e) if e.is_foreign_key_violation() => Err(StoreError::NotFound),
             Err(e) => Err(e),
         }
     }

@@ -1,17 +1,23 @@
 //! Group commit for SQLite's single writing connection. Writes that arrive while a
 //! commit is being made durable wait, then share the next transaction and its one
 //! fsync; each is answered only after that commit, so a 2xx still means "on disk".
+//!
+//! The connection belongs to a thread of its own that runs each batch from `BEGIN`
+//! to `COMMIT` without leaving it. Through the async driver every statement of a
+//! batch was a hand-off to the driver's thread and back: a create spent more CPU in
+//! those hand-offs (futex waits and wakes, context switches) than in SQLite.
 //! A write of several statements runs inside its own savepoint, and a single statement
 //! is atomic by itself, so one that fails (a duplicate partner, a stale ETag) is undone
 //! alone and the others in its batch still commit.
 
-use super::pools::{decode, sqlite_arguments};
+use super::inline_reads::{bind_all, cells};
 use super::record_cache::WriteEpoch;
 use super::row::{Cell, Kind};
 use super::sql::Statement;
-use super::StoreError;
-use sqlx::pool::PoolConnection;
-use sqlx::{Sqlite, SqlitePool};
+use super::{StoreError, Violation};
+use rusqlite::{ErrorCode, OpenFlags};
+use sqlx::SqlitePool;
+use std::path::Path;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -46,7 +52,7 @@ struct Job {
     reply: oneshot::Sender<Result<Done, StoreError>>,
 }
 
-/// The handle writes go through; clones share the one writer task.
+/// The handle writes go through; clones share the one writer thread.
 #[derive(Debug, Clone)]
 pub struct SqliteWriter {
     pool: SqlitePool,
@@ -64,17 +70,24 @@ impl std::fmt::Debug for Job {
 }
 
 impl SqliteWriter {
-    /// Starts the writer task over `pool` (one connection).
-    pub fn start(pool: SqlitePool) -> Self {
+    /// Starts the writer thread on a connection of its own to `path`. `durable`
+    /// (every file a client's data lives in) syncs each commit to disk; a throwaway
+    /// database (`--in-memory`) does not.
+    pub fn start(pool: SqlitePool, path: &Path, durable: bool) -> Result<Self, StoreError> {
+        let conn = open(path, durable).map_err(store_error)?;
         let (jobs, queue) = mpsc::channel(QUEUE);
         let writes = Arc::new(WriteEpoch::default());
-        tokio::spawn(run(pool.clone(), queue, writes.clone()));
-        SqliteWriter {
+        let counted = writes.clone();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || run(conn, queue, counted))
+            .map_err(|e| StoreError::Uncommitted(format!("cannot start the writer: {e}")))?;
+        Ok(SqliteWriter {
             pool,
             jobs,
             writes,
             lock: Arc::default(),
-        }
+        })
     }
 
     /// Takes the lock on `db`'s lock file for as long as this writer lives (or until
@@ -92,16 +105,16 @@ impl SqliteWriter {
             .write(true)
             .open(&path)
             .map_err(|e| {
-                StoreError::InUse(format!("cannot open the lock file {}: {e}", path.display()))
+                StoreError::CannotOpen(format!("cannot open the lock file {}: {e}", path.display()))
             })?;
         match file.try_lock() {
             Ok(()) => Ok(file),
-            Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::InUse(format!(
+            Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::CannotOpen(format!(
                 "the embedded database {} is in use by another cloudpc-partners process (it holds {}); one process serves an SQLite file: stop the other, give this one its own --data-dir, or share a PostgreSQL database (--database postgres://...) between processes",
                 db.display(),
                 path.display()
             ))),
-            Err(std::fs::TryLockError::Error(e)) => Err(StoreError::InUse(format!(
+            Err(std::fs::TryLockError::Error(e)) => Err(StoreError::CannotOpen(format!(
                 "cannot lock {}: {e}",
                 path.display()
             ))),
@@ -124,8 +137,8 @@ impl SqliteWriter {
         &self.writes
     }
 
-    /// The pool itself, for what is not a client's write (migrations, probes, the
-    /// checkpoint at shutdown).
+    /// A pool of one connection, for what is not a client's write (migrations,
+    /// probes, the checkpoint at shutdown).
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
@@ -143,8 +156,24 @@ impl SqliteWriter {
     }
 }
 
-async fn run(pool: SqlitePool, mut queue: mpsc::Receiver<Job>, writes: Arc<WriteEpoch>) {
-    while let Some(first) = queue.recv().await {
+fn open(path: &Path, durable: bool) -> rusqlite::Result<rusqlite::Connection> {
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // The file is in WAL mode already (set when it was created, and kept in it).
+    conn.execute_batch(if durable {
+        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
+    } else {
+        "PRAGMA synchronous = OFF; PRAGMA foreign_keys = ON;"
+    })?;
+    conn.set_prepared_statement_cache_capacity(128);
+    Ok(conn)
+}
+
+fn run(conn: rusqlite::Connection, mut queue: mpsc::Receiver<Job>, writes: Arc<WriteEpoch>) {
+    while let Some(first) = queue.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match queue.try_recv() {
@@ -152,34 +181,33 @@ async fn run(pool: SqlitePool, mut queue: mpsc::Receiver<Job>, writes: Arc<Write
                 Err(_) => break,
             }
         }
-        // Ended only once the batch has: a writer stopped midway (the runtime
-        // shutting down) leaves the epoch "writing", and nothing is kept after it.
+        // Ended only once the batch has: a writer stopped midway leaves the epoch
+        // "writing", and nothing is kept after it.
         writes.begin();
-        commit(&pool, batch).await;
+        commit(&conn, batch);
         writes.end();
     }
 }
 
 /// Runs a batch in one transaction and answers every job after the commit.
-async fn commit(pool: &SqlitePool, batch: Vec<Job>) {
+fn commit(conn: &rusqlite::Connection, batch: Vec<Job>) {
     let n = batch.len();
     metrics::histogram!("sqlite_group_commit_batch_size").record(n as f64);
-    let outcome = async {
-        let mut conn = pool.acquire().await?;
-        sql(&mut conn, "BEGIN IMMEDIATE").await?;
+    let outcome = (|| {
+        sql(conn, "BEGIN IMMEDIATE")?;
         let mut answers = Vec::with_capacity(n);
         for job in &batch {
             let answer = match &job.work {
                 // A statement that breaks a constraint (a duplicate partner) is undone
-                // by SQLite alone, so it needs no savepoint and its two extra round
-                // trips to the driver's thread. Any other failure might have left
-                // changes behind: the batch ends, and nothing in it is stored.
-                Work::Execute(_) | Work::Rows(..) => match run_work(&mut conn, &job.work).await {
-                    Err(e) if broke_a_constraint(&e) => Ok(Err(e)),
+                // by SQLite alone, so it needs no savepoint. Any other failure might
+                // have left changes behind: the batch ends, and nothing in it is
+                // stored.
+                Work::Execute(_) | Work::Rows(..) => match run_work(conn, &job.work) {
+                    Err(e @ StoreError::Violation(..)) => Ok(Err(e)),
                     Err(e) => Err(e),
                     Ok(done) => Ok(Ok(done)),
                 },
-                Work::Steps(_) => in_savepoint(&mut conn, &job.work).await,
+                Work::Steps(_) => in_savepoint(conn, &job.work),
             };
             match answer {
                 Ok(answer) => answers.push(answer),
@@ -187,18 +215,17 @@ async fn commit(pool: &SqlitePool, batch: Vec<Job>) {
                     // A write that failed other than by a constraint, or a savepoint
                     // that could not be undone (SQLite rolls back the whole transaction
                     // on a full disk or an I/O error): nothing in it is claimed stored.
-                    let _ = sql(&mut conn, "ROLLBACK").await;
+                    let _ = sql(conn, "ROLLBACK");
                     return Err(e);
                 }
             }
         }
-        if let Err(e) = sql(&mut conn, "COMMIT").await {
-            let _ = sql(&mut conn, "ROLLBACK").await;
+        if let Err(e) = sql(conn, "COMMIT") {
+            let _ = sql(conn, "ROLLBACK");
             return Err(e);
         }
         Ok::<_, StoreError>(answers)
-    }
-    .await;
+    })();
     match outcome {
         Ok(answers) => {
             for (job, answer) in batch.into_iter().zip(answers) {
@@ -220,34 +247,25 @@ async fn commit(pool: &SqlitePool, batch: Vec<Job>) {
     }
 }
 
-/// A unique, foreign-key, not-null or check violation: SQLite has undone the
-/// statement, and only it.
-fn broke_a_constraint(e: &StoreError) -> bool {
-    use sqlx::error::ErrorKind as K;
-    matches!(e, StoreError::Database(sqlx::Error::Database(d))
-        if matches!(d.kind(), K::UniqueViolation | K::ForeignKeyViolation | K::NotNullViolation | K::CheckViolation))
-}
-
-async fn sql(conn: &mut PoolConnection<Sqlite>, text: &str) -> Result<(), StoreError> {
-    sqlx::query(text).execute(&mut **conn).await?;
-    Ok(())
+fn sql(conn: &rusqlite::Connection, text: &str) -> Result<(), StoreError> {
+    conn.execute_batch(text).map_err(store_error)
 }
 
 /// One job inside a savepoint. `Ok(answer)` whatever the job's own outcome (its
 /// failure is its answer, its changes undone); `Err` only when the savepoint itself
 /// fails, which ends the batch.
-async fn in_savepoint(
-    conn: &mut PoolConnection<Sqlite>,
+fn in_savepoint(
+    conn: &rusqlite::Connection,
     work: &Work,
 ) -> Result<Result<Done, StoreError>, StoreError> {
-    sql(conn, "SAVEPOINT job").await?;
-    let answer = run_work(conn, work).await;
+    sql(conn, "SAVEPOINT job")?;
+    let answer = run_work(conn, work);
     let keep = matches!(
         answer,
         Ok(Done::Affected(_) | Done::Rows(_) | Done::Steps(Ok(())))
     );
     if !keep {
-        if let Err(undo) = sql(conn, "ROLLBACK TO job").await {
+        if let Err(undo) = sql(conn, "ROLLBACK TO job") {
             // The job's own storage error says more than "no such savepoint".
             return Err(match answer {
                 Err(e @ StoreError::Storage(_)) => e,
@@ -255,39 +273,72 @@ async fn in_savepoint(
             });
         }
     }
-    sql(conn, "RELEASE job").await?;
+    sql(conn, "RELEASE job")?;
     Ok(answer)
 }
 
-async fn run_work(conn: &mut PoolConnection<Sqlite>, work: &Work) -> Result<Done, StoreError> {
+fn run_work(conn: &rusqlite::Connection, work: &Work) -> Result<Done, StoreError> {
     match work {
-        Work::Execute(s) => {
-            let done = sqlx::query_with(&s.sql, sqlite_arguments(&s.binds)?)
-                .execute(&mut **conn)
-                .await?;
-            Ok(Done::Affected(done.rows_affected()))
-        }
+        Work::Execute(s) => Ok(Done::Affected(execute(conn, s)?)),
         Work::Rows(s, kinds) => {
-            let rows = sqlx::query_with(&s.sql, sqlite_arguments(&s.binds)?)
-                .fetch_all(&mut **conn)
-                .await?;
-            Ok(Done::Rows(
-                rows.iter()
-                    .map(|r| decode(r, kinds))
-                    .collect::<Result<_, _>>()?,
-            ))
+            let mut stmt = conn.prepare_cached(&s.sql).map_err(store_error)?;
+            bind_all(&mut stmt, s).map_err(store_error)?;
+            let mut rows = stmt.raw_query();
+            let mut out = Vec::new();
+            // To the end: a write with `RETURNING` reports a failure only then.
+            while let Some(row) = rows.next().map_err(store_error)? {
+                let row = cells(row, kinds).map_err(store_error)?.ok_or_else(|| {
+                    StoreError::Corrupt("a column holds a value of another type".into())
+                })?;
+                out.push(row);
+            }
+            Ok(Done::Rows(out))
         }
         Work::Steps(steps) => {
             for (i, (s, expect)) in steps.iter().enumerate() {
-                let n = sqlx::query_with(&s.sql, sqlite_arguments(&s.binds)?)
-                    .execute(&mut **conn)
-                    .await?
-                    .rows_affected();
+                let n = execute(conn, s)?;
                 if expect.is_some_and(|e| e != n) {
                     return Ok(Done::Steps(Err(i)));
                 }
             }
             Ok(Done::Steps(Ok(())))
         }
+    }
+}
+
+/// Runs a statement to its end; the rows it changed (not counting triggers').
+fn execute(conn: &rusqlite::Connection, s: &Statement) -> Result<u64, StoreError> {
+    let mut stmt = conn.prepare_cached(&s.sql).map_err(store_error)?;
+    bind_all(&mut stmt, s).map_err(store_error)?;
+    let mut rows = stmt.raw_query();
+    while rows.next().map_err(store_error)?.is_some() {}
+    Ok(conn.changes())
+}
+
+/// SQLite's refusal in the store's terms: a broken constraint by kind, a full disk or
+/// an I/O error as storage failing, anything else as a database error.
+fn store_error(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ffi;
+    let rusqlite::Error::SqliteFailure(failure, message) = &e else {
+        return StoreError::Database(sqlx::Error::Protocol(e.to_string()));
+    };
+    let text = message.clone().unwrap_or_else(|| failure.to_string());
+    match failure.code {
+        ErrorCode::ConstraintViolation => {
+            let kind = match failure.extended_code {
+                ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                    Violation::Unique
+                }
+                ffi::SQLITE_CONSTRAINT_FOREIGNKEY => Violation::ForeignKey,
+                ffi::SQLITE_CONSTRAINT_NOTNULL => Violation::NotNull,
+                ffi::SQLITE_CONSTRAINT_CHECK => Violation::Check,
+                _ => return StoreError::Database(sqlx::Error::Protocol(text)),
+            };
+            StoreError::Violation(kind, text)
+        }
+        ErrorCode::SystemIoFailure | ErrorCode::DiskFull => {
+            StoreError::Storage(sqlx::Error::Protocol(text))
+        }
+        _ => StoreError::Database(sqlx::Error::Protocol(text)),
     }
 }

@@ -122,32 +122,49 @@ fn run(
     kinds: &[Kind],
 ) -> Result<Vec<Vec<Cell>>, Fallback> {
     let mut stmt = conn.prepare_cached(&s.sql).map_err(fallback)?;
-    // Parameters are written `$N` (see `sql::Statement`); SQLite names them "$N".
+    bind_all(&mut stmt, s).map_err(fallback)?;
+    let mut rows = stmt.raw_query();
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(fallback)? {
+        out.push(cells(row, kinds).map_err(fallback)?.ok_or("error")?);
+    }
+    Ok(out)
+}
+
+/// Binds `s`'s values to its prepared statement. Parameters are written `$N` (see
+/// `sql::Statement`); SQLite names them "$N".
+pub(super) fn bind_all(stmt: &mut rusqlite::Statement<'_>, s: &Statement) -> rusqlite::Result<()> {
     for i in 1..=stmt.parameter_count() {
         let value = stmt
             .parameter_name(i)
             .and_then(|name| name.strip_prefix('$'))
             .and_then(|n| n.parse::<usize>().ok())
             .and_then(|n| s.binds.get(n.wrapping_sub(1)))
-            .ok_or("error")?;
+            .ok_or_else(|| rusqlite::Error::InvalidParameterName(format!("parameter {i}")))?;
         match value {
             Cell::Null => stmt.raw_bind_parameter(i, rusqlite::types::Null),
             Cell::Bool(b) => stmt.raw_bind_parameter(i, i64::from(*b)),
             Cell::Int(v) => stmt.raw_bind_parameter(i, *v),
             Cell::Text(t) => stmt.raw_bind_parameter(i, t.as_str()),
-        }
-        .map_err(fallback)?;
+        }?;
     }
-    let mut rows = stmt.raw_query();
-    let mut out = Vec::new();
-    while let Some(row) = rows.next().map_err(fallback)? {
-        let mut cells = Vec::with_capacity(kinds.len());
-        for (i, kind) in kinds.iter().enumerate() {
-            cells.push(cell(row.get_ref(i).map_err(fallback)?, *kind).ok_or("error")?);
+    Ok(())
+}
+
+/// A row's columns as `kinds` says; `None` when one has a type the pool's decoder
+/// would refuse.
+pub(super) fn cells(
+    row: &rusqlite::Row<'_>,
+    kinds: &[Kind],
+) -> rusqlite::Result<Option<Vec<Cell>>> {
+    let mut out = Vec::with_capacity(kinds.len());
+    for (i, kind) in kinds.iter().enumerate() {
+        match cell(row.get_ref(i)?, *kind) {
+            Some(c) => out.push(c),
+            None => return Ok(None),
         }
-        out.push(cells);
     }
-    Ok(out)
+    Ok(Some(out))
 }
 
 /// A column value as the pool's decoder reads it; `None` for a type it would refuse.

@@ -57,7 +57,39 @@ pub enum StoreError {
     #[error("schema migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{0}")]
-    InUse(String),
+    CannotOpen(String),
+    /// A statement the embedded database refused for a constraint; SQLite undid it.
+    #[error("{1}")]
+    Violation(Violation, String),
+}
+
+/// Which constraint a statement broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Violation {
+    Unique,
+    ForeignKey,
+    NotNull,
+    Check,
+}
+
+impl StoreError {
+    /// A duplicate key, from either database.
+    pub fn is_unique_violation(&self) -> bool {
+        match self {
+            StoreError::Violation(v, _) => *v == Violation::Unique,
+            StoreError::Database(sqlx::Error::Database(d)) => d.is_unique_violation(),
+            _ => false,
+        }
+    }
+
+    /// A key that refers to a row that is not there, from either database.
+    pub fn is_foreign_key_violation(&self) -> bool {
+        match self {
+            StoreError::Violation(v, _) => *v == Violation::ForeignKey,
+            StoreError::Database(sqlx::Error::Database(d)) => d.is_foreign_key_violation(),
+            _ => false,
+        }
+    }
 }
 
 /// The moment and policy against which `connectionStatus` is evaluated in SQL.

@@ -15,6 +15,7 @@ use sqlx::sqlite::{
 use sqlx::{Arguments, PgPool, Row, SqlitePool};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How a process connects to PostgreSQL (from `config::PostgresConfig`).
@@ -49,9 +50,10 @@ pub enum Pools {
     Sqlite {
         writer: SqliteWriter,
         readers: SqlitePool,
-        /// Short reads on the calling thread (not for a database in memory, which
-        /// only its one pooled connection can see).
+        /// Short reads on the calling thread.
         inline: Option<InlineReads>,
+        /// The directory of a throwaway database (`--in-memory`), removed with it.
+        throwaway: Option<Arc<Throwaway>>,
     },
     /// PostgreSQL, shared by several stateless server processes.
     Postgres(PgPool),
@@ -60,20 +62,39 @@ pub enum Pools {
 impl Pools {
     /// Opens (creating if needed) an SQLite file and applies pending migrations.
     pub async fn sqlite(path: &Path) -> Result<Self, StoreError> {
+        Self::sqlite_file(path, true, None).await
+    }
+
+    /// A throwaway SQLite database: a file in a directory of its own under the
+    /// system's temporary directory, never synced to disk, removed when the store
+    /// closes (or the process ends). A file rather than SQLite's `:memory:`, which
+    /// only the one connection that made it can see: the writer, the readers and
+    /// the inline reads each need a connection.
+    pub async fn sqlite_memory() -> Result<Self, StoreError> {
+        let dir = Arc::new(Throwaway::create()?);
+        let path = dir.path().join(super::SQLITE_FILE);
+        Self::sqlite_file(&path, false, Some(dir)).await
+    }
+
+    async fn sqlite_file(
+        path: &Path,
+        durable: bool,
+        throwaway: Option<Arc<Throwaway>>,
+    ) -> Result<Self, StoreError> {
         let lock = SqliteWriter::lock_file(path)?;
         let base = SqliteConnectOptions::new()
             .filename(path)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10));
-        let writer = SqlitePoolOptions::new()
+        let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(base.clone().create_if_missing(true))
             .await?;
-        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         // No liveness test per acquire: a local file does not drop connections, and
         // the test is a round trip to the driver's thread on every read.
         let readers = SqlitePoolOptions::new()
@@ -83,31 +104,10 @@ impl Pools {
             .connect_with(base.read_only(true))
             .await?;
         Ok(Pools::Sqlite {
-            writer: SqliteWriter::start(writer).hold(lock),
+            writer: SqliteWriter::start(pool, path, durable)?.hold(lock),
             readers,
             inline: Some(InlineReads::new(path.to_path_buf())),
-        })
-    }
-
-    /// An SQLite database in memory. One connection serves reads and writes: every
-    /// connection to `:memory:` would otherwise open a database of its own (so writes
-    /// went to one and reads to another, empty one), and the database lives as long
-    /// as that connection does.
-    pub async fn sqlite_memory() -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str("sqlite::memory:")?;
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options)
-            .await?;
-        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(Pools::Sqlite {
-            writer: SqliteWriter::start(pool.clone()),
-            readers: pool,
-            inline: None,
+            throwaway,
         })
     }
 
@@ -297,6 +297,7 @@ impl Pools {
                 writer,
                 readers,
                 inline,
+                throwaway,
             } => {
                 if let Some(i) = inline {
                     i.close();
@@ -310,6 +311,9 @@ impl Pools {
                 }
                 writer.pool().close().await;
                 writer.unlock();
+                if let Some(dir) = throwaway {
+                    dir.remove();
+                }
             }
             Pools::Postgres(pool) => pool.close().await,
         }
@@ -326,6 +330,37 @@ impl Pools {
             }
         }
         Ok(())
+    }
+}
+
+/// The directory of a throwaway database, removed when dropped.
+#[derive(Debug)]
+pub struct Throwaway(std::path::PathBuf);
+
+impl Throwaway {
+    fn create() -> Result<Self, StoreError> {
+        let dir = std::env::temp_dir().join(format!("cloudpc-partners-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir(&dir).map_err(|e| {
+            StoreError::CannotOpen(format!(
+                "cannot make a directory for the database in memory, {}: {e}",
+                dir.display()
+            ))
+        })?;
+        Ok(Self(dir))
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn remove(&self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Drop for Throwaway {
+    fn drop(&mut self) {
+        self.remove();
     }
 }
 
@@ -413,9 +448,10 @@ mod tests {
             .await
             .unwrap();
         let pools = Pools::Sqlite {
-            writer: SqliteWriter::start(pool.clone()),
+            writer: SqliteWriter::start(pool.clone(), &path, true).unwrap(),
             readers: pool,
             inline: None,
+            throwaway: None,
         };
         assert!(pools.check_writable().await.is_err());
     }

@@ -211,7 +211,7 @@ impl Store for SqlStore {
             .await
         {
             Ok(_) => Ok(record),
-            Err(StoreError::Database(sqlx::Error::Database(e))) if e.is_unique_violation() => {
+            Err(e) if e.is_unique_violation() => {
                 Err(StoreError::DuplicatePartner(new.partner_id()))
             }
             Err(e) => Err(e),
@@ -396,7 +396,7 @@ impl Store for SqlStore {
         match self.pools.transaction(&steps).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(i)) => Err(StoreError::DuplicatePartner(records[i].1.partner_id())),
-            Err(StoreError::Database(sqlx::Error::Database(e))) if e.is_unique_violation() => {
+            Err(e) if e.is_unique_violation() => {
                 // Which one: the first whose partner is already there, or repeated.
                 let taken = records
                     .iter()

@@ -20,10 +20,15 @@ export function token(tenant, { scopes = "CloudPC.ReadWrite.All", app = false, a
 /** A fresh tenant: every test works in its own, so tests never see each other's records. */
 export const newTenant = () => randomUUID();
 
-/** Another server on the same data dir (same key and CA), with extra flags. */
+/**
+ * Another server on the same data dir (same key and CA), with extra flags. On the
+ * embedded database it keeps its records in a throwaway database of its own: one
+ * process owns an SQLite file, and the first server holds the data dir's.
+ */
 export async function startServer(extra) {
   const args = ["serve", "--listen", "127.0.0.1:0", "--data-dir", DATA_DIR, "--tls-dev", ...extra];
   if (process.env.CLOUDPC_PARTNERS_DATABASE) args.push("--database", process.env.CLOUDPC_PARTNERS_DATABASE);
+  else args.push("--in-memory");
   const env = { ...process.env, RUST_LOG: "warn" };
   delete env.DATABASE_URL;
   const proc = spawn(BIN, args, { env, stdio: ["ignore", "pipe", "inherit"] });
