@@ -190,7 +190,20 @@ async fn serve_without_flags_works_in_an_empty_folder() {
 async fn an_in_memory_database_reads_what_it_wrote() {
     for flags in [&["--in-memory"][..], &["--database", "sqlite::memory:"][..]] {
         let dir = tempfile::tempdir().unwrap();
-        let server = ServerProcess::spawn(dir.path(), flags);
+        let throwaways = || {
+            std::fs::read_dir(std::env::temp_dir())
+                .unwrap()
+                .filter_map(Result::ok)
+                .filter(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .starts_with("cloudpc-partners-")
+                })
+                .map(|e| e.path())
+                .collect::<std::collections::HashSet<_>>()
+        };
+        let before = throwaways();
+        let mut server = ServerProcess::spawn(dir.path(), flags);
         let tok = token_from_cli(dir.path(), TENANT_A);
         let api = Api::new(reqwest::Client::new(), &server.base, &tok);
         let created = api.create(Uuid::new_v4(), true).await;
@@ -203,8 +216,13 @@ async fn an_in_memory_database_reads_what_it_wrote() {
         );
         assert!(
             !dir.path().join("cloudpc-partners.db").exists(),
-            "nothing on disk"
+            "nothing in the data dir"
         );
+        // The throwaway database goes with a clean stop. (Other tests' servers may
+        // make and remove their own meanwhile: only new ones that stay count.)
+        assert!(server.terminate().success());
+        let left: Vec<_> = throwaways().difference(&before).cloned().collect();
+        assert!(left.is_empty(), "left behind: {left:?}");
     }
 }
 
