@@ -57,7 +57,7 @@ impl WriteEpoch {
     }
 }
 
-/// Records read by id, valid for one write epoch.
+/// Records read by id and pages of lists, valid for one write epoch.
 #[derive(Debug)]
 pub struct RecordCache {
     writes: Arc<WriteEpoch>,
@@ -114,15 +114,7 @@ impl RecordCache {
     /// The record, if it is kept and still the stored one; otherwise where a read
     /// from the database starts, for [`RecordCache::keep`].
     pub fn get(&self, tenant: TenantId, id: Uuid) -> Result<PartnerRecord, ReadStart> {
-        let Some(epoch) = self.writes.quiet() else {
-            return Err(ReadStart(None));
-        };
-        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        kept.at(epoch);
-        match kept.records.get(&(tenant, id)) {
-            Some(record) => Ok(record.clone()),
-            None => Err(ReadStart(Some(epoch))),
-        }
+        self.find(|kept| kept.records.get(&(tenant, id)).cloned())
     }
 
     /// Keeps a record read from the database after `start`, unless a write began
@@ -137,15 +129,18 @@ impl RecordCache {
     /// The rows `page` read, if they are kept and still the stored ones; otherwise
     /// where a read from the database starts, for [`RecordCache::keep_page`].
     pub fn page(&self, page: &Statement) -> Result<Vec<PartnerRecord>, ReadStart> {
+        self.find(|kept| kept.pages.get(page).cloned())
+    }
+
+    /// What `look` finds among the reads kept for the current epoch; otherwise where
+    /// a read from the database starts (one that may not be kept, during a write).
+    fn find<T>(&self, look: impl FnOnce(&Kept) -> Option<T>) -> Result<T, ReadStart> {
         let Some(epoch) = self.writes.quiet() else {
             return Err(ReadStart(None));
         };
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
         kept.at(epoch);
-        match kept.pages.get(page) {
-            Some(rows) => Ok(rows.clone()),
-            None => Err(ReadStart(Some(epoch))),
-        }
+        look(&kept).ok_or(ReadStart(Some(epoch)))
     }
 
     /// Keeps the rows `page` read after `start`, as [`RecordCache::keep`] does.
