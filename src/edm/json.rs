@@ -3,6 +3,7 @@
 use super::{EdmType, EntityView, Property, Scalar, Values};
 use crate::clock::format_graph_time;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 /// A stored value as JSON, in Graph's formats.
 pub fn json_of(v: &Scalar, edm: &EdmType) -> Value {
@@ -10,22 +11,45 @@ pub fn json_of(v: &Scalar, edm: &EdmType) -> Value {
 }
 
 /// A stored value, serialized in Graph's formats straight into the response (no
-/// intermediate JSON tree): the one place these formats are written.
+/// intermediate JSON tree).
 pub struct ScalarJson<'a>(pub &'a Scalar, pub &'a EdmType);
+
+/// What a stored value is written as in Graph's JSON: the one place these formats
+/// are decided, for serde and for the hand-written bodies alike.
+#[derive(Debug, PartialEq)]
+pub enum Form<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Str(Cow<'a, str>),
+    Json(&'a Value),
+}
+
+impl<'a> ScalarJson<'a> {
+    pub fn form(&self) -> Form<'a> {
+        match (self.0, self.1) {
+            (Scalar::Null, _) => Form::Null,
+            (Scalar::Bool(b), _) => Form::Bool(*b),
+            (Scalar::Text(t), _) => Form::Str(Cow::Borrowed(t)),
+            (Scalar::Time(t), _) => Form::Str(Cow::Owned(format_graph_time(*t))),
+            (Scalar::Enum(n), EdmType::Enum(e)) => match e.member(*n) {
+                Some(m) => Form::Str(Cow::Borrowed(m)),
+                None => Form::Null,
+            },
+            (Scalar::Enum(n), _) => Form::Int(*n),
+            (Scalar::Json(v), _) => Form::Json(v),
+        }
+    }
+}
 
 impl serde::Serialize for ScalarJson<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match (self.0, self.1) {
-            (Scalar::Null, _) => s.serialize_unit(),
-            (Scalar::Bool(b), _) => s.serialize_bool(*b),
-            (Scalar::Text(t), _) => s.serialize_str(t),
-            (Scalar::Time(t), _) => s.serialize_str(&format_graph_time(*t)),
-            (Scalar::Enum(n), EdmType::Enum(e)) => match e.member(*n) {
-                Some(m) => s.serialize_str(m),
-                None => s.serialize_unit(),
-            },
-            (Scalar::Enum(n), _) => s.serialize_i64(*n),
-            (Scalar::Json(v), _) => v.serialize(s),
+        match self.form() {
+            Form::Null => s.serialize_unit(),
+            Form::Bool(b) => s.serialize_bool(b),
+            Form::Int(n) => s.serialize_i64(n),
+            Form::Str(t) => s.serialize_str(&t),
+            Form::Json(v) => v.serialize(s),
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// One value of a primitive or enum property.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,8 +19,12 @@ pub enum Scalar {
 }
 
 /// Stored property values by property name.
+///
+/// Shared, not copied, when a record is cloned: the records kept between writes
+/// are handed out as clones on every read, and a page of them was spending more
+/// on copying and freeing these maps than on anything else it did with them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Values(BTreeMap<&'static str, Scalar>);
+pub struct Values(Arc<BTreeMap<&'static str, Scalar>>);
 
 impl Values {
     pub fn new() -> Self {
@@ -27,7 +32,7 @@ impl Values {
     }
 
     pub fn set(&mut self, name: &'static str, value: Scalar) {
-        self.0.insert(name, value);
+        Arc::make_mut(&mut self.0).insert(name, value);
     }
 
     /// The value of `name`; a property with no value is null.

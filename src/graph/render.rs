@@ -1,13 +1,12 @@
 //! JSON representations exactly as the seed pages show them, for either view.
 
 use crate::connections::{Connection, Listing};
-use crate::edm::json::ScalarJson;
+use crate::edm::json::{Form, ScalarJson};
 use crate::edm::{Derived, Source};
+use crate::http::json_out::JsonOut;
 use crate::http::respond::{Collection, EntityResponse, SerializedJson};
 use crate::odata::{CollectionQuery, EntityView, Property, SkipToken};
 use axum::http::StatusCode;
-use serde::ser::{SerializeMap, Serializer};
-use serde::Serialize;
 
 /// About what one entity and a page's own members take as JSON: the buffer a
 /// response is written into starts this large rather than growing by copies.
@@ -37,7 +36,7 @@ pub fn context_url(
     s
 }
 
-/// One entity as JSON, serialized straight from the record (no `Value` tree):
+/// One entity as JSON, written straight from the record (no `Value` tree):
 /// `@odata.context` (for a single entity), `@odata.type`, `@odata.etag`, then the
 /// properties (all, or the selected ones) in the description's order.
 struct EntityJson<'a> {
@@ -49,63 +48,57 @@ struct EntityJson<'a> {
     context: Option<&'a str>,
 }
 
-/// A record's ETag, `W/"<version>"`, written into `buf`: a page of connections would
-/// otherwise format a string per item.
-fn etag_in(version: i64, buf: &mut [u8; 28]) -> &str {
-    let mut digits = itoa::Buffer::new();
-    let digits = digits.format(version).as_bytes();
-    let end = 3 + digits.len() + 1;
-    buf[..3].copy_from_slice(b"W/\"");
-    buf[3..end - 1].copy_from_slice(digits);
-    buf[end - 1] = b'"';
-    // ASCII throughout.
-    std::str::from_utf8(&buf[..end]).unwrap_or_default()
-}
-
 /// `#microsoft.graph.<type>` of a view.
 fn odata_type(shape: &EntityView) -> String {
     format!("#{}", shape.qualified_type())
 }
 
-impl Serialize for EntityJson<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(None)?;
+impl EntityJson<'_> {
+    fn write(&self, out: &mut JsonOut) -> Result<(), serde_json::Error> {
+        let mut m = out.object();
         if let Some(context) = self.context {
-            m.serialize_entry("@odata.context", context)?;
+            m.key("@odata.context").string(context);
         }
-        m.serialize_entry("@odata.type", self.odata_type)?;
-        m.serialize_entry(
-            "@odata.etag",
-            etag_in(self.conn.record.version, &mut [0; 28]),
-        )?;
-        let mut put =
-            |p: Property| m.serialize_entry(self.shape.name(p), &PropertyJson(p, self.conn));
+        m.key("@odata.type").string(self.odata_type);
+        // `W/"<version>"`, as the record's ETag is.
+        let etag = m.key("@odata.etag");
+        etag.raw(r#""W/\""#);
+        etag.int(self.conn.record.version);
+        etag.raw(r#"\"""#);
+        let mut put = |p: Property| write_property(m.key(self.shape.name(p)), p, self.conn);
         match self.select {
             Some(chosen) => chosen.iter().copied().try_for_each(&mut put)?,
             None => self.shape.properties().try_for_each(&mut put)?,
         }
-        m.end()
+        m.end();
+        Ok(())
     }
 }
 
 /// One property's value.
-struct PropertyJson<'a>(Property, &'a Connection);
-
-impl Serialize for PropertyJson<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let (p, conn) = (self.0, self.1);
-        match p.source {
-            Source::Key => s.serialize_str(
-                conn.record
-                    .id
-                    .hyphenated()
-                    .encode_lower(&mut uuid::Uuid::encode_buffer()),
-            ),
-            Source::Column(_) => ScalarJson(conn.record.values.get(p.name), &p.edm).serialize(s),
-            Source::Derived(Derived::Status) => s.serialize_str(conn.health.status.as_str()),
-            Source::Derived(Derived::StatusDetails) => s.serialize_str(&conn.health.details),
-        }
+fn write_property(
+    out: &mut JsonOut,
+    p: Property,
+    conn: &Connection,
+) -> Result<(), serde_json::Error> {
+    match p.source {
+        Source::Key => out.string(
+            conn.record
+                .id
+                .hyphenated()
+                .encode_lower(&mut uuid::Uuid::encode_buffer()),
+        ),
+        Source::Column(_) => match ScalarJson(conn.record.values.get(p.name), &p.edm).form() {
+            Form::Null => out.null(),
+            Form::Bool(b) => out.bool(b),
+            Form::Int(n) => out.int(n),
+            Form::Str(t) => out.string(&t),
+            Form::Json(v) => out.value(v)?,
+        },
+        Source::Derived(Derived::Status) => out.string(conn.health.status.as_str()),
+        Source::Derived(Derived::StatusDetails) => out.string(&conn.health.details),
     }
+    Ok(())
 }
 
 /// A page: `@odata.context`, `@odata.count`, `value`, `@odata.nextLink`.
@@ -116,18 +109,23 @@ struct PageJson<'a> {
     next_link: Option<String>,
 }
 
-impl Serialize for PageJson<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("@odata.context", &self.context)?;
+impl PageJson<'_> {
+    fn write(&self, out: &mut JsonOut) -> Result<(), serde_json::Error> {
+        let mut m = out.object();
+        m.key("@odata.context").string(&self.context);
         if let Some(n) = self.count {
-            m.serialize_entry("@odata.count", &n)?;
+            m.key("@odata.count").int(n);
         }
-        m.serialize_entry("value", &self.items)?;
+        let mut items = m.key("value").array();
+        for item in &self.items {
+            item.write(items.item())?;
+        }
+        items.end();
         if let Some(link) = &self.next_link {
-            m.serialize_entry("@odata.nextLink", link)?;
+            m.key("@odata.nextLink").string(link);
         }
-        m.end()
+        m.end();
+        Ok(())
     }
 }
 
@@ -157,7 +155,7 @@ fn entity_with(
         context: Some(&context),
     };
     EntityResponse {
-        body: SerializedJson::sized(status, &json, ENTITY_BYTES),
+        body: SerializedJson::written(status, ENTITY_BYTES, |out| json.write(out)),
         etag: conn.record.etag(),
         location: None,
     }
@@ -200,10 +198,10 @@ pub fn collection(
             .map(|token| next_link(shape, base, q, token)),
     };
     Collection {
-        body: SerializedJson::sized(
+        body: SerializedJson::written(
             StatusCode::OK,
-            &page,
             PAGE_BYTES + ENTITY_BYTES * listing.items.len(),
+            |out| page.write(out),
         ),
         max_page_size_applied: q.max_page_size_applied,
     }
@@ -212,20 +210,4 @@ pub fn collection(
 /// `@odata.nextLink`: the same options, with the paging folded into `$skiptoken`.
 fn next_link(shape: &EntityView, base: &str, q: &CollectionQuery, token: SkipToken) -> String {
     format!("{base}/{}?{}", set_path(shape), q.next_link_query(&token))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn etags_are_written_as_the_record_formats_them() {
-        for version in [0, 1, 42, i64::MAX, -1, i64::MIN] {
-            assert_eq!(
-                etag_in(version, &mut [0; 28]),
-                format!("W/\"{version}\""),
-                "{version}"
-            );
-        }
-    }
 }

@@ -11,6 +11,7 @@
 
 use super::QueryError;
 use crate::edm::Scalar;
+use crate::http::json_out::JsonOut;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sha2::{Digest, Sha256};
@@ -35,18 +36,27 @@ pub struct SkipToken {
 }
 
 impl SkipToken {
-    /// Encodes the token for `@odata.nextLink`.
+    /// Encodes the token for `@odata.nextLink`. Every page that has a next one
+    /// makes one, so it is written without intermediate JSON values or strings; the
+    /// text is the same as ever (tokens already issued stay valid, whichever
+    /// version of the server issued them).
     pub fn encode(&self) -> String {
-        let after = match &self.after {
-            Some(keys) => URL_SAFE_NO_PAD.encode(encode_keys(keys).to_string()),
-            None => "-".into(),
-        };
-        let body = format!(
-            "{VERSION}.{}.{}.{:016x}.{after}",
+        use std::fmt::Write;
+        let mut body = String::with_capacity(160);
+        // Writing to a String cannot fail.
+        let _ = write!(
+            body,
+            "{VERSION}.{}.{}.{:016x}.",
             self.offset, self.page_size, self.fingerprint
         );
+        match &self.after {
+            Some(keys) => URL_SAFE_NO_PAD.encode_string(encode_keys(keys), &mut body),
+            None => body.push('-'),
+        }
         let sum = checksum(&body);
-        URL_SAFE_NO_PAD.encode(format!("{body}.{sum}"))
+        body.push('.');
+        body.push_str(&sum);
+        URL_SAFE_NO_PAD.encode(body)
     }
 
     /// Decodes and verifies a token a client sent back.
@@ -97,18 +107,39 @@ impl SkipToken {
 }
 
 /// Keys as JSON, each tagged with its kind so it decodes to the same value.
-fn encode_keys(keys: &[Scalar]) -> serde_json::Value {
-    use serde_json::json;
-    keys.iter()
-        .map(|k| match k {
-            Scalar::Null => json!(["n"]),
-            Scalar::Bool(b) => json!(["b", b]),
-            Scalar::Text(s) => json!(["s", s]),
-            Scalar::Time(t) => json!(["t", crate::clock::to_millis(*t)]),
-            Scalar::Enum(v) => json!(["e", v]),
-            Scalar::Json(v) => json!(["j", v]),
-        })
-        .collect()
+fn encode_keys(keys: &[Scalar]) -> Vec<u8> {
+    let mut out = JsonOut::with_capacity(64);
+    let mut all = out.array();
+    for k in keys {
+        let mut pair = all.item().array();
+        match k {
+            Scalar::Null => pair.item().string("n"),
+            Scalar::Bool(b) => {
+                pair.item().string("b");
+                pair.item().bool(*b);
+            }
+            Scalar::Text(t) => {
+                pair.item().string("s");
+                pair.item().string(t);
+            }
+            Scalar::Time(t) => {
+                pair.item().string("t");
+                pair.item().int(crate::clock::to_millis(*t));
+            }
+            Scalar::Enum(v) => {
+                pair.item().string("e");
+                pair.item().int(*v);
+            }
+            Scalar::Json(v) => {
+                pair.item().string("j");
+                // A JSON value serializes without fail into memory.
+                let _ = pair.item().value(v);
+            }
+        }
+        pair.end();
+    }
+    all.end();
+    out.into_bytes()
 }
 
 fn decode_keys(value: &serde_json::Value) -> Option<Cursor> {
@@ -141,11 +172,16 @@ pub fn fingerprint(filter: Option<&str>, orderby: Option<&str>) -> u64 {
 }
 
 fn checksum(body: &str) -> String {
-    let d = Sha256::digest(format!("cloudpc-partners/skiptoken/{body}").as_bytes());
-    format!(
-        "{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
-        d[0], d[1], d[2], d[3], d[4], d[5]
-    )
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let d = Sha256::new()
+        .chain_update(b"cloudpc-partners/skiptoken/")
+        .chain_update(body.as_bytes())
+        .finalize();
+    d[..6]
+        .iter()
+        .flat_map(|b| [HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]])
+        .map(char::from)
+        .collect()
 }
 
 #[cfg(test)]
@@ -176,6 +212,38 @@ mod tests {
         ] {
             assert_eq!(SkipToken::decode(&t.encode()).unwrap(), t);
         }
+    }
+
+    /// Tokens already handed out (by this version or another process) must stay
+    /// valid: the encoding never changes within a version.
+    #[test]
+    fn the_encoding_is_stable() {
+        let keyed = SkipToken {
+            offset: 20,
+            page_size: 10,
+            fingerprint: 0x0123_4567_89ab_cdef,
+            after: Some(vec![
+                Scalar::Null,
+                Scalar::Bool(false),
+                Scalar::Text("a\"b é".into()),
+                Scalar::Time(crate::clock::from_millis(1_764_000_000_123)),
+                Scalar::Enum(2),
+                Scalar::Json(serde_json::json!({"x": [1, "y"]})),
+            ]),
+        };
+        let golden = "My4yMC4xMC4wMTIzNDU2Nzg5YWJjZGVmLlcxc2liaUpkTEZzaVlpSXNabUZzYzJWZExGc2ljeUlzSW1GY0ltSWd3NmtpWFN4YkluUWlMREUzTmpRd01EQXdNREF4TWpOZExGc2laU0lzTWwwc1d5SnFJaXg3SW5naU9sc3hMQ0o1SWwxOVhWMC5iNTJjYTM1NjkzZjM";
+        assert_eq!(keyed.encode(), golden);
+        assert_eq!(SkipToken::decode(golden).unwrap(), keyed);
+        let offset = SkipToken {
+            offset: 5,
+            page_size: 5,
+            fingerprint: 1,
+            after: None,
+        };
+        assert_eq!(
+            offset.encode(),
+            "My41LjUuMDAwMDAwMDAwMDAwMDAwMS4tLjY1MjcxNGI2MzlmNA"
+        );
     }
 
     #[test]

@@ -128,25 +128,35 @@ impl CollectionQuery {
     /// with the position folded into `$skiptoken` (and `$skip` gone, since the token
     /// carries it).
     pub fn next_link_query(&self, token: &SkipToken) -> String {
-        let enc = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
-        let mut parts = Vec::new();
+        let mut q = String::with_capacity(256);
+        let mut option = |name: &str, value: &str, encode: bool| {
+            if !q.is_empty() {
+                q.push('&');
+            }
+            q.push_str(name);
+            q.push('=');
+            match encode {
+                true => q.extend(url::form_urlencoded::byte_serialize(value.as_bytes())),
+                false => q.push_str(value),
+            }
+        };
         if let Some(f) = &self.raw_filter {
-            parts.push(format!("$filter={}", enc(f)));
+            option("$filter", f, true);
         }
         if let Some(s) = &self.raw_select {
-            parts.push(format!("$select={}", enc(s)));
+            option("$select", s, true);
         }
         if let Some(o) = &self.raw_orderby {
-            parts.push(format!("$orderby={}", enc(o)));
+            option("$orderby", o, true);
         }
         if self.count {
-            parts.push("$count=true".into());
+            option("$count", "true", false);
         }
         if let Some(top) = self.top {
-            parts.push(format!("$top={top}"));
+            option("$top", itoa::Buffer::new().format(top), false);
         }
-        parts.push(format!("$skiptoken={}", token.encode()));
-        parts.join("&")
+        option("$skiptoken", &token.encode(), false);
+        q
     }
 }
 
