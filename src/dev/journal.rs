@@ -311,7 +311,7 @@ pub async fn record(State(app): State<AppState>, req: Request, next: Next) -> Re
         Err(_) => (None, None),
     };
     let (request_id, client_request_id) = ids
-        .map(|i| (i.request_id, i.client_request_id))
+        .map(|i| (i.request_id().to_owned(), i.client_request_id().to_owned()))
         .unwrap_or_default();
     journal.push(Entry {
         seq: 0,

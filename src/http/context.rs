@@ -18,10 +18,22 @@ pub const JSON_CONTENT_TYPE: &str =
     "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
 
 /// The ids of the request being served, available to handlers as an extension.
+/// Kept as the header values they are sent as: those clone without copying, and
+/// every request hands each id to several places.
 #[derive(Debug, Clone)]
 pub struct RequestIds {
-    pub request_id: String,
-    pub client_request_id: String,
+    pub request_id: HeaderValue,
+    pub client_request_id: HeaderValue,
+}
+
+impl RequestIds {
+    pub fn request_id(&self) -> &str {
+        self.request_id.to_str().unwrap_or_default()
+    }
+
+    pub fn client_request_id(&self) -> &str {
+        self.client_request_id.to_str().unwrap_or_default()
+    }
 }
 
 /// The headers every response carries.
@@ -32,23 +44,22 @@ const ODATA_VERSION: HeaderName = HeaderName::from_static("odata-version");
 /// Wraps every request: assigns ids, renders error bodies, sets common headers, logs.
 pub async fn request_context(mut req: Request, next: Next) -> Response<Body> {
     let started = Instant::now();
-    let request_id = Uuid::new_v4().to_string();
-    let client_request_id = req
-        .headers()
-        .get(&CLIENT_REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty() && v.len() <= 128)
-        .map(str::to_owned)
-        .unwrap_or_else(|| request_id.clone());
+    // A UUID is always a valid header value.
+    let request_id = HeaderValue::from_str(
+        Uuid::new_v4()
+            .hyphenated()
+            .encode_lower(&mut Uuid::encode_buffer()),
+    )
+    .unwrap_or(HeaderValue::from_static(""));
+    let client_request_id = client_request_id(req.headers()).unwrap_or(request_id.clone());
     let method = req.method().clone();
     let uri = req.uri().clone();
     let route = req.extensions().get::<MatchedPath>().cloned();
     let ids = RequestIds {
-        request_id: request_id.clone(),
-        client_request_id: client_request_id.clone(),
+        request_id,
+        client_request_id,
     };
-    req.extensions_mut().insert(ids);
+    req.extensions_mut().insert(ids.clone());
 
     // Whether the handler read the body to its end: if not, the connection cannot be
     // reused (unread bytes would become the next request), and the client is told so.
@@ -66,7 +77,7 @@ pub async fn request_context(mut req: Request, next: Next) -> Response<Body> {
     });
 
     // Every line logged while serving the request carries its id.
-    let span = tracing::info_span!("request", request_id = %request_id);
+    let span = tracing::info_span!("request", request_id = %ids.request_id());
     let mut res = tracing::Instrument::instrument(next.run(req), span.clone()).await;
     let _in_request = span.enter();
     if has_body && !read_to_end.load(Ordering::Relaxed) {
@@ -81,8 +92,8 @@ pub async fn request_context(mut req: Request, next: Next) -> Response<Body> {
                 "message": err.message,
                 "innerError": {
                     "date": Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
-                    "request-id": request_id,
-                    "client-request-id": client_request_id,
+                    "request-id": ids.request_id(),
+                    "client-request-id": ids.client_request_id(),
                 }
             }
         });
@@ -94,12 +105,8 @@ pub async fn request_context(mut req: Request, next: Next) -> Response<Body> {
         res.headers_mut().remove(header::CONTENT_LENGTH);
     }
     let h = res.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
-        h.insert(REQUEST_ID, v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&client_request_id) {
-        h.insert(CLIENT_REQUEST_ID, v);
-    }
+    h.insert(REQUEST_ID, ids.request_id.clone());
+    h.insert(CLIENT_REQUEST_ID, ids.client_request_id.clone());
     h.insert(ODATA_VERSION, HeaderValue::from_static("4.0"));
 
     let status = res.status().as_u16();
@@ -109,10 +116,10 @@ pub async fn request_context(mut req: Request, next: Next) -> Response<Body> {
     let path = uri.path();
     // Probes come every few seconds: their lines would drown the rest at INFO.
     if matches!(path, "/healthz" | "/readyz" | "/metrics") {
-        tracing::debug!(request_id = %request_id, path, status, "probe");
+        tracing::debug!(request_id = %ids.request_id(), path, status, "probe");
     } else {
         tracing::info!(
-            client_request_id = client_request_id.as_str(),
+            client_request_id = ids.client_request_id(),
             method = method.as_str(),
             path,
             status,
@@ -122,6 +129,19 @@ pub async fn request_context(mut req: Request, next: Next) -> Response<Body> {
         );
     }
     res
+}
+
+/// The client's own id for the request, when it sent a usable one (printable, at
+/// most 128 characters once trimmed); it is echoed back as it came.
+fn client_request_id(headers: &axum::http::HeaderMap) -> Option<HeaderValue> {
+    let sent = headers.get(&CLIENT_REQUEST_ID)?;
+    let text = sent.to_str().ok()?;
+    let trimmed = text.trim();
+    match trimmed.len() {
+        0 | 129.. => None,
+        n if n == text.len() => Some(sent.clone()),
+        _ => HeaderValue::from_str(trimmed).ok(),
+    }
 }
 
 /// The request counter and latency histogram of each route, method and status.
@@ -238,5 +258,23 @@ mod tests {
         assert_eq!(method_label(&m("GET")), "GET");
         assert_eq!(method_label(&m("BREW")), "other");
         assert_eq!(method_label(&m("X-12345")), "other");
+    }
+
+    #[test]
+    fn a_client_request_id_is_echoed_when_usable() {
+        let sent = |v: &[u8]| {
+            let mut h = axum::http::HeaderMap::new();
+            h.insert(CLIENT_REQUEST_ID, HeaderValue::from_bytes(v).unwrap());
+            client_request_id(&h).map(|v| v.to_str().unwrap().to_owned())
+        };
+        assert_eq!(sent(b"my-trace-42").as_deref(), Some("my-trace-42"));
+        assert_eq!(sent(b" padded\t").as_deref(), Some("padded"));
+        let longest = "a".repeat(128);
+        assert_eq!(sent(longest.as_bytes()), Some(longest));
+        assert_eq!(sent("a".repeat(129).as_bytes()), None);
+        assert_eq!(sent(b"   "), None);
+        assert_eq!(sent(b""), None);
+        assert_eq!(sent("caf\u{e9}".as_bytes()), None);
+        assert_eq!(client_request_id(&axum::http::HeaderMap::new()), None);
     }
 }
