@@ -24,6 +24,14 @@ use tokio::sync::{mpsc, oneshot};
 /// Most writes one transaction carries: enough to share an fsync among many
 /// clients, few enough that one batch never holds the file for long.
 const MAX_BATCH: usize = 256;
+/// Log pages after which a commit copies the log into the database file (SQLite's
+/// default is 1,000). The copy runs inside that commit, and every write queued
+/// behind it waits: with 1,000 pages, creates at c32 had a p99 of 12 ms; with 250,
+/// 6 to 7 ms at the same throughput. Moving the copy to a thread of its own was
+/// tried and was worse (the copy and the commits' fsyncs still meet at the disk,
+/// and a copy that runs beside a steady stream of commits never finishes, so the
+/// log grows until the writer finishes it anyway).
+const CHECKPOINT_PAGES: i64 = 250;
 /// Writes waiting for the writer; callers beyond it wait to queue (backpressure).
 const QUEUE: usize = 4096;
 
@@ -168,6 +176,7 @@ fn open(path: &Path, durable: bool) -> rusqlite::Result<rusqlite::Connection> {
     } else {
         "PRAGMA synchronous = OFF; PRAGMA foreign_keys = ON;"
     })?;
+    conn.pragma_update(None, "wal_autocheckpoint", CHECKPOINT_PAGES)?;
     conn.set_prepared_statement_cache_capacity(128);
     Ok(conn)
 }
