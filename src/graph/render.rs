@@ -103,9 +103,13 @@ fn write_property(
 
 /// A page: `@odata.context`, `@odata.count`, `value`, `@odata.nextLink`.
 struct PageJson<'a> {
+    shape: &'a EntityView,
     context: String,
     count: Option<u64>,
-    items: Vec<EntityJson<'a>>,
+    /// `#microsoft.graph.<type>`, made once for all the items.
+    odata_type: String,
+    items: &'a [Connection],
+    select: Option<&'a [Property]>,
     next_link: Option<String>,
 }
 
@@ -117,7 +121,14 @@ impl PageJson<'_> {
             m.key("@odata.count").int(n);
         }
         let mut items = m.key("value").array();
-        for item in &self.items {
+        for conn in self.items {
+            let item = EntityJson {
+                shape: self.shape,
+                odata_type: &self.odata_type,
+                conn,
+                select: self.select,
+                context: None,
+            };
             item.write(items.item())?;
         }
         items.end();
@@ -177,24 +188,18 @@ pub fn collection(
     listing: &Listing,
 ) -> Collection {
     let select = q.select.as_deref();
-    let odata_type = odata_type(shape);
     let page = PageJson {
+        shape,
         context: context_url(shape, base, select, false),
         count: listing.count,
-        items: listing
-            .items
-            .iter()
-            .map(|conn| EntityJson {
-                shape,
-                odata_type: &odata_type,
-                conn,
-                select,
-                context: None,
-            })
-            .collect(),
-        next_link: q
-            .next_token(listing.next_after.clone())
-            .filter(|_| listing.more)
+        odata_type: odata_type(shape),
+        items: &listing.items,
+        select,
+        // The token (and its checksum) only when there is a page after this one.
+        next_link: listing
+            .more
+            .then(|| q.next_token(listing.next_after.clone()))
+            .flatten()
             .map(|token| next_link(shape, base, q, token)),
     };
     Collection {

@@ -129,33 +129,35 @@ impl CollectionQuery {
     /// carries it).
     pub fn next_link_query(&self, token: &SkipToken) -> String {
         let mut q = String::with_capacity(256);
-        let mut option = |name: &str, value: &str, encode: bool| {
+        let mut option = |name: &str, value: &str| {
             if !q.is_empty() {
                 q.push('&');
             }
             q.push_str(name);
             q.push('=');
-            match encode {
-                true => q.extend(url::form_urlencoded::byte_serialize(value.as_bytes())),
-                false => q.push_str(value),
-            }
+            q.extend(url::form_urlencoded::byte_serialize(value.as_bytes()));
         };
         if let Some(f) = &self.raw_filter {
-            option("$filter", f, true);
+            option("$filter", f);
         }
         if let Some(s) = &self.raw_select {
-            option("$select", s, true);
+            option("$select", s);
         }
         if let Some(o) = &self.raw_orderby {
-            option("$orderby", o, true);
+            option("$orderby", o);
         }
         if self.count {
-            option("$count", "true", false);
+            option("$count", "true");
         }
         if let Some(top) = self.top {
-            option("$top", itoa::Buffer::new().format(top), false);
+            option("$top", itoa::Buffer::new().format(top));
         }
-        option("$skiptoken", &token.encode(), false);
+        // The longest value here, and URL-safe base64 already: written as it is.
+        if !q.is_empty() {
+            q.push('&');
+        }
+        q.push_str("$skiptoken=");
+        q.push_str(&token.encode());
         q
     }
 }
