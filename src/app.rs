@@ -2,9 +2,10 @@
 
 use crate::auth::{Authenticator, KeySource};
 use crate::clock::Clock;
-use crate::config::ConnectionConfig;
-use crate::config::ServeConfig;
+use crate::config::{ConnectionConfig, DevConfig, ServeConfig};
 use crate::connections::Connections;
+use crate::dev::faults::FaultSettings;
+use crate::dev::{DevKit, DevState};
 use crate::http::extract::ServiceScheme;
 use crate::http::limits::{ConnectionCap, RequestTimeout};
 use crate::model::HealthPolicy;
@@ -24,14 +25,18 @@ use tower::Layer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-/// Builds the application state from configuration.
-pub async fn build_state(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
-    // In dev mode the service runs on a clock the dev API can move.
-    let dev = config
-        .dev
-        .then(|| Arc::new(crate::clock::AdjustableClock::over(clock.clone())));
-    let clock: Arc<dyn Clock> = match &dev {
-        Some(adjustable) => adjustable.clone(),
+/// Builds the application state from configuration, and dev mode's kit when it is on.
+pub async fn build_state(
+    config: &ServeConfig,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<(AppState, Option<Arc<DevKit>>)> {
+    let kit = match config.dev.enabled {
+        true => Some(Arc::new(dev_kit(&config.dev, clock.clone())?)),
+        false => None,
+    };
+    // In dev mode the service runs on the kit's clock, which the dev API moves.
+    let clock: Arc<dyn Clock> = match &kit {
+        Some(kit) => kit.clock.clone(),
         None => clock,
     };
     let keys = match &config.tokens.jwks_file {
@@ -66,7 +71,7 @@ pub async fn build_state(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow:
         Some(shared) => Throttle::shared(config.throttling.limits(), clock.clone(), shared),
         None => Throttle::new(config.throttling.limits(), clock.clone()),
     });
-    Ok(AppState::new(crate::state::Shared {
+    let state = AppState::new(crate::state::Shared {
         connections: Arc::new(Connections::new(
             store,
             HealthPolicy { heartbeat_timeout },
@@ -78,56 +83,69 @@ pub async fn build_state(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow:
         clock,
         legacy_settings: !config.no_legacy_settings,
         request_timeout: config.connections.request_timeout.get(),
-        faults: match (&dev, &config.faults) {
-            (None, _) => None,
-            (Some(_), None) => Some(Arc::default()),
-            (Some(_), Some(text)) => {
-                let value: serde_json::Value =
-                    serde_json::from_str(text).context("--faults is not JSON")?;
-                let settings = crate::dev::faults::FaultSettings::parse(&value)
-                    .map_err(|e| anyhow::anyhow!("--faults: {e}"))?;
-                let faults = Arc::new(crate::dev::faults::Faults::default());
-                faults.set(Some(settings));
-                Some(faults)
-            }
-        },
-        journal: dev.as_ref().map(|_| {
-            Arc::new(crate::dev::journal::Journal::new(
-                config.journal_capacity as usize,
-            ))
-        }),
-        simulations: dev.as_ref().map(|_| Arc::default()),
-        dev,
-        router: Arc::default(),
-    }))
+    });
+    Ok((state, kit))
 }
 
-/// The whole HTTP surface; `scheme` is what clients connect with (`http` or `https`),
-/// for the links the service writes.
-pub fn router(state: AppState, origin: ServiceScheme, metrics: MetricsAccess) -> Router {
-    let mut routes = graph::routes(state.legacy_settings)
-        .merge(crate::ops::routes(metrics))
-        .merge(crate::partner::routes())
-        .merge(crate::site::routes());
-    if state.dev.is_some() {
-        routes = routes
-            .merge(crate::dev::routes())
-            .merge(crate::dev::oauth::routes())
-            .layer(axum::middleware::from_fn_with_state(
-                state.clone(),
-                crate::dev::faults::inject,
-            ));
-    }
-    let mut routes = routes.fallback(graph::unknown_path);
-    if state.dev.is_some() {
-        // Outside the faults, so injected answers are journaled too.
-        routes = routes.layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::dev::journal::record,
-        ));
-    }
+/// Dev mode's kit, with the faults `--faults` starts with.
+fn dev_kit(config: &DevConfig, clock: Arc<dyn Clock>) -> anyhow::Result<DevKit> {
+    let faults = match &config.faults {
+        None => None,
+        Some(text) => {
+            let value: serde_json::Value =
+                serde_json::from_str(text).context("--faults is not JSON")?;
+            Some(FaultSettings::parse(&value).map_err(|e| anyhow::anyhow!("--faults: {e}"))?)
+        }
+    };
+    Ok(DevKit::new(clock, faults, config.journal_capacity as usize))
+}
+
+/// The whole HTTP surface; `origin` says how clients connect (`http` or `https`),
+/// for the links the service writes. Dev mode, when on, is layered onto the API
+/// routes here and nowhere else.
+pub fn router(
+    state: AppState,
+    dev: Option<&DevState>,
+    origin: ServiceScheme,
+    metrics: MetricsAccess,
+) -> Router {
     let timeout = RequestTimeout(state.request_timeout);
+    // A batch's items run through the Graph routes as layered here, but without
+    // `$batch` itself and without any other front.
+    let items = envelope(
+        api(dev, graph::routes(state.legacy_settings), Router::new()),
+        origin.clone(),
+        timeout,
+    )
+    .with_state(state.clone());
+    let faulted = graph::routes(state.legacy_settings)
+        .merge(graph::batch_route(items))
+        .merge(crate::partner::routes());
+    let authority = dev.map(DevState::authority).unwrap_or_default();
+    let mut routes = api(dev, faulted, authority)
+        .merge(crate::ops::routes(metrics))
+        .merge(crate::site::routes(dev.is_some()));
+    if let Some(dev) = dev {
+        routes = routes.merge(dev.controls());
+    }
     envelope(routes, origin, timeout).with_state(state)
+}
+
+/// The API routes with what dev mode adds: faults on `faulted`, and the journal on
+/// those, on `unfaulted` (the token endpoint) and on unknown paths.
+fn api(
+    dev: Option<&DevState>,
+    faulted: Router<AppState>,
+    unfaulted: Router<AppState>,
+) -> Router<AppState> {
+    match dev {
+        None => faulted.merge(unfaulted).fallback(graph::unknown_path),
+        Some(dev) => dev.journaled(
+            dev.faulted(faulted)
+                .merge(unfaulted)
+                .fallback(graph::unknown_path),
+        ),
+    }
 }
 
 /// What wraps every route: a panic becomes the Graph 500 (inside the request context,
@@ -194,8 +212,6 @@ pub struct Server {
     /// `http` or `https`.
     pub scheme: &'static str,
     pub state: AppState,
-    /// The router `$batch` re-enters, held here as long as the server runs.
-    _router: Arc<Router>,
     handle: axum_server::Handle<SocketAddr>,
     shutdown_grace: std::time::Duration,
     task: JoinHandle<std::io::Result<()>>,
@@ -306,8 +322,12 @@ pub async fn start(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         None => None,
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let state = build_state(config, clock).await?;
-    if let Some(path) = &config.seed {
+    let (state, kit) = build_state(config, clock).await?;
+    let dev = kit.map(|kit| DevState {
+        app: state.clone(),
+        kit,
+    });
+    if let Some(path) = &config.dev.seed {
         seed_from_file(&state, path).await?;
     }
     crate::ops::prometheus();
@@ -330,17 +350,18 @@ pub async fn start(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         public_url: config.public_url.clone(),
         trust_forwarded_proto: config.trust_forwarded_proto,
     };
-    let routes = Arc::new(router(state.clone(), origin.clone(), metrics));
-    let _ = state.router.set(Arc::downgrade(&routes));
+    let routes = router(state.clone(), dev.as_ref(), origin.clone(), metrics);
     // Paths are made canonical before routing: `%24batch`, trailing slashes.
-    let app = MapRequestLayer::new(http::canonical::canonical_request).layer((*routes).clone());
+    let app = MapRequestLayer::new(http::canonical::canonical_request).layer(routes);
     let make_service =
         ServiceExt::<axum::http::Request<hyper::body::Incoming>>::into_make_service_with_connect_info::<SocketAddr>(app);
     let (stop_flusher, flusher_stopped) = tokio::sync::watch::channel(false);
     let flusher = state
         .connections
         .spawn_heartbeat_flusher(config.heartbeats.flush_interval.get(), flusher_stopped);
-    let simulator = crate::dev::simulate::spawn(&state, stop_flusher.subscribe());
+    let simulator = dev
+        .as_ref()
+        .map(|dev| dev.spawn_simulator(stop_flusher.subscribe()));
     // Shared throttling buckets nobody uses any more are full again: drop them.
     let throttle = state.throttle.clone();
     let sweeper = tokio::spawn(async move {
@@ -394,7 +415,6 @@ pub async fn start(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         ops_addr,
         scheme,
         state,
-        _router: routes,
         handle,
         shutdown_grace: config.connections.shutdown_grace.get(),
         task,

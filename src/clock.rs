@@ -7,6 +7,22 @@ use std::sync::Mutex;
 /// Source of the current time.
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> DateTime<Utc>;
+
+    /// The time tokens are issued and checked at: the real time under a clock that
+    /// can be moved, so moving it cannot expire the token that would move it back.
+    fn token_now(&self) -> DateTime<Utc> {
+        self.now()
+    }
+}
+
+/// Parses durations as people write them: `2s`, `90s`, `5m`, `1h 30m`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s.trim())
+        .map_err(|e| format!("'{s}' is not a duration like 90s, 5m or 1h: {e}"))?;
+    if d.is_zero() {
+        return Err(format!("'{s}' is zero; give a positive duration"));
+    }
+    Ok(d)
 }
 
 /// The wall clock.
@@ -104,11 +120,6 @@ impl AdjustableClock {
         self.offset_ms.store(0, std::sync::atomic::Ordering::SeqCst);
     }
 
-    /// The base clock's time (what tokens are checked against).
-    pub fn base_now(&self) -> DateTime<Utc> {
-        self.base.now()
-    }
-
     /// How far this clock is from the base clock.
     pub fn offset(&self) -> Duration {
         Duration::milliseconds(self.offset_ms.load(std::sync::atomic::Ordering::SeqCst))
@@ -119,5 +130,9 @@ impl Clock for AdjustableClock {
     fn now(&self) -> DateTime<Utc> {
         let base = self.base.now();
         base.checked_add_signed(self.offset()).unwrap_or(base)
+    }
+
+    fn token_now(&self) -> DateTime<Utc> {
+        self.base.token_now()
     }
 }

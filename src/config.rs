@@ -36,15 +36,7 @@ impl fmt::Display for Span {
     }
 }
 
-/// Parses durations as operators write them: `2s`, `90s`, `5m`, `1h 30m`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s.trim())
-        .map_err(|e| format!("'{s}' is not a duration like 90s, 5m or 1h: {e}"))?;
-    if d.is_zero() {
-        return Err(format!("'{s}' is zero; give a positive duration"));
-    }
-    Ok(d)
-}
+use crate::clock::parse_duration;
 
 /// `--public-url`: an http(s) origin, without a path.
 fn parse_public_url(s: &str) -> Result<String, String> {
@@ -111,23 +103,8 @@ pub struct ServeConfig {
     #[arg(long, env = "CLOUDPC_PARTNERS_TRUST_FORWARDED_PROTO", value_parser = clap::builder::BoolishValueParser::new())]
     pub trust_forwarded_proto: bool,
 
-    /// Development mode: the stand-in controls under /dev/v1 (the clock, resets).
-    /// Refused together with production token validation (--jwks-file).
-    #[arg(long, env = "CLOUDPC_PARTNERS_DEV", value_parser = clap::builder::BoolishValueParser::new(), conflicts_with = "jwks_file")]
-    pub dev: bool,
-
-    /// With --dev: load tenants and connections in chosen states from this JSON file
-    /// at start (see the README's Development mode).
-    #[arg(long, env = "CLOUDPC_PARTNERS_SEED", requires = "dev")]
-    pub seed: Option<PathBuf>,
-
-    /// With --dev: fault settings to start with, as JSON (as POST /dev/v1/faults takes).
-    #[arg(long, env = "CLOUDPC_PARTNERS_FAULTS", requires = "dev")]
-    pub faults: Option<String>,
-
-    /// With --dev: how many recent requests the request journal keeps (0: none).
-    #[arg(long, env = "CLOUDPC_PARTNERS_JOURNAL_CAPACITY", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(0..=10_000))]
-    pub journal_capacity: u32,
+    #[command(flatten)]
+    pub dev: DevConfig,
 
     /// Turn off the deprecated externalPartnerSettings view (404, as Microsoft does now).
     #[arg(long, env = "CLOUDPC_PARTNERS_NO_LEGACY_SETTINGS", value_parser = clap::builder::BoolishValueParser::new())]
@@ -157,12 +134,43 @@ impl ServeConfig {
             connections: ConnectionConfig::default(),
             public_url: None,
             trust_forwarded_proto: false,
-            dev: false,
+            dev: DevConfig::default(),
+            no_legacy_settings: false,
+            log_format: "text".into(),
+        }
+    }
+}
+
+/// Development mode: the stand-in controls.
+#[derive(Debug, Clone, Args)]
+pub struct DevConfig {
+    /// Development mode: the stand-in controls under /dev/v1 (the clock, resets,
+    /// faults, the journal, simulated partners) and a token endpoint.
+    /// Refused together with production token validation (--jwks-file).
+    #[arg(long = "dev", env = "CLOUDPC_PARTNERS_DEV", value_parser = clap::builder::BoolishValueParser::new(), conflicts_with = "jwks_file")]
+    pub enabled: bool,
+
+    /// With --dev: load tenants and connections in chosen states from this JSON file
+    /// at start (see the README's Development mode).
+    #[arg(long, env = "CLOUDPC_PARTNERS_SEED", requires = "enabled")]
+    pub seed: Option<PathBuf>,
+
+    /// With --dev: fault settings to start with, as JSON (as POST /dev/v1/faults takes).
+    #[arg(long, env = "CLOUDPC_PARTNERS_FAULTS", requires = "enabled")]
+    pub faults: Option<String>,
+
+    /// With --dev: how many recent requests the request journal keeps (0: none).
+    #[arg(long, env = "CLOUDPC_PARTNERS_JOURNAL_CAPACITY", default_value_t = DevConfig::default().journal_capacity, value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    pub journal_capacity: u32,
+}
+
+impl Default for DevConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
             seed: None,
             faults: None,
             journal_capacity: 1000,
-            no_legacy_settings: false,
-            log_format: "text".into(),
         }
     }
 }

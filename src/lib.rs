@@ -10,6 +10,7 @@ pub mod dev;
 pub mod edm;
 pub mod graph;
 pub mod http;
+pub mod json;
 pub mod logging;
 pub mod migrate;
 pub mod model;

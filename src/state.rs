@@ -1,10 +1,12 @@
-//! What every request handler shares, cheap to clone.
+//! What every request handler shares, cheap to clone. Nothing here is any one
+//! front's: dev mode keeps its own state (`dev::DevState`) and is layered on at
+//! assembly.
 
 use crate::auth::Authenticator;
 use crate::clock::Clock;
 use crate::connections::Connections;
 use crate::throttle::Throttle;
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::Arc;
 
 /// The application state handed to every handler and extractor. One `Arc`, since
 /// axum clones the state for every request: one count to bump, not one per service.
@@ -25,36 +27,31 @@ impl std::ops::Deref for AppState {
     }
 }
 
+/// A router state the shared extractors can read the application state from: this
+/// one, or a front's own state that carries it (dev mode's).
+impl AsRef<AppState> for AppState {
+    fn as_ref(&self) -> &AppState {
+        self
+    }
+}
+
 /// What the state holds.
 pub struct Shared {
     pub connections: Arc<Connections>,
     pub auth: Arc<Authenticator>,
     pub throttle: Arc<Throttle>,
+    /// The service's time; in dev mode a clock the dev API can move.
     pub clock: Arc<dyn Clock>,
     /// Serve the deprecated `externalPartnerSettings` view too.
     pub legacy_settings: bool,
-    /// The movable clock, in dev mode (`serve --dev`); `None` otherwise.
-    pub dev: Option<Arc<crate::clock::AdjustableClock>>,
-    /// Fault and latency injection, in dev mode.
-    pub faults: Option<Arc<crate::dev::faults::Faults>>,
-    /// The request journal, in dev mode.
-    pub journal: Option<Arc<crate::dev::journal::Journal>>,
-    /// Simulated partners, in dev mode.
-    pub simulations: Option<Arc<crate::dev::simulate::Simulations>>,
     /// How long a whole request may take.
     pub request_timeout: std::time::Duration,
-    /// The whole router, set once it is built: `$batch` sends its items through it.
-    /// Weak, because the router holds this state: a strong reference would keep both
-    /// (and the database pools) alive for ever.
-    pub router: Arc<OnceLock<Weak<axum::Router>>>,
 }
 
 impl Shared {
     /// The time tokens are issued and checked at: real time, not a moved dev clock,
     /// so moving the clock cannot expire the token that would move it back.
     pub fn token_now(&self) -> chrono::DateTime<chrono::Utc> {
-        self.dev
-            .as_ref()
-            .map_or_else(|| self.clock.now(), |dev| dev.base_now())
+        self.clock.token_now()
     }
 }

@@ -4,7 +4,6 @@
 //! retry logic can be tested. Never applied to the dev API or the probes.
 
 use crate::http::ApiError;
-use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -181,10 +180,10 @@ impl FaultSettings {
         Value::Object(m)
     }
 
+    /// Whether a request to `path` is faulted. Only the API routes are faulted at
+    /// all (the assembly layers faults on them alone), so the dev API, the probes,
+    /// the page and the token endpoint stay reachable whatever the scope.
     fn applies_to(&self, path: &str) -> bool {
-        if super::is_control_path(path) {
-            return false;
-        }
         match &self.scope {
             Scope::Graph => path.starts_with("/beta/"),
             Scope::Partner => path.starts_with("/partner/"),
@@ -210,12 +209,12 @@ fn injected(status: u16, retry_after: u64) -> ApiError {
 }
 
 /// Applies the fault settings, if any, to a request.
-pub async fn inject(State(app): State<AppState>, req: Request, next: Next) -> Response {
-    let settings = app
-        .faults
-        .as_ref()
-        .and_then(|f| f.get())
-        .filter(|s| s.applies_to(req.uri().path()));
+pub async fn inject(
+    State(kit): State<std::sync::Arc<super::DevKit>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let settings = kit.faults.get().filter(|s| s.applies_to(req.uri().path()));
     let Some(s) = settings else {
         return next.run(req).await;
     };
@@ -299,10 +298,13 @@ mod tests {
     }
 
     #[test]
-    fn the_controls_and_probes_are_never_faulted() {
-        let s = FaultSettings::parse(&json!({"scope": "/", "errorRate": 1})).unwrap();
-        assert!(s.applies_to("/beta/x"));
-        assert!(!s.applies_to("/dev/v1/faults"));
-        assert!(!s.applies_to("/healthz"));
+    fn scopes_pick_their_paths() {
+        let scope = |s: &str| FaultSettings::parse(&json!({"scope": s, "errorRate": 1})).unwrap();
+        assert!(scope("/").applies_to("/beta/x"));
+        assert!(scope("graph").applies_to("/beta/x"));
+        assert!(!scope("graph").applies_to("/partner/v1/heartbeat"));
+        assert!(scope("partner").applies_to("/partner/v1/heartbeat"));
+        assert!(scope("all").applies_to("/partner/v1/heartbeat"));
+        assert!(!scope("/beta/deviceManagement").applies_to("/beta/$batch"));
     }
 }

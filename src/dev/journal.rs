@@ -6,7 +6,6 @@ use crate::auth::{Caller, CallerKind};
 use crate::clock::format_graph_time;
 use crate::http::context::RequestIds;
 use crate::model::TenantId;
-use crate::state::AppState;
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -267,20 +266,17 @@ fn caller_kind(caller: &Result<std::sync::Arc<Caller>, crate::http::ApiError>) -
     }
 }
 
-/// Records each request but the dev API's own and the probes'.
-pub async fn record(State(app): State<AppState>, req: Request, next: Next) -> Response {
-    let Some(journal) = app.journal.clone() else {
-        return next.run(req).await;
-    };
+/// Records each request it is layered on (the API and token routes: the assembly
+/// leaves the dev API, the probes and the page out).
+pub async fn record(State(dev): State<super::DevState>, req: Request, next: Next) -> Response {
+    let app = &dev.app;
+    let journal = &dev.kit.journal;
     let path = req.uri().path().to_owned();
-    if super::is_control_path(&path) {
-        return next.run(req).await;
-    }
     let started = Instant::now();
     let time = app.clock.now();
     let method = req.method().to_string();
     let query = req.uri().query().map(str::to_owned);
-    let caller = crate::http::extract::authenticate(&app, req.headers());
+    let caller = crate::http::extract::authenticate(app, req.headers());
     let ids = req.extensions().get::<RequestIds>().cloned();
     // Token requests carry client secrets: never kept.
     let keep_body = (path.starts_with("/partner/") || !matches!(method.as_str(), "GET" | "HEAD"))

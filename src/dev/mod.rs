@@ -1,37 +1,113 @@
-//! The stand-in controls, only with `serve --dev`: the service's clock and resets.
+//! Dev mode (`serve --dev`), an add-on the assembly layers onto the service: a
+//! `DevKit` (the movable clock, fault injection, the request journal, simulated
+//! partners) with its own router state, the controls under `/dev/v1`, and the dev
+//! authority's token endpoint. Nothing outside the assembly knows it exists.
 //!
-//! Auth rule: the same admin token the Graph API takes (`CloudPC.ReadWrite.All`).
-//! Tenant-scoped controls act on the token's tenant only, like the Graph API; the
-//! clock is the process's, so any admin may move it; tokens are still checked
-//! against real time, so moving the clock never expires the token that would move it
-//! back. Dev mode is refused together
-//! with production token validation (`--jwks-file`), so these never run in production.
+//! Dev mode is refused together with production token validation (`--jwks-file`),
+//! so none of this runs in production.
 
-use crate::clock::format_graph_time;
-use crate::http::body::{json_kind, JsonObject};
-use crate::http::extract::{GraphCaller, QueryParams, ReadWrite};
-use crate::http::respond::GraphJson;
-use crate::http::ApiError;
-use crate::model::TenantId;
+use crate::clock::{AdjustableClock, Clock};
+use crate::connections::Connections;
 use crate::state::AppState;
-use axum::extract::State;
-use axum::http::{Method, StatusCode};
-use axum::routing::{get, post};
 use axum::Router;
-use serde_json::{json, Value};
+use serde_json::Value;
+use std::sync::Arc;
 
+mod controls;
 pub mod faults;
 pub mod journal;
 pub mod oauth;
 pub mod seed;
 pub mod simulate;
 
-/// The dev API itself, the probes and the status page: never faulted (they are how
-/// one recovers) nor journaled (a journal query would fill the journal).
-pub(crate) fn is_control_path(path: &str) -> bool {
-    path.starts_with("/dev/")
-        || matches!(path, "/healthz" | "/readyz" | "/metrics")
-        || crate::site::is_site_path(path)
+/// What dev mode adds to the service, made once at start.
+pub struct DevKit {
+    /// The service's clock, which the dev API moves (the application state reads the
+    /// same clock as a plain `Clock`).
+    pub clock: Arc<AdjustableClock>,
+    pub faults: faults::Faults,
+    pub journal: journal::Journal,
+    pub simulations: Arc<simulate::Simulations>,
+}
+
+impl DevKit {
+    /// A kit over the real clock, with the faults to start with and a journal of
+    /// `journal_capacity` entries.
+    pub fn new(
+        base: Arc<dyn Clock>,
+        faults: Option<faults::FaultSettings>,
+        journal_capacity: usize,
+    ) -> Self {
+        let kit = DevKit {
+            clock: Arc::new(AdjustableClock::over(base)),
+            faults: faults::Faults::default(),
+            journal: journal::Journal::new(journal_capacity),
+            simulations: Arc::default(),
+        };
+        kit.faults.set(faults);
+        kit
+    }
+}
+
+/// The dev routes' state: the application's, and the kit.
+#[derive(Clone)]
+pub struct DevState {
+    pub app: AppState,
+    pub kit: Arc<DevKit>,
+}
+
+impl AsRef<AppState> for DevState {
+    fn as_ref(&self) -> &AppState {
+        &self.app
+    }
+}
+
+impl DevState {
+    /// The controls under `/dev/v1`. They are neither faulted (they are how one
+    /// recovers) nor journaled (a journal query would fill the journal).
+    pub fn controls(&self) -> Router<AppState> {
+        controls::routes().with_state(self.clone())
+    }
+
+    /// The dev authority: OpenID configuration, keys and the token endpoint.
+    pub fn authority(&self) -> Router<AppState> {
+        oauth::routes()
+    }
+
+    /// `routes` with fault and latency injection.
+    pub fn faulted(&self, routes: Router<AppState>) -> Router<AppState> {
+        routes.layer(axum::middleware::from_fn_with_state(
+            self.kit.clone(),
+            faults::inject,
+        ))
+    }
+
+    /// `routes` with each request recorded in the journal (outside the faults, so
+    /// injected answers are journaled too).
+    pub fn journaled(&self, routes: Router<AppState>) -> Router<AppState> {
+        routes.layer(axum::middleware::from_fn_with_state(
+            self.clone(),
+            journal::record,
+        ))
+    }
+
+    /// Runs the simulated partners every second until `shutdown`.
+    pub fn spawn_simulator(
+        &self,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        simulate::spawn(
+            self.kit.simulations.clone(),
+            self.app.connections.clone(),
+            self.app.clock.clone(),
+            shutdown,
+        )
+    }
+
+    /// What the simulated partners and the clock's readers act on.
+    fn connections(&self) -> &Connections {
+        &self.app.connections
+    }
 }
 
 /// The first field of a dev-API object that is not in `known`, as the message that
@@ -46,409 +122,5 @@ pub(crate) fn refuse_unknown(
             known.join(", ")
         )),
         None => Ok(()),
-    }
-}
-
-/// `/dev/v1/…`
-pub fn routes() -> Router<AppState> {
-    let not_allowed = |allow: &'static str| {
-        move |method: Method| async move {
-            ApiError::MethodNotAllowed {
-                method: method.to_string(),
-                allow,
-            }
-        }
-    };
-    Router::new()
-        .route(
-            "/dev/v1/clock",
-            get(clock)
-                .post(move_clock)
-                .fallback(not_allowed("GET, POST")),
-        )
-        .route("/dev/v1/reset", post(reset).fallback(not_allowed("POST")))
-        .route(
-            "/dev/v1/seed",
-            post(seed_tenant).fallback(not_allowed("POST")),
-        )
-        .route(
-            "/dev/v1/faults",
-            get(get_faults)
-                .post(set_faults)
-                .delete(clear_faults)
-                .fallback(not_allowed("GET, POST, DELETE")),
-        )
-        .route(
-            "/dev/v1/journal",
-            get(read_journal)
-                .delete(clear_journal)
-                .fallback(not_allowed("GET, DELETE")),
-        )
-        .route(
-            "/dev/v1/partners",
-            get(list_simulations)
-                .post(start_simulation)
-                .fallback(not_allowed("GET, POST")),
-        )
-        .route(
-            "/dev/v1/partners/{id}",
-            get(get_simulation)
-                .delete(stop_simulation)
-                .fallback(not_allowed("GET, DELETE")),
-        )
-}
-
-fn clock_body(app: &AppState) -> Result<GraphJson, ApiError> {
-    let dev = app.dev.as_ref().ok_or(ApiError::Internal)?;
-    let offset = dev.offset();
-    Ok(GraphJson(
-        StatusCode::OK,
-        json!({
-            "now": format_graph_time(app.clock.now()),
-            "offsetSeconds": offset.num_milliseconds() as f64 / 1000.0,
-        }),
-    ))
-}
-
-/// `GET /dev/v1/clock`: the service's time and how far it is from the real one.
-async fn clock(
-    _: GraphCaller<ReadWrite>,
-    State(app): State<AppState>,
-) -> Result<GraphJson, ApiError> {
-    clock_body(&app)
-}
-
-/// `POST /dev/v1/clock` with `{"advance": "90m"}`, `{"set": "2026-12-01T00:00:00Z"}`
-/// or `{"reset": true}`.
-async fn move_clock(
-    _: GraphCaller<ReadWrite>,
-    State(app): State<AppState>,
-    JsonObject(body): JsonObject,
-) -> Result<GraphJson, ApiError> {
-    let dev = app.dev.as_ref().ok_or(ApiError::Internal)?;
-    let bad = |m: String| ApiError::BadRequest(m);
-    let mut keys = body.keys().filter(|k| !k.starts_with('@'));
-    let (Some(key), None) = (keys.next(), keys.next()) else {
-        return Err(bad(
-            "Give exactly one of advance (a duration such as \"90m\"), set (a time such as \"2026-12-01T00:00:00Z\") or reset (true).".into(),
-        ));
-    };
-    match (key.as_str(), &body[key]) {
-        ("advance", Value::String(d)) => {
-            let by =
-                crate::config::parse_duration(d).map_err(|e| bad(format!("'advance' {e}.")))?;
-            let by = chrono::Duration::from_std(by)
-                .map_err(|_| bad(format!("'advance' '{d}' is too long.")))?;
-            dev.advance(by);
-        }
-        ("set", Value::String(t)) => {
-            let to = chrono::DateTime::parse_from_rfc3339(t.trim()).map_err(|_| {
-                bad(format!(
-                    "'set' '{t}' is not a time with a zone, such as 2026-12-01T00:00:00Z."
-                ))
-            })?;
-            dev.set(to.with_timezone(&chrono::Utc));
-        }
-        ("reset", Value::Bool(true)) => dev.reset(),
-        (k @ ("advance" | "set" | "reset"), v) => {
-            return Err(bad(format!(
-                "'{k}' must be {}, not {}.",
-                if k == "reset" { "true" } else { "a string" },
-                json_kind(v)
-            )))
-        }
-        (k, _) => {
-            return Err(bad(format!(
-                "'{k}' is not understood; give advance, set or reset."
-            )))
-        }
-    }
-    // Simulated partners act at the new time before the caller looks.
-    if let Some(sims) = &app.simulations {
-        sims.run_due(&app.connections, app.clock.now()).await;
-    }
-    clock_body(&app)
-}
-
-#[derive(serde::Deserialize)]
-struct ResetScope {
-    scope: Option<String>,
-}
-
-/// `POST /dev/v1/reset`: deletes the token's tenant's connections (`?scope=all`:
-/// every tenant's) with their agent data.
-async fn reset(
-    caller: GraphCaller<ReadWrite>,
-    QueryParams(scope): QueryParams<ResetScope>,
-    State(app): State<AppState>,
-) -> Result<GraphJson, ApiError> {
-    let tenant = match scope.scope.as_deref() {
-        None | Some("tenant") => Some(caller.tenant()),
-        Some("all") => None,
-        Some(other) => {
-            return Err(ApiError::BadRequest(format!(
-                "The scope '{other}' is not understood; use tenant (the default) or all."
-            )))
-        }
-    };
-    if let Some(sims) = &app.simulations {
-        sims.stop_all(tenant);
-    }
-    let deleted = app.connections.reset(tenant).await?;
-    Ok(GraphJson(StatusCode::OK, json!({ "deleted": deleted })))
-}
-
-/// `POST /dev/v1/seed` with `{"connections": [...]}`: adds connections in chosen
-/// states to the token's tenant, all or none.
-async fn seed_tenant(
-    caller: GraphCaller<ReadWrite>,
-    State(app): State<AppState>,
-    JsonObject(body): JsonObject,
-) -> Result<GraphJson, ApiError> {
-    if let Some(k) = body.keys().find(|k| *k != "connections") {
-        return Err(ApiError::BadRequest(format!(
-            "'{k}' is not understood; send {{\"connections\": [...]}}."
-        )));
-    }
-    let connections = body.get("connections").ok_or_else(|| {
-        ApiError::BadRequest(
-            "'connections' is required: [{\"partnerId\": \"…\", \"status\": \"healthy\"}].".into(),
-        )
-    })?;
-    let records = seed::parse_connections(connections, app.clock.now(), &app.connections.health())
-        .map_err(|e| ApiError::BadRequest(format!("The seed's {e}.")))?;
-    let tenant = caller.tenant();
-    let ids: Vec<String> = records.iter().map(|r| r.id.to_string()).collect();
-    app.connections
-        .seed(&records.into_iter().map(|r| (tenant, r)).collect::<Vec<_>>())
-        .await?;
-    Ok(GraphJson(StatusCode::CREATED, json!({ "ids": ids })))
-}
-
-fn faults_body(app: &AppState) -> Result<GraphJson, ApiError> {
-    let faults = app.faults.as_ref().ok_or(ApiError::Internal)?;
-    Ok(GraphJson(
-        StatusCode::OK,
-        json!({ "faults": faults.get().map(|s| s.to_json()) }),
-    ))
-}
-
-/// `GET /dev/v1/faults`: the fault settings in force (`null`: none).
-async fn get_faults(
-    _: GraphCaller<ReadWrite>,
-    State(app): State<AppState>,
-) -> Result<GraphJson, ApiError> {
-    faults_body(&app)
-}
-
-/// `POST /dev/v1/faults` with `{"scope": "graph", "errorRate": 0.2, "errors": [429,
-/// 503], "latencyMs": [100, 300]}`: replaces the settings.
-async fn set_faults(
-    _: GraphCaller<ReadWrite>,
-    State(app): State<AppState>,
-    JsonObject(body): JsonObject,
-) -> Result<GraphJson, ApiError> {
-    let settings = faults::FaultSettings::parse(&Value::Object(body))
-        .map_err(|e| ApiError::BadRequest(format!("The fault settings: {e}.")))?;
-    app.faults
-        .as_ref()
-        .ok_or(ApiError::Internal)?
-        .set(Some(settings));
-    faults_body(&app)
-}
-
-/// `DELETE /dev/v1/faults`: no more faults.
-async fn clear_faults(
-    _: GraphCaller<ReadWrite>,
-    State(app): State<AppState>,
-) -> Result<StatusCode, ApiError> {
-    app.faults.as_ref().ok_or(ApiError::Internal)?.set(None);
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// The journal's query: `?tenant=<GUID>|all&path=/partner/*&status=4xx&method=POST&since=-5m&top=50`.
-#[derive(serde::Deserialize)]
-struct JournalQuery {
-    tenant: Option<String>,
-    path: Option<String>,
-    status: Option<String>,
-    method: Option<String>,
-    since: Option<String>,
-    top: Option<String>,
-}
-
-impl JournalQuery {
-    /// The filter, for the token's tenant unless another tenant or `all` is asked
-    /// for: the dev API's rule, as for resets.
-    fn filter(&self, app: &AppState, own: TenantId) -> Result<journal::Filter, ApiError> {
-        let bad = ApiError::BadRequest;
-        let tenant = match self.tenant.as_deref().map(str::trim) {
-            None => Some(own),
-            Some("all") => None,
-            Some(t) => Some(t.parse::<uuid::Uuid>().map(TenantId).map_err(|_| {
-                bad(format!(
-                    "The tenant '{t}' is neither a tenant GUID nor all."
-                ))
-            })?),
-        };
-        let status = match self.status.as_deref() {
-            None => None,
-            Some(s) => Some(journal::StatusMatch::parse(s).ok_or_else(|| {
-                bad(format!(
-                    "The status '{s}' is neither an HTTP status such as 204 nor a class such as 4xx."
-                ))
-            })?),
-        };
-        let since = match self.since.as_deref() {
-            None => None,
-            Some(s) => Some(
-                seed::when(s, app.clock.now()).map_err(|e| bad(format!("The since value {e}.")))?,
-            ),
-        };
-        if let Some(p) = self.path.as_deref().filter(|p| !p.starts_with(['/', '*'])) {
-            return Err(bad(format!(
-                "The path pattern '{p}' must start with / or *, such as /partner/*."
-            )));
-        }
-        Ok(journal::Filter {
-            tenant,
-            path: self.path.clone(),
-            status,
-            method: self.method.clone(),
-            since,
-        })
-    }
-}
-
-fn journal_of(app: &AppState) -> Result<&journal::Journal, ApiError> {
-    app.journal.as_deref().ok_or(ApiError::Internal)
-}
-
-/// `GET /dev/v1/journal`: recent requests, oldest first, newest `top` (default 100).
-async fn read_journal(
-    caller: GraphCaller<ReadWrite>,
-    QueryParams(q): QueryParams<JournalQuery>,
-    State(app): State<AppState>,
-) -> Result<GraphJson, ApiError> {
-    let journal = journal_of(&app)?;
-    let filter = q.filter(&app, caller.tenant())?;
-    let top = match q.top.as_deref() {
-        None => 100,
-        Some(t) => t
-            .trim()
-            .parse::<usize>()
-            .ok()
-            .filter(|n| *n >= 1)
-            .ok_or_else(|| {
-                ApiError::BadRequest(format!("The top value '{t}' is not a whole number from 1."))
-            })?,
-    };
-    let entries = journal.query(&filter, top);
-    Ok(GraphJson(
-        StatusCode::OK,
-        json!({
-            "capacity": journal.capacity(),
-            "value": entries.iter().map(journal::Entry::to_json).collect::<Vec<_>>(),
-        }),
-    ))
-}
-
-/// `DELETE /dev/v1/journal`: forgets the entries the same query would show.
-async fn clear_journal(
-    caller: GraphCaller<ReadWrite>,
-    QueryParams(q): QueryParams<JournalQuery>,
-    State(app): State<AppState>,
-) -> Result<StatusCode, ApiError> {
-    let journal = journal_of(&app)?;
-    let filter = q.filter(&app, caller.tenant())?;
-    journal.clear(&filter);
-    Ok(StatusCode::NO_CONTENT)
-}
-
-fn simulations_of(app: &AppState) -> Result<&simulate::Simulations, ApiError> {
-    app.simulations.as_deref().ok_or(ApiError::Internal)
-}
-
-fn no_simulation(raw: &str) -> ApiError {
-    ApiError::NotFound(format!(
-        "No simulated partner with id '{raw}' runs in this tenant; GET /dev/v1/partners lists them."
-    ))
-}
-
-/// A simulation's id; one that is not a GUID names none.
-fn simulation_id(raw: &str) -> Result<uuid::Uuid, ApiError> {
-    raw.parse().map_err(|_| no_simulation(raw))
-}
-
-/// `POST /dev/v1/partners` with `{"partnerId": "…", "pattern": "steady"}`: the
-/// service heartbeats (and syncs) for that partner's connection in the token's tenant.
-async fn start_simulation(
-    caller: GraphCaller<ReadWrite>,
-    State(app): State<AppState>,
-    JsonObject(body): JsonObject,
-) -> Result<GraphJson, ApiError> {
-    let sims = simulations_of(&app)?;
-    let plan = simulate::Plan::parse(&body)
-        .map_err(|e| ApiError::BadRequest(format!("The simulation's {e}.")))?;
-    let now = app.clock.now();
-    let sim = sims
-        .start(&app.connections, caller.tenant(), plan, now)
-        .await
-        .map_err(|e| match e {
-            simulate::StartError::TooMany => ApiError::Conflict(format!(
-                "At most {} simulated partners run at once; stop one with DELETE /dev/v1/partners/{{id}}.",
-                simulate::MAX_SIMULATIONS
-            )),
-            simulate::StartError::Duplicate(p) => ApiError::Conflict(format!(
-                "Partner {p} is already simulated in this tenant; stop that simulation first."
-            )),
-            simulate::StartError::Refused(why) => ApiError::BadRequest(format!(
-                "The partner cannot be simulated: {why}. Create and enable its connection first."
-            )),
-        })?;
-    Ok(GraphJson(StatusCode::CREATED, sim.to_json(now)))
-}
-
-/// `GET /dev/v1/partners`: the token's tenant's simulated partners.
-async fn list_simulations(
-    caller: GraphCaller<ReadWrite>,
-    State(app): State<AppState>,
-) -> Result<GraphJson, ApiError> {
-    let now = app.clock.now();
-    let value: Vec<Value> = simulations_of(&app)?
-        .list(caller.tenant())
-        .iter()
-        .map(|s| s.to_json(now))
-        .collect();
-    Ok(GraphJson(StatusCode::OK, json!({ "value": value })))
-}
-
-/// `GET /dev/v1/partners/{id}`
-async fn get_simulation(
-    caller: GraphCaller<ReadWrite>,
-    axum::extract::Path(raw): axum::extract::Path<String>,
-    State(app): State<AppState>,
-) -> Result<GraphJson, ApiError> {
-    let id = simulation_id(&raw)?;
-    let now = app.clock.now();
-    simulations_of(&app)?
-        .list(caller.tenant())
-        .iter()
-        .find(|s| s.id == id)
-        .map(|s| GraphJson(StatusCode::OK, s.to_json(now)))
-        .ok_or_else(|| no_simulation(&raw))
-}
-
-/// `DELETE /dev/v1/partners/{id}`: the partner goes quiet; its connection stays.
-async fn stop_simulation(
-    caller: GraphCaller<ReadWrite>,
-    axum::extract::Path(raw): axum::extract::Path<String>,
-    State(app): State<AppState>,
-) -> Result<StatusCode, ApiError> {
-    let id = simulation_id(&raw)?;
-    if simulations_of(&app)?.stop(caller.tenant(), id) {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(no_simulation(&raw))
     }
 }

@@ -161,7 +161,7 @@ fn parse_one(
 pub(crate) fn when(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
     let s = s.trim();
     if let Some(ago) = s.strip_prefix('-') {
-        let d = crate::config::parse_duration(ago)?;
+        let d = crate::clock::parse_duration(ago)?;
         let d = Duration::from_std(d).map_err(|_| format!("'{s}' is too far back"))?;
         return now
             .checked_sub_signed(d)

@@ -8,7 +8,7 @@ use crate::connections::Connections;
 use crate::model::TenantId;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Map, Value};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
 /// When the simulated partner is up.
@@ -52,7 +52,7 @@ fn duration_field(m: &Map<String, Value>, key: &str) -> Result<Option<Duration>,
     let s = v
         .as_str()
         .ok_or_else(|| format!("'{key}' must be a duration such as \"10m\""))?;
-    let d = crate::config::parse_duration(s).map_err(|e| format!("'{key}' {e}"))?;
+    let d = crate::clock::parse_duration(s).map_err(|e| format!("'{key}' {e}"))?;
     let d = Duration::from_std(d).map_err(|_| format!("'{key}' is too long"))?;
     if d < Duration::seconds(1) || d > Duration::days(30) {
         return Err(format!("'{key}' must be from 1s to 30d"));
@@ -316,13 +316,12 @@ async fn act(connections: &Connections, sim: &mut Simulation, now: DateTime<Utc>
 
 /// Runs the simulations every second until `shutdown`; nothing outside dev mode.
 pub fn spawn(
-    app: &crate::state::AppState,
+    sims: Arc<Simulations>,
+    connections: Arc<Connections>,
+    clock: Arc<dyn crate::clock::Clock>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
-) -> Option<tokio::task::JoinHandle<()>> {
-    let sims = app.simulations.clone()?;
-    let connections = app.connections.clone();
-    let clock = app.clock.clone();
-    Some(tokio::spawn(async move {
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -331,7 +330,7 @@ pub fn spawn(
                 _ = shutdown.changed() => return,
             }
         }
-    }))
+    })
 }
 
 #[cfg(test)]

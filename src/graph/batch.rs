@@ -1,14 +1,14 @@
-//! `POST /beta/$batch`: Graph's JSON batching. Each item re-enters the same router
-//! in-process, with the batch's token, so it is authorized, throttled, validated and
-//! answered exactly as the same call made directly.
+//! `POST /beta/$batch`: Graph's JSON batching. Each item runs in-process through the
+//! Graph routes as the main listener layers them, with the batch's token, so it is
+//! authorized, throttled, validated and answered exactly as the same call made
+//! directly.
 
 use crate::http::body::{json_kind, JsonObject};
 use crate::http::extract::Authenticated;
 use crate::http::respond::GraphJson;
 use crate::http::ApiError;
-use crate::state::AppState;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{Extension, Request};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use base64::Engine;
 use serde_json::{json, Map, Value};
@@ -30,10 +30,14 @@ struct Item {
     body: Option<Vec<u8>>,
 }
 
+/// The router a batch's items run through, handed over at assembly.
+#[derive(Clone)]
+pub struct ItemRouter(pub axum::Router);
+
 /// `POST /beta/$batch`
 pub async fn batch(
     Authenticated(_): Authenticated,
-    State(app): State<AppState>,
+    Extension(ItemRouter(router)): Extension<ItemRouter>,
     headers: HeaderMap,
     JsonObject(envelope): JsonObject,
 ) -> Result<GraphJson, ApiError> {
@@ -49,7 +53,7 @@ pub async fn batch(
             .find(|d| statuses.get(d.as_str()).is_none_or(|s| *s >= 400));
         let (status, response) = match failed {
             Some(dep) => failed_dependency(item, dep, statuses.get(dep.as_str()).copied()),
-            None => run(&app, &headers, item).await,
+            None => run(router.clone(), &headers, item).await,
         };
         statuses.insert(&item.id, status);
         responses.push((i, response));
@@ -338,16 +342,7 @@ fn failed_dependency(item: &Item, dep: &str, status: Option<u16>) -> (u16, Value
 }
 
 /// Runs one item through the router, with the batch's credentials and host.
-async fn run(app: &AppState, batch_headers: &HeaderMap, item: &Item) -> (u16, Value) {
-    let Some(router) = app
-        .router
-        .get()
-        .and_then(|r| r.upgrade())
-        .map(|r| (*r).clone())
-    else {
-        tracing::error!("batch used before the router was set");
-        return (500, json!({"id": item.id, "status": 500}));
-    };
+async fn run(router: axum::Router, batch_headers: &HeaderMap, item: &Item) -> (u16, Value) {
     let mut request = Request::builder()
         .method(item.method.clone())
         .uri(encoded_uri(&item.url));

@@ -24,11 +24,10 @@ const SETTINGS_DEPRECATION: &str = "@1739836800";
 /// ... and removed it on 2026-03-31 (RFC 8594 HTTP-date).
 const SETTINGS_SUNSET: &str = "Tue, 31 Mar 2026 00:00:00 GMT";
 
-/// The `/beta` routes.
+/// The `/beta` routes a batch item may address: every one but `$batch` itself.
 pub fn routes(legacy_settings: bool) -> Router<AppState> {
     let mut r = Router::new()
         .route("/beta/$metadata", with_405(get(metadata), "GET"))
-        .route("/beta/$batch", with_405(post(batch::batch), "POST"))
         .merge(set_routes(&PARTNERS))
         .merge(agent_routes());
     if legacy_settings {
@@ -37,6 +36,15 @@ pub fn routes(legacy_settings: bool) -> Router<AppState> {
         );
     }
     r
+}
+
+/// `POST /beta/$batch`, whose items run through `items`: the assembly hands it the
+/// Graph routes with the same layers as the main listener's, without `$batch`, so a
+/// batch cannot nest and its items reach nothing but the Graph API.
+pub fn batch_route(items: Router) -> Router<AppState> {
+    Router::new()
+        .route("/beta/$batch", with_405(post(batch::batch), "POST"))
+        .layer(Extension(batch::ItemRouter(items)))
 }
 
 /// Answers any other method with 405 and the `Allow` list.

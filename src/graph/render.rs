@@ -3,8 +3,8 @@
 use crate::connections::{Connection, Listing};
 use crate::edm::json::{Form, ScalarJson};
 use crate::edm::{Derived, Source};
-use crate::http::json_out::JsonOut;
 use crate::http::respond::{Collection, EntityResponse, SerializedJson};
+use crate::json::JsonOut;
 use crate::odata::{CollectionQuery, EntityView, Property, SkipToken};
 use axum::http::StatusCode;
 

@@ -73,10 +73,11 @@ pub(crate) fn authenticate(app: &AppState, headers: &HeaderMap) -> Result<Arc<Ca
     Ok(app.auth.authenticate(header, app.token_now().timestamp())?)
 }
 
-impl<A: Access> FromRequestParts<AppState> for GraphCaller<A> {
+impl<A: Access, S: AsRef<AppState> + Send + Sync> FromRequestParts<S> for GraphCaller<A> {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let app = state.as_ref();
         let caller = authenticate(app, &parts.headers)?;
         caller.require_graph(A::PERMISSION)?;
         if A::DELEGATED_ONLY && !matches!(caller.kind, crate::auth::CallerKind::Delegated { .. }) {
@@ -99,11 +100,11 @@ impl<A: Access> FromRequestParts<AppState> for GraphCaller<A> {
 /// envelope, whose items are each authorized (and throttled) on their own.
 pub struct Authenticated(pub Arc<Caller>);
 
-impl FromRequestParts<AppState> for Authenticated {
+impl<S: AsRef<AppState> + Send + Sync> FromRequestParts<S> for Authenticated {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
-        authenticate(app, &parts.headers).map(Authenticated)
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        authenticate(state.as_ref(), &parts.headers).map(Authenticated)
     }
 }
 
@@ -114,10 +115,11 @@ pub struct PartnerCaller {
     pub partner_id: Uuid,
 }
 
-impl FromRequestParts<AppState> for PartnerCaller {
+impl<S: AsRef<AppState> + Send + Sync> FromRequestParts<S> for PartnerCaller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let app = state.as_ref();
         let caller = authenticate(app, &parts.headers)?;
         let partner_id = caller.require_partner()?;
         app.throttle

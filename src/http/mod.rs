@@ -7,7 +7,6 @@ pub mod canonical;
 pub mod context;
 pub mod error;
 pub mod extract;
-pub mod json_out;
 pub mod limits;
 pub mod respond;
 

@@ -2,7 +2,7 @@
 //! and `Location`, plain text and XML.
 
 use super::context::JSON_CONTENT_TYPE;
-use super::json_out::JsonOut;
+use crate::json::JsonOut;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;

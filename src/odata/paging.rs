@@ -11,7 +11,7 @@
 
 use super::QueryError;
 use crate::edm::Scalar;
-use crate::http::json_out::JsonOut;
+use crate::json::JsonOut;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sha2::{Digest, Sha256};

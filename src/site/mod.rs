@@ -20,17 +20,16 @@ const STYLE: &str = include_str!("page/app.css");
 /// The page's own content only: no inline script or style, no other origin, no framing.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-/// Whether a path is the page or the document (neither is an API call to journal).
-pub fn is_site_path(path: &str) -> bool {
-    matches!(path, "/" | "/openapi.json") || path.starts_with("/status/")
-}
-
-pub fn routes() -> Router<AppState> {
+/// The page and the document; `dev` says whether the stand-in controls are on.
+pub fn routes(dev: bool) -> Router<AppState> {
     Router::new()
-        .route("/", only_get(get(page)))
+        .route("/", only_get(get(move || page(dev))))
         .route("/status/app.js", only_get(get(script)))
         .route("/status/app.css", only_get(get(style)))
-        .route("/openapi.json", only_get(get(document)))
+        .route(
+            "/openapi.json",
+            only_get(get(move |root, state| document(root, state, dev))),
+        )
 }
 
 fn only_get(r: MethodRouter<AppState>) -> MethodRouter<AppState> {
@@ -54,8 +53,8 @@ fn asset(content_type: &'static str, body: String) -> Response {
 }
 
 /// `GET /`: the page, told whether the stand-in controls are on.
-async fn page(State(app): State<AppState>) -> Response {
-    let dev = if app.dev.is_some() { "true" } else { "false" };
+async fn page(dev: bool) -> Response {
+    let dev = if dev { "true" } else { "false" };
     let mut res = asset("text/html;charset=utf-8", PAGE.replace("{{dev}}", dev));
     let h = res.headers_mut();
     h.insert(
@@ -81,11 +80,12 @@ async fn style() -> Response {
 async fn document(
     ServiceRoot(root): ServiceRoot,
     State(app): State<AppState>,
+    dev: bool,
 ) -> Json<serde_json::Value> {
     let origin = root.strip_suffix("/beta").unwrap_or(&root).to_owned();
     Json(openapi::document(&Surface {
         origin,
         legacy_settings: app.legacy_settings,
-        dev: app.dev.is_some(),
+        dev,
     }))
 }

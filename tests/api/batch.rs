@@ -229,3 +229,48 @@ async fn an_invalid_envelope_is_a_400_for_the_whole_batch() {
     let res = s.get("/beta/$batch", &tok).await;
     assert_error(res, StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed").await;
 }
+
+/// Items run through the Graph routes alone: `$batch` itself, the partner API, the
+/// dev API and the token endpoint are not there to reach, however the url is spelt.
+#[tokio::test]
+async fn batch_items_reach_only_the_graph_api() {
+    let s = test_server!(|c| c.dev.enabled = true);
+    let tok = s.admin(TENANT_A);
+    let nested = json!({"requests": [{"id": "1", "method": "POST", "url": "/$batch"}]});
+    let msg = error_message(
+        batch(&s, &tok, nested).await,
+        StatusCode::BAD_REQUEST,
+        "BadRequest",
+    )
+    .await;
+    assert!(msg.contains("another batch"), "{msg}");
+    let urls = [
+        "/./$batch",
+        "/x/../$batch",
+        "/../beta/$batch",
+        "/%2e%2e/beta/$batch",
+        "/../partner/v1/heartbeat",
+        "/../dev/v1/clock",
+        "/../openapi.json",
+        &format!("/../{TENANT_A}/oauth2/v2.0/token"),
+    ];
+    let requests: Vec<Value> = urls
+        .iter()
+        .enumerate()
+        .map(|(i, url)| json!({"id": i.to_string(), "method": "GET", "url": url}))
+        .collect();
+    let rs = responses(&s, &tok, json!({ "requests": requests })).await;
+    for (i, url) in urls.iter().enumerate() {
+        let r = by_id(&rs, &i.to_string());
+        let status = r["status"].as_u64().unwrap();
+        assert!(
+            status == 400 || status == 404,
+            "{url} was answered {status}: {r}"
+        );
+        let code = r["body"]["error"]["code"].as_str().unwrap_or_default();
+        assert!(
+            code == "BadRequest" || code == "ResourceNotFound" || code == "NotFound",
+            "{url}: {r}"
+        );
+    }
+}

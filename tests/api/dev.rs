@@ -32,7 +32,7 @@ async fn without_dev_mode_there_are_no_controls() {
 
 #[tokio::test]
 async fn moving_the_clock_turns_healthy_unhealthy_without_waiting() {
-    let s = test_server!(|c| c.dev = true);
+    let s = test_server!(|c| c.dev.enabled = true);
     let tok = s.admin(TENANT_A);
     let partner = Uuid::new_v4();
     let id = s.create_id(&tok, partner, true).await;
@@ -108,7 +108,7 @@ async fn moving_the_clock_turns_healthy_unhealthy_without_waiting() {
 
 #[tokio::test]
 async fn reset_clears_the_callers_tenant_or_everything() {
-    let s = test_server!(|c| c.dev = true);
+    let s = test_server!(|c| c.dev.enabled = true);
     let (a, b) = (s.admin(TENANT_A), s.admin(TENANT_B));
     for _ in 0..2 {
         s.create(&a, Uuid::new_v4(), true).await;
@@ -143,7 +143,7 @@ async fn reset_clears_the_callers_tenant_or_everything() {
 
 #[tokio::test]
 async fn seeding_puts_connections_in_every_state() {
-    let s = test_server!(|c| c.dev = true);
+    let s = test_server!(|c| c.dev.enabled = true);
     let tok = s.admin(TENANT_A);
     let g = || Uuid::new_v4().to_string();
     let res = s
@@ -250,7 +250,7 @@ fn serve_seed_loads_a_file_at_start() {
 
 #[tokio::test]
 async fn faults_answer_graph_requests_with_retryable_errors_until_cleared() {
-    let s = test_server!(|c| c.dev = true);
+    let s = test_server!(|c| c.dev.enabled = true);
     let tok = s.admin(TENANT_A);
     let set = "/beta/deviceManagement/virtualEndpoint/externalPartners";
     let none: Value = s.get("/dev/v1/faults", &tok).await.json().await.unwrap();
@@ -354,7 +354,7 @@ async fn faults_answer_graph_requests_with_retryable_errors_until_cleared() {
 
 #[tokio::test]
 async fn the_journal_shows_what_a_partner_sent_to_its_own_tenant() {
-    let s = test_server!(|c| c.dev = true);
+    let s = test_server!(|c| c.dev.enabled = true);
     let tok = s.admin(TENANT_A);
     let partner_id = Uuid::new_v4();
     s.create_id(&tok, partner_id, true).await;
@@ -452,7 +452,7 @@ async fn the_journal_shows_what_a_partner_sent_to_its_own_tenant() {
 
 #[tokio::test]
 async fn simulated_partners_keep_health_moving_with_the_clock() {
-    let s = test_server!(|c| c.dev = true);
+    let s = test_server!(|c| c.dev.enabled = true);
     let tok = s.admin(TENANT_A);
     let api = s.api(&tok);
     let (stopping, flapping) = (Uuid::new_v4(), Uuid::new_v4());
@@ -605,7 +605,7 @@ async fn simulated_partners_keep_health_moving_with_the_clock() {
 
 #[tokio::test]
 async fn the_token_endpoint_mints_tokens_the_graph_api_accepts() {
-    let s = test_server!(|c| c.dev = true);
+    let s = test_server!(|c| c.dev.enabled = true);
     let tenant = TENANT_A;
     let config: Value = s
         .client

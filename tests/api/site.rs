@@ -35,7 +35,7 @@ async fn the_page_is_served_without_a_token_and_locked_to_its_own_origin() {
 
 #[tokio::test]
 async fn the_page_knows_when_the_stand_in_controls_are_on() {
-    let s = test_server!(|c| c.dev = true);
+    let s = test_server!(|c| c.dev.enabled = true);
     let html = s.text("/").await;
     assert!(html.contains("data-dev=\"true\""));
 }
@@ -136,7 +136,7 @@ async fn without_the_old_view_the_document_leaves_it_out() {
 
 #[tokio::test]
 async fn in_dev_mode_the_document_adds_the_controls() {
-    let s = test_server!(|c| c.dev = true);
+    let s = test_server!(|c| c.dev.enabled = true);
     let doc = document(&s).await;
     for path in [
         "/dev/v1/clock",
@@ -150,7 +150,7 @@ async fn in_dev_mode_the_document_adds_the_controls() {
 
 #[tokio::test]
 async fn a_query_string_the_dev_api_cannot_read_is_graphs_400() {
-    let s = test_server!(|c| c.dev = true);
+    let s = test_server!(|c| c.dev.enabled = true);
     let tok = s.admin(TENANT_A);
     for path in [
         "/dev/v1/journal?top=1&top=2",
@@ -169,7 +169,7 @@ async fn a_query_string_the_dev_api_cannot_read_is_graphs_400() {
 
 #[tokio::test]
 async fn the_page_and_the_document_stay_out_of_the_journal() {
-    let s = test_server!(|c| c.dev = true);
+    let s = test_server!(|c| c.dev.enabled = true);
     let tok = s.admin(TENANT_A);
     for path in ["/", "/openapi.json", "/status/app.js"] {
         s.client.get(s.url(path)).send().await.unwrap();
