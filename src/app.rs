@@ -10,6 +10,7 @@ use crate::http::extract::ServiceScheme;
 use crate::http::limits::{ConnectionCap, RequestTimeout};
 use crate::model::HealthPolicy;
 use crate::ops::MetricsAccess;
+use crate::proxy::{HostCertificates, Proxy, ProxySettings, DEFAULT_HOSTS};
 use crate::state::AppState;
 use crate::store::{self, DatabaseUrl};
 use crate::throttle::Throttle;
@@ -209,6 +210,8 @@ pub struct Server {
     pub addr: SocketAddr,
     /// The operations listener's address, with `--ops-listen`.
     pub ops_addr: Option<SocketAddr>,
+    /// The intercepting proxy's address, with `--dev --proxy-listen`.
+    pub proxy_addr: Option<SocketAddr>,
     /// `http` or `https`.
     pub scheme: &'static str,
     pub state: AppState,
@@ -216,6 +219,8 @@ pub struct Server {
     shutdown_grace: std::time::Duration,
     task: JoinHandle<std::io::Result<()>>,
     stop_flusher: tokio::sync::watch::Sender<bool>,
+    /// Tells the proxy's open tunnels to finish and close.
+    closing: tokio::sync::watch::Sender<bool>,
     flusher: JoinHandle<()>,
     simulator: Option<JoinHandle<()>>,
     sweeper: JoinHandle<()>,
@@ -232,6 +237,7 @@ impl Server {
     /// grace: a client holding a connection open cannot hold up the exit), writes
     /// pending heartbeats, and waits for all of it to end.
     pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.closing.send(true);
         self.handle.graceful_shutdown(Some(self.shutdown_grace));
         self.task.await??;
         self.sweeper.abort();
@@ -290,6 +296,47 @@ async fn seed_from_file(state: &AppState, path: &std::path::Path) -> anyhow::Res
     })?;
     tracing::info!(connections = records.len(), "seeded");
     Ok(())
+}
+
+/// The intercepting proxy's listener, bound (on loopback unless allowed otherwise),
+/// and the proxy that serves it.
+fn proxy_listener(
+    config: &ServeConfig,
+    addr: &str,
+    app: Router,
+    closing: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<(std::net::TcpListener, Arc<Proxy>)> {
+    let settings = &config.dev.proxy;
+    let listener = std::net::TcpListener::bind(addr)
+        .with_context(|| format!("cannot listen on {addr} (--proxy-listen)"))?;
+    let bound = listener.local_addr()?;
+    if !bound.ip().is_loopback() && !settings.proxy_allow_remote {
+        anyhow::bail!(
+            "--proxy-listen {addr} is not a loopback address: whoever reaches the proxy reaches the stand-in and, through pass-through, whatever this machine can; listen on 127.0.0.1, or add --proxy-allow-remote"
+        );
+    }
+    let mut hosts: Vec<String> = DEFAULT_HOSTS.iter().map(|h| h.to_string()).collect();
+    hosts.extend(settings.hosts.iter().cloned());
+    let ca = crate::tls::DevCa::load_or_create(&config.data_dir)?;
+    tracing::info!(
+        addr = %bound,
+        ca = %ca.cert_file().display(),
+        passthrough = settings.proxy_passthrough,
+        "intercepting proxy listening; `cloudpc-partners env` prints what an app sets to use it"
+    );
+    let proxy = Proxy::new(
+        ProxySettings {
+            hosts,
+            passthrough: settings.proxy_passthrough,
+            connect_timeout: std::time::Duration::from_secs(10),
+            header_timeout: config.connections.header_timeout.get(),
+        },
+        HostCertificates::new(ca),
+        // The service's router as the main listener runs it, paths made canonical.
+        app,
+        closing,
+    );
+    Ok((listener, proxy))
 }
 
 /// A client gets the header timeout for each request's headers, including the wait
@@ -351,6 +398,11 @@ pub async fn start(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         trust_forwarded_proto: config.trust_forwarded_proto,
     };
     let routes = router(state.clone(), dev.as_ref(), origin.clone(), metrics);
+    let (closing, closing_seen) = tokio::sync::watch::channel(false);
+    let proxy = match (&config.dev.proxy.proxy_listen, &dev) {
+        (Some(addr), Some(_)) => Some(proxy_listener(config, addr, routes.clone(), closing_seen)?),
+        _ => None,
+    };
     // Paths are made canonical before routing: `%24batch`, trailing slashes.
     let app = MapRequestLayer::new(http::canonical::canonical_request).layer(routes);
     let make_service =
@@ -392,6 +444,25 @@ pub async fn start(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         tokio::spawn(server.serve(ops.into_make_service()));
     }
     let cap = connection_cap(limits.max_connections as usize);
+    let proxy_addr = match proxy {
+        Some((listener, proxy)) => {
+            let addr = listener.local_addr()?;
+            let mut server = axum_server::from_tcp(listener)?
+                .handle(handle.clone())
+                .first_request_timeout(limits.header_timeout.get())
+                .map(|plain| ConnectionCap::new(plain, cap));
+            header_timeouts(&mut server, limits);
+            tokio::spawn(
+                server.serve(
+                    proxy
+                        .router()
+                        .into_make_service_with_connect_info::<SocketAddr>(),
+                ),
+            );
+            Some(addr)
+        }
+        None => None,
+    };
     let task = match tls {
         Some(tls) => {
             let mut server = axum_server::from_tcp_rustls(listener, tls)?
@@ -413,12 +484,14 @@ pub async fn start(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
     Ok(Server {
         addr,
         ops_addr,
+        proxy_addr,
         scheme,
         state,
         handle,
         shutdown_grace: config.connections.shutdown_grace.get(),
         task,
         stop_flusher,
+        closing,
         flusher,
         simulator,
         sweeper,

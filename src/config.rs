@@ -162,6 +162,46 @@ pub struct DevConfig {
     /// With --dev: how many recent requests the request journal keeps (0: none).
     #[arg(long, env = "CLOUDPC_PARTNERS_JOURNAL_CAPACITY", default_value_t = DevConfig::default().journal_capacity, value_parser = clap::value_parser!(u32).range(0..=10_000))]
     pub journal_capacity: u32,
+
+    #[command(flatten)]
+    pub proxy: ProxyConfig,
+}
+
+/// With --dev: the intercepting proxy, so an unchanged app reaches the stand-in
+/// through its proxy setting (`eval "$(cloudpc-partners env)"`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct ProxyConfig {
+    /// With --dev: also listen as an HTTP proxy on this address (port 0 picks one)
+    /// that answers for graph.microsoft.com and login.microsoftonline.com (and the
+    /// national clouds' hosts). Loopback addresses only, unless --proxy-allow-remote.
+    #[arg(long, env = "CLOUDPC_PARTNERS_PROXY_LISTEN", requires = "enabled")]
+    pub proxy_listen: Option<String>,
+
+    /// Another host name the proxy answers for (repeatable, or comma-separated).
+    #[arg(long = "proxy-host", env = "CLOUDPC_PARTNERS_PROXY_HOSTS", value_delimiter = ',', value_parser = parse_host_name, requires = "proxy_listen")]
+    pub hosts: Vec<String>,
+
+    /// Pass requests for other hosts through to them (true), or refuse them with a
+    /// 502 that names the host (false), so nothing leaves the machine.
+    #[arg(long, env = "CLOUDPC_PARTNERS_PROXY_PASSTHROUGH", default_value = "true", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub proxy_passthrough: bool,
+
+    /// Let the proxy listen on a non-loopback address: whoever reaches it reaches the
+    /// stand-in's dev controls and, through pass-through, anything this machine can.
+    #[arg(long, env = "CLOUDPC_PARTNERS_PROXY_ALLOW_REMOTE", value_parser = clap::builder::BoolishValueParser::new())]
+    pub proxy_allow_remote: bool,
+}
+
+/// `--proxy-host`: a DNS name, in lower case.
+fn parse_host_name(s: &str) -> Result<String, String> {
+    let name = s.trim().to_ascii_lowercase();
+    if crate::proxy::is_host_name(&name) {
+        Ok(name)
+    } else {
+        Err(format!(
+            "'{s}' is not a host name such as graph.contoso.test"
+        ))
+    }
 }
 
 impl Default for DevConfig {
@@ -171,6 +211,10 @@ impl Default for DevConfig {
             seed: None,
             faults: None,
             journal_capacity: 1000,
+            proxy: ProxyConfig {
+                proxy_passthrough: true,
+                ..ProxyConfig::default()
+            },
         }
     }
 }
@@ -391,8 +435,9 @@ pub struct TokenConfig {
     #[arg(long, env = "CLOUDPC_PARTNERS_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
 
-    /// Tenant (GUID) the token acts for.
-    #[arg(long)]
+    /// Tenant the token acts for: a GUID, or a domain such as contoso.onmicrosoft.com
+    /// (which stands for the same GUID the token endpoint gives that name).
+    #[arg(long, value_parser = crate::auth::parse_tenant_flag)]
     pub tenant: uuid::Uuid,
 
     /// Permissions, separated by spaces or commas.
@@ -414,6 +459,22 @@ pub struct TokenConfig {
     /// How long the token is valid.
     #[arg(long, default_value_t = Span::secs(24 * 3600))]
     pub lifetime: Span,
+}
+
+/// `cloudpc-partners env`.
+#[derive(Debug, Clone, Args)]
+pub struct EnvConfig {
+    /// The stand-in's data dir (its --data-dir), which holds the development CA.
+    #[arg(long, env = "CLOUDPC_PARTNERS_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+
+    /// The intercepting proxy's address (the stand-in's --proxy-listen).
+    #[arg(long, env = "CLOUDPC_PARTNERS_PROXY", default_value = "127.0.0.1:8000")]
+    pub proxy: String,
+
+    /// The shell the lines are written for.
+    #[arg(long, value_enum, default_value = "sh")]
+    pub shell: crate::proxy::env::Shell,
 }
 
 /// `cloudpc-partners migrate-data`.

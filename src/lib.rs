@@ -18,6 +18,7 @@ pub mod odata;
 pub mod openapi;
 pub mod ops;
 pub mod partner;
+pub mod proxy;
 pub mod site;
 pub mod state;
 pub mod store;

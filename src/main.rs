@@ -1,11 +1,13 @@
-//! The command line: `serve` runs the service, `token` mints a local token.
+//! The command line: `serve` runs the service, `token` mints a local token, `env`
+//! prints what an app sets to use the intercepting proxy, `migrate-data` copies an
+//! embedded database into PostgreSQL.
 
 use clap::{Parser, Subcommand};
 use cloudpc_partners::auth::{
     load_or_create_local_secret, mint_local_token, MintRequest, TokenKind,
 };
 use cloudpc_partners::clock::SystemClock;
-use cloudpc_partners::config::{MigrateConfig, ServeConfig, TokenConfig};
+use cloudpc_partners::config::{EnvConfig, MigrateConfig, ServeConfig, TokenConfig};
 use std::io::Write;
 use std::sync::Arc;
 
@@ -33,6 +35,9 @@ enum Command {
     Token(TokenConfig),
     /// Copy every record from an embedded database into PostgreSQL.
     MigrateData(MigrateConfig),
+    /// Print what an unchanged app sets to reach the stand-in through its proxy:
+    /// `eval "$(cloudpc-partners env)"`.
+    Env(EnvConfig),
 }
 
 fn main() -> std::process::ExitCode {
@@ -41,6 +46,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(config) => serve(*config),
         Command::Token(config) => token(config),
         Command::MigrateData(config) => migrate_data(config),
+        Command::Env(config) => env(config),
     };
     // Log lines still gathering go out before the process ends.
     cloudpc_partners::logging::flush();
@@ -87,6 +93,9 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
         {
             let mut out = std::io::stdout();
             let _ = writeln!(out, "listening on {}", server.url()).and_then(|()| out.flush());
+            if let Some(proxy) = server.proxy_addr {
+                let _ = writeln!(out, "proxying on http://{proxy}").and_then(|()| out.flush());
+            }
         }
         tracing::info!(addr = %server.addr, data_dir = %config.data_dir.display(), "cloudpc-partners started");
         stop.await;
@@ -142,6 +151,16 @@ fn init_logging(format: &str) {
             .event_format(cloudpc_partners::logging::LineFormat)
             .init();
     }
+}
+
+fn env(config: EnvConfig) -> anyhow::Result<()> {
+    use cloudpc_partners::proxy::env;
+    let (ca, bundle) = env::prepare(&config.data_dir)?;
+    let mut out = std::io::stdout().lock();
+    for (name, value) in env::variables(&config.proxy, &bundle, &ca) {
+        writeln!(out, "{}", env::line(config.shell, name, &value))?;
+    }
+    Ok(())
 }
 
 fn token(config: TokenConfig) -> anyhow::Result<()> {

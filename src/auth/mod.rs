@@ -6,9 +6,11 @@
 //! configured issuer and audience (production, e.g. Entra ID's keys).
 
 mod keys;
+mod tenant;
 mod token;
 
 pub use keys::{load_or_create_local_secret, KeySource};
+pub use tenant::{parse_tenant, parse_tenant_flag, tenant_for_domain, TenantName};
 pub use token::{mint_local_token, MintRequest, TokenKind};
 
 use crate::model::TenantId;

@@ -5,9 +5,11 @@
 use crate::auth::{Caller, CallerKind};
 use crate::clock::format_graph_time;
 use crate::http::context::RequestIds;
+use crate::http::extract::Intercepted;
 use crate::model::TenantId;
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{Request, State};
+use axum::http::header::HOST;
 use axum::middleware::Next;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
@@ -28,6 +30,11 @@ pub struct Entry {
     pub seq: u64,
     pub time: DateTime<Utc>,
     pub method: String,
+    /// The host the request was sent to: the one the app addressed through the
+    /// intercepting proxy (`graph.microsoft.com`), or the request's Host.
+    pub host: Option<String>,
+    /// It came through the intercepting proxy.
+    pub via_proxy: bool,
     pub path: String,
     pub query: Option<String>,
     pub status: u16,
@@ -50,6 +57,8 @@ impl Entry {
             "sequence": self.seq,
             "time": format_graph_time(self.time),
             "method": self.method,
+            "host": self.host,
+            "viaProxy": self.via_proxy,
             "path": self.path,
             "query": self.query,
             "status": self.status,
@@ -276,6 +285,15 @@ pub async fn record(State(dev): State<super::DevState>, req: Request, next: Next
     let time = app.clock.now();
     let method = req.method().to_string();
     let query = req.uri().query().map(str::to_owned);
+    let intercepted = req.extensions().get::<Intercepted>();
+    let via_proxy = intercepted.is_some();
+    let host = intercepted.map(|i| i.host.clone()).or_else(|| {
+        req.uri()
+            .authority()
+            .map(|a| a.as_str())
+            .or_else(|| req.headers().get(HOST).and_then(|h| h.to_str().ok()))
+            .map(str::to_owned)
+    });
     let caller = crate::http::extract::authenticate(app, req.headers());
     let ids = req.extensions().get::<RequestIds>().cloned();
     // Token requests carry client secrets: never kept.
@@ -313,6 +331,8 @@ pub async fn record(State(dev): State<super::DevState>, req: Request, next: Next
         seq: 0,
         time,
         method,
+        host,
+        via_proxy,
         path,
         query,
         status: res.status().as_u16(),
@@ -339,6 +359,8 @@ mod tests {
             seq: 0,
             time: Utc::now(),
             method: "POST".into(),
+            host: None,
+            via_proxy: false,
             path: path.into(),
             query: None,
             status,

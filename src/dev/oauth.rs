@@ -1,13 +1,18 @@
-//! A token endpoint in Entra ID's shape, so an app that authenticates the normal way
-//! (`ClientSecretCredential` with an authority) runs here with only the authority and
-//! the Graph base URL changed. It mints the same local tokens as the `token` command.
-//! Dev mode only: any client id and secret are accepted, as there is no app registry.
+//! The dev authority: Entra ID's token endpoints (v2.0 and v1), OpenID
+//! configurations, key sets and MSAL's instance discovery, in Entra's shapes. Through
+//! the intercepting proxy they answer as `login.microsoftonline.com`, so an unchanged
+//! `ClientSecretCredential(tenant, id, secret)` gets its token here; on the service's
+//! own address they serve an app given this authority. Tokens are the same local
+//! ones the `token` command mints. Dev mode only: any client id and secret are
+//! accepted, as there is no app registry.
 
-use crate::auth::{mint_local_token, MintRequest, TokenKind, READ_WRITE_ALL};
+use crate::auth::{
+    mint_local_token, parse_tenant, MintRequest, TenantName, TokenKind, READ_WRITE_ALL,
+};
 use crate::http::extract::ServiceRoot;
 use crate::state::AppState;
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -19,15 +24,23 @@ use uuid::Uuid;
 /// How long minted tokens live, as Entra's do by default.
 const LIFETIME_SECS: u64 = 3599;
 
-/// `/{tenant}/…`, as `login.microsoftonline.com` serves them.
+/// `/{tenant}/…`, as `login.microsoftonline.com` serves them: the v2.0 and v1
+/// endpoints, OpenID configurations, key sets, and MSAL's instance discovery.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route(
             "/{tenant}/v2.0/.well-known/openid-configuration",
-            get(openid_configuration),
+            get(openid_configuration_v2),
+        )
+        .route(
+            "/{tenant}/.well-known/openid-configuration",
+            get(openid_configuration_v1),
         )
         .route("/{tenant}/discovery/v2.0/keys", get(keys))
-        .route("/{tenant}/oauth2/v2.0/token", post(token))
+        .route("/{tenant}/discovery/keys", get(keys))
+        .route("/{tenant}/discovery/instance", get(instance_discovery))
+        .route("/{tenant}/oauth2/v2.0/token", post(token_v2))
+        .route("/{tenant}/oauth2/token", post(token_v1))
 }
 
 /// An OAuth error as Entra answers it: `error`, an `AADSTS` description and its code.
@@ -74,65 +87,239 @@ impl IntoResponse for OAuthError {
     }
 }
 
-fn tenant_of(raw: &str) -> Result<Uuid, OAuthError> {
-    raw.parse::<Uuid>().map_err(|_| {
+/// The tenant a path names: a GUID, a domain name (mapped to a stable GUID), or
+/// `common`/`organizations`/`consumers`.
+fn tenant_name(raw: &str) -> Result<TenantName, OAuthError> {
+    parse_tenant(raw).ok_or_else(|| {
         oauth_error(
             StatusCode::BAD_REQUEST,
             "invalid_request",
-            90002,
-            &format!("Tenant '{raw}' not found. This service names tenants by their GUID."),
+            900023,
+            &format!("Specified tenant identifier '{raw}' is neither a valid DNS name, nor a valid external domain. Name a tenant by its GUID or a domain such as contoso.onmicrosoft.com."),
         )
     })
 }
 
-/// `GET /{tenant}/v2.0/.well-known/openid-configuration`
-async fn openid_configuration(
+/// A single tenant: the client credentials grant needs one, as in Entra.
+fn single_tenant(raw: &str) -> Result<Uuid, OAuthError> {
+    match tenant_name(raw)? {
+        TenantName::Tenant(id) => Ok(id),
+        TenantName::Multi(m) => Err(oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            50059,
+            &format!("No tenant-identifying information found in either the request or implied by any provided credentials: '/{m}' names no single tenant. Use a tenant GUID or domain in the authority, such as /contoso.onmicrosoft.com."),
+        )),
+    }
+}
+
+/// The authority's origin as the client addressed it (`https://login.microsoftonline.com`
+/// through the proxy, the service's own address otherwise), and the tenant segment
+/// its endpoints carry: the GUID, or the multi-tenant name.
+fn authority(root: &str, tenant: TenantName) -> (String, String) {
+    // The service root ends in /beta; the authority is the origin before it.
+    let origin = root.strip_suffix("/beta").unwrap_or(root).to_owned();
+    let segment = match tenant {
+        TenantName::Tenant(id) => id.to_string(),
+        TenantName::Multi(m) => m.to_owned(),
+    };
+    (origin, segment)
+}
+
+/// The issuer's tenant part: the GUID, or Entra's `{tenantid}` placeholder.
+fn issuer_tenant(tenant: TenantName) -> String {
+    match tenant {
+        TenantName::Tenant(id) => id.to_string(),
+        TenantName::Multi(_) => "{tenantid}".to_owned(),
+    }
+}
+
+/// `GET /{tenant}/v2.0/.well-known/openid-configuration`: the endpoints on the host
+/// the client asked, so the next calls come back the same way.
+async fn openid_configuration_v2(
     Path(raw): Path<String>,
     ServiceRoot(root): ServiceRoot,
 ) -> Result<Json<serde_json::Value>, OAuthError> {
-    let tenant = tenant_of(&raw)?;
-    // The service root ends in /beta; the authority is the origin before it.
-    let origin = root.strip_suffix("/beta").unwrap_or(&root);
-    let base = format!("{origin}/{tenant}");
+    let tenant = tenant_name(&raw)?;
+    let (origin, segment) = authority(&root, tenant);
+    let base = format!("{origin}/{segment}");
     Ok(Json(json!({
-        "issuer": format!("{base}/v2.0"),
         "token_endpoint": format!("{base}/oauth2/v2.0/token"),
-        "authorization_endpoint": format!("{base}/oauth2/v2.0/authorize"),
-        "jwks_uri": format!("{base}/discovery/v2.0/keys"),
         "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
-        "grant_types_supported": ["client_credentials"],
-        "response_types_supported": ["token"],
-        "scopes_supported": [".default"],
+        "jwks_uri": format!("{base}/discovery/v2.0/keys"),
+        "response_modes_supported": ["query", "fragment", "form_post"],
         "subject_types_supported": ["pairwise"],
         "id_token_signing_alg_values_supported": ["HS256"],
+        "response_types_supported": ["token"],
+        "scopes_supported": [".default"],
+        "grant_types_supported": ["client_credentials"],
+        "issuer": format!("{origin}/{}/v2.0", issuer_tenant(tenant)),
+        "request_uri_parameter_supported": false,
+        "authorization_endpoint": format!("{base}/oauth2/v2.0/authorize"),
         "tenant_region_scope": null,
+        "cloud_instance_name": "microsoftonline.com",
+        "msgraph_host": "graph.microsoft.com",
     })))
 }
 
-/// `GET /{tenant}/discovery/v2.0/keys`: empty, because local tokens are signed with
-/// a shared secret, which must not be published; only this service checks them.
+/// `GET /{tenant}/.well-known/openid-configuration`: the v1 endpoints.
+async fn openid_configuration_v1(
+    Path(raw): Path<String>,
+    ServiceRoot(root): ServiceRoot,
+) -> Result<Json<serde_json::Value>, OAuthError> {
+    let tenant = tenant_name(&raw)?;
+    let (origin, segment) = authority(&root, tenant);
+    let base = format!("{origin}/{segment}");
+    Ok(Json(json!({
+        "token_endpoint": format!("{base}/oauth2/token"),
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+        "jwks_uri": format!("{base}/discovery/keys"),
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["HS256"],
+        "response_types_supported": ["token"],
+        "grant_types_supported": ["client_credentials"],
+        "issuer": format!("https://sts.windows.net/{}/", issuer_tenant(tenant)),
+        "authorization_endpoint": format!("{base}/oauth2/authorize"),
+        "tenant_region_scope": null,
+        "cloud_instance_name": "microsoftonline.com",
+        "msgraph_host": "graph.microsoft.com",
+    })))
+}
+
+/// `GET /{tenant}/discovery/v2.0/keys` (and the v1 `/discovery/keys`): empty,
+/// because local tokens are signed with a shared secret, which must not be
+/// published; only this service checks them.
 async fn keys(Path(raw): Path<String>) -> Result<Json<serde_json::Value>, OAuthError> {
-    tenant_of(&raw)?;
+    tenant_name(&raw)?;
     Ok(Json(json!({ "keys": [] })))
 }
 
+#[derive(serde::Deserialize)]
+struct DiscoveryQuery {
+    authorization_endpoint: Option<String>,
+}
+
+/// `GET /common/discovery/instance?api-version=1.1&authorization_endpoint=…`: MSAL's
+/// instance discovery, answered as Entra answers it, for the host the client asked:
+/// that host is the only one in the metadata, so MSAL keeps calling it.
+async fn instance_discovery(
+    Path(raw): Path<String>,
+    ServiceRoot(root): ServiceRoot,
+    Query(q): Query<DiscoveryQuery>,
+) -> Result<Json<serde_json::Value>, OAuthError> {
+    tenant_name(&raw)?;
+    let endpoint = q.authorization_endpoint.unwrap_or_default();
+    let url = url::Url::parse(&endpoint).map_err(|_| {
+        oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900144,
+            "The request must contain the parameter 'authorization_endpoint', an absolute URL such as https://login.microsoftonline.com/common/oauth2/v2.0/authorize.",
+        )
+    })?;
+    let mut segments = url.path_segments().into_iter().flatten();
+    let tenant = segments
+        .next()
+        .filter(|t| !t.is_empty())
+        .unwrap_or("common");
+    let tenant = tenant_name(tenant)?;
+    let v2 = segments.any(|s| s == "v2.0");
+    let (origin, segment) = authority(&root, tenant);
+    let host = origin
+        .split_once("://")
+        .map_or(origin.as_str(), |(_, h)| h)
+        .to_owned();
+    let version = if v2 { "/v2.0" } else { "" };
+    Ok(Json(json!({
+        "tenant_discovery_endpoint": format!("{origin}/{segment}{version}/.well-known/openid-configuration"),
+        "api-version": "1.1",
+        "metadata": [{
+            "preferred_network": host,
+            "preferred_cache": host,
+            "aliases": [host],
+        }],
+    })))
+}
+
 /// `POST /{tenant}/oauth2/v2.0/token` with the client credentials grant.
-async fn token(
+async fn token_v2(
     Path(raw): Path<String>,
     headers: HeaderMap,
     State(app): State<AppState>,
     form: Result<Form<HashMap<String, String>>, FormRejection>,
 ) -> Result<Response, OAuthError> {
-    let tenant = tenant_of(&raw)?;
-    let Ok(Form(form)) = form else {
-        return Err(oauth_error(
+    let tenant = single_tenant(&raw)?;
+    let form = form_of(form, "scope")?;
+    let client_id = grant(&form, &headers)?;
+    default_scope(&form)?;
+    let (access_token, _) = mint(&app, tenant, client_id)?;
+    Ok(issued(json!({
+        "token_type": "Bearer",
+        "expires_in": LIFETIME_SECS,
+        "ext_expires_in": LIFETIME_SECS,
+        "access_token": access_token,
+    })))
+}
+
+/// `POST /{tenant}/oauth2/token`: the v1 endpoint, with `resource=` instead of a
+/// scope, for older libraries. v1 answers its numbers as strings.
+async fn token_v1(
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+    State(app): State<AppState>,
+    form: Result<Form<HashMap<String, String>>, FormRejection>,
+) -> Result<Response, OAuthError> {
+    let tenant = single_tenant(&raw)?;
+    let form = form_of(form, "resource")?;
+    let client_id = grant(&form, &headers)?;
+    let resource = form
+        .get("resource")
+        .map(|r| r.trim())
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| {
+            oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                900144,
+                "The request body must contain the following parameter: 'resource', such as https://graph.microsoft.com.",
+            )
+        })?
+        .to_owned();
+    let (access_token, now) = mint(&app, tenant, client_id)?;
+    let expires_on = now.timestamp() + LIFETIME_SECS as i64;
+    Ok(issued(json!({
+        "token_type": "Bearer",
+        "expires_in": LIFETIME_SECS.to_string(),
+        "ext_expires_in": LIFETIME_SECS.to_string(),
+        "expires_on": expires_on.to_string(),
+        "not_before": now.timestamp().to_string(),
+        "resource": resource,
+        "access_token": access_token,
+    })))
+}
+
+/// The form of a token request, or Entra's answer to a body that is not one.
+fn form_of(
+    form: Result<Form<HashMap<String, String>>, FormRejection>,
+    target: &str,
+) -> Result<HashMap<String, String>, OAuthError> {
+    form.map(|Form(f)| f).map_err(|_| {
+        oauth_error(
             StatusCode::BAD_REQUEST,
             "invalid_request",
             900144,
-            "The request body must be application/x-www-form-urlencoded, with grant_type, client_id, client_secret and scope.",
-        ));
-    };
-    let client_id = grant(&form, &headers)?;
+            &format!("The request body must be application/x-www-form-urlencoded, with grant_type, client_id, client_secret and {target}."),
+        )
+    })
+}
+
+/// An application token for `tenant` with the Graph permission, and the time it
+/// was issued at.
+fn mint(
+    app: &AppState,
+    tenant: Uuid,
+    client_id: String,
+) -> Result<(String, chrono::DateTime<chrono::Utc>), OAuthError> {
     let secret = app.auth.local_secret().ok_or_else(|| {
         oauth_error(
             StatusCode::BAD_REQUEST,
@@ -151,7 +338,7 @@ async fn token(
         lifetime: std::time::Duration::from_secs(LIFETIME_SECS),
         now: now.timestamp(),
     };
-    let access_token = mint_local_token(secret, &req).map_err(|e| {
+    let token = mint_local_token(secret, &req).map_err(|e| {
         tracing::error!(error = %e, "minting a token failed");
         oauth_error(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -160,16 +347,12 @@ async fn token(
             "The token could not be minted.",
         )
     })?;
-    Ok((
-        [(header::CACHE_CONTROL, "no-store")],
-        Json(json!({
-            "token_type": "Bearer",
-            "expires_in": LIFETIME_SECS,
-            "ext_expires_in": LIFETIME_SECS,
-            "access_token": access_token,
-        })),
-    )
-        .into_response())
+    Ok((token, now))
+}
+
+/// A token response: never cached.
+fn issued(body: serde_json::Value) -> Response {
+    ([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
 }
 
 /// Checks a client credentials request; the client id it names.
@@ -217,6 +400,11 @@ fn grant(form: &HashMap<String, String>, headers: &HeaderMap) -> Result<String, 
             "'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.",
         ));
     }
+    Ok(client_id)
+}
+
+/// The v2.0 endpoint's scope: one resource's `/.default`, as client credentials need.
+fn default_scope(form: &HashMap<String, String>) -> Result<(), OAuthError> {
     let scope = form.get("scope").map(String::as_str).unwrap_or_default();
     let scopes: Vec<&str> = scope
         .split_whitespace()
@@ -230,7 +418,7 @@ fn grant(form: &HashMap<String, String>, headers: &HeaderMap) -> Result<String, 
             &format!("The provided value for scope '{scope}' is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI), such as https://graph.microsoft.com/.default."),
         ));
     }
-    Ok(client_id)
+    Ok(())
 }
 
 fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
@@ -285,7 +473,12 @@ mod tests {
         assert_eq!(body["error_codes"], json!([7000216]));
         assert_eq!(without("client_id").1["error"], "invalid_request");
         assert_eq!(without("grant_type").1["error"], "invalid_request");
-        assert_eq!(without("scope").1["error"], "invalid_scope");
+        assert!(default_scope(&form(&ok)).is_ok());
+        let no_scope: Vec<_> = ok.iter().copied().filter(|(k, _)| *k != "scope").collect();
+        assert_eq!(
+            error_of(default_scope(&form(&no_scope)).unwrap_err()).1["error"],
+            "invalid_scope"
+        );
         let mut wrong = form(&ok);
         wrong.insert("grant_type".into(), "password".into());
         let (_, body) = error_of(grant(&wrong, &HeaderMap::new()).unwrap_err());

@@ -1,6 +1,8 @@
 //! Request targets as the router expects them, whatever the client's spelling: `$`
 //! for `%24` in the path (Kiota's URI templates encode it in `$batch` and `$count`),
-//! and no trailing slash (Graph treats `…/externalPartners/` as `…/externalPartners`).
+//! no trailing slash (Graph treats `…/externalPartners/` as `…/externalPartners`), and
+//! no empty segment (Graph takes `/beta//deviceManagement` as `/beta/deviceManagement`;
+//! Microsoft's Python SDK sends that when its base URL is left at Graph's default).
 
 use axum::http::uri::{PathAndQuery, Uri};
 use axum::http::Request;
@@ -17,6 +19,9 @@ pub fn canonical_request<B>(mut req: Request<B>) -> Request<B> {
 pub fn canonical_uri(uri: &Uri) -> Option<Uri> {
     let path = uri.path();
     let mut fixed = path.replace("%24", "$");
+    while fixed.contains("//") {
+        fixed = fixed.replace("//", "/");
+    }
     while fixed.len() > 1 && fixed.ends_with('/') {
         fixed.pop();
     }
@@ -50,6 +55,8 @@ mod tests {
         );
         assert_eq!(fix("/beta/x/"), "/beta/x");
         assert_eq!(fix("/beta/x//?a=1"), "/beta/x?a=1");
+        assert_eq!(fix("/beta//x///y?a=//"), "/beta/x/y?a=//");
+        assert_eq!(fix("//"), "/");
         assert_eq!(fix("/"), "/");
         assert_eq!(fix("/beta/x"), "/beta/x");
     }

@@ -85,6 +85,33 @@ pub async fn request_context(mut req: Request, next: Next) -> Response<Body> {
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
 
+    render(&mut res, &ids);
+
+    let status = res.status().as_u16();
+    let elapsed = started.elapsed();
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    series::record(route, method_label(&method), status, elapsed);
+    let path = uri.path();
+    // Probes come every few seconds: their lines would drown the rest at INFO.
+    if matches!(path, "/healthz" | "/readyz" | "/metrics") {
+        tracing::debug!(request_id = %ids.request_id(), path, status, "probe");
+    } else {
+        tracing::info!(
+            client_request_id = ids.client_request_id(),
+            method = method.as_str(),
+            path,
+            status,
+            // Whole microseconds: a shorter number, no float noise.
+            latency_ms = elapsed.as_micros() as f64 / 1000.0,
+            "request"
+        );
+    }
+    res
+}
+
+/// Writes a pending error's Graph body, and the ids and OData headers every answer
+/// carries.
+fn render(res: &mut Response<Body>, ids: &RequestIds) {
     if let Some(err) = res.extensions_mut().remove::<PendingError>() {
         let body = serde_json::json!({
             "error": {
@@ -108,26 +135,24 @@ pub async fn request_context(mut req: Request, next: Next) -> Response<Body> {
     h.insert(REQUEST_ID, ids.request_id.clone());
     h.insert(CLIENT_REQUEST_ID, ids.client_request_id.clone());
     h.insert(ODATA_VERSION, HeaderValue::from_static("4.0"));
+}
 
-    let status = res.status().as_u16();
-    let elapsed = started.elapsed();
-    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-    series::record(route, method_label(&method), status, elapsed);
-    let path = uri.path();
-    // Probes come every few seconds: their lines would drown the rest at INFO.
-    if matches!(path, "/healthz" | "/readyz" | "/metrics") {
-        tracing::debug!(request_id = %ids.request_id(), path, status, "probe");
-    } else {
-        tracing::info!(
-            client_request_id = ids.client_request_id(),
-            method = method.as_str(),
-            path,
-            status,
-            // Whole microseconds: a shorter number, no float noise.
-            latency_ms = elapsed.as_micros() as f64 / 1000.0,
-            "request"
-        );
-    }
+/// An error answered outside any route (by the intercepting proxy, for requests it
+/// does not hand to the service), in the same Graph shape, with a fresh request id.
+pub fn standalone_error(err: super::ApiError) -> Response<Body> {
+    let request_id =
+        HeaderValue::from_str(&Uuid::new_v4().to_string()).unwrap_or(HeaderValue::from_static(""));
+    let ids = RequestIds {
+        client_request_id: request_id.clone(),
+        request_id,
+    };
+    let mut res = axum::response::IntoResponse::into_response(err);
+    render(&mut res, &ids);
+    tracing::info!(
+        request_id = ids.request_id(),
+        status = res.status().as_u16(),
+        "answered by the proxy"
+    );
     res
 }
 

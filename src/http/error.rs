@@ -42,6 +42,8 @@ pub enum ApiError {
     #[error("{0}")]
     Unavailable(String),
     #[error("{0}")]
+    BadGateway(String),
+    #[error("{0}")]
     GatewayTimeout(String),
     #[error("An internal error occurred; quote the request-id when reporting it.")]
     Internal,
@@ -76,6 +78,7 @@ impl ApiError {
             }
             ApiError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "TooManyRequests"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable"),
+            ApiError::BadGateway(_) => (StatusCode::BAD_GATEWAY, "BadGateway"),
             ApiError::GatewayTimeout(_) => (StatusCode::GATEWAY_TIMEOUT, "GatewayTimeout"),
             ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError"),
         }

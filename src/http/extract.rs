@@ -197,6 +197,15 @@ pub struct ServiceScheme {
     pub trust_forwarded_proto: bool,
 }
 
+/// Set by the intercepting proxy on a request it serves in a real host's place: the
+/// scheme and host the app addressed (`https`, `graph.microsoft.com`), which the
+/// links then name, so the app's next call comes back through the proxy.
+#[derive(Debug, Clone)]
+pub struct Intercepted {
+    pub scheme: &'static str,
+    pub host: String,
+}
+
 /// The service root as the client addressed it, e.g. `https://127.0.0.1:8080/beta`;
 /// the base of `@odata.context`, `@odata.nextLink` and `Location`. With a configured
 /// public URL, that instead, so no client can plant another host in the links.
@@ -207,6 +216,9 @@ impl<S: Send + Sync> FromRequestParts<S> for ServiceRoot {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        if let Some(i) = parts.extensions.get::<Intercepted>() {
+            return Ok(ServiceRoot(format!("{}://{}/beta", i.scheme, i.host)));
+        }
         let origin = parts.extensions.get::<ServiceScheme>();
         if let Some(public) = origin.and_then(|o| o.public_url.as_deref()) {
             return Ok(ServiceRoot(format!(

@@ -668,16 +668,31 @@ async fn the_token_endpoint_mints_tokens_the_graph_api_accepts() {
             .unwrap()
             .starts_with("AADSTS"));
     }
-    let res = s
-        .client
-        .post(s.url("/contoso.com/oauth2/v2.0/token"))
-        .form(&ok)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    let body: Value = res.json().await.unwrap();
-    assert_eq!(body["error_codes"], json!([90002]));
+    // A tenant may be named by a domain: it stands for one stable GUID.
+    let res = request_at(&s, "/contoso.onmicrosoft.com/oauth2/v2.0/token", &ok).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let minted: Value = res.json().await.unwrap();
+    let named = cloudpc_partners::auth::tenant_for_domain("contoso.onmicrosoft.com");
+    let token = minted["access_token"].as_str().unwrap();
+    let created = s.api(token).create(uuid::Uuid::new_v4(), true).await;
+    assert!(created["id"].is_string());
+    assert_eq!(
+        s.api(&s.admin(named)).count(None).await,
+        1,
+        "the domain's tenant is the GUID tenant_for_domain gives"
+    );
+    // Client credentials need one tenant, as in Entra; a name that is no domain is refused.
+    for (path, code) in [
+        ("/common/oauth2/v2.0/token", 50059),
+        ("/organizations/oauth2/v2.0/token", 50059),
+        ("/contoso/oauth2/v2.0/token", 900023),
+    ] {
+        let res = request_at(&s, path, &ok).await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{path}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_request", "{path}");
+        assert_eq!(body["error_codes"], json!([code]), "{path}");
+    }
     // Client secrets never reach the journal.
     let journal: Value = s
         .get(
@@ -689,8 +704,117 @@ async fn the_token_endpoint_mints_tokens_the_graph_api_accepts() {
         .await
         .unwrap();
     let entries = journal["value"].as_array().unwrap();
-    assert_eq!(entries.len(), 6);
+    assert_eq!(entries.len(), 9);
     assert!(entries.iter().all(|e| e["body"].is_null()));
+}
+
+async fn request_at(s: &TestServer, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    s.client.post(s.url(path)).form(form).send().await.unwrap()
+}
+
+/// Older libraries' v1 endpoint (`resource=`), and MSAL's instance discovery.
+#[tokio::test]
+async fn the_v1_endpoint_and_instance_discovery_answer_as_entra_does() {
+    let s = test_server!(|c| c.dev.enabled = true);
+    let v1 = [
+        ("grant_type", "client_credentials"),
+        ("client_id", "old-tool"),
+        ("client_secret", "anything"),
+        ("resource", "https://graph.microsoft.com"),
+    ];
+    let res = request_at(&s, &format!("/{TENANT_A}/oauth2/token"), &v1).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let minted: Value = res.json().await.unwrap();
+    // v1 answers its numbers as strings.
+    assert_eq!(minted["expires_in"], "3599");
+    assert!(minted["expires_on"]
+        .as_str()
+        .unwrap()
+        .parse::<i64>()
+        .is_ok());
+    assert_eq!(minted["resource"], "https://graph.microsoft.com");
+    let token = minted["access_token"].as_str().unwrap();
+    let res = s
+        .get(
+            "/beta/deviceManagement/virtualEndpoint/externalPartners",
+            token,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let without_resource: Vec<_> = v1
+        .iter()
+        .copied()
+        .filter(|(k, _)| *k != "resource")
+        .collect();
+    let res = request_at(&s, &format!("/{TENANT_A}/oauth2/token"), &without_resource).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
+    assert!(body["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("'resource'"));
+
+    let v1_config: Value = s
+        .client
+        .get(s.url(&format!("/{TENANT_A}/.well-known/openid-configuration")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        v1_config["issuer"],
+        format!("https://sts.windows.net/{TENANT_A}/")
+    );
+    assert_eq!(
+        v1_config["token_endpoint"],
+        s.url(&format!("/{TENANT_A}/oauth2/token"))
+    );
+    let common: Value = s
+        .client
+        .get(s.url("/common/v2.0/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(common["issuer"], s.url("/{tenantid}/v2.0"));
+
+    let discovery = s
+        .client
+        .get(s.url("/common/discovery/instance"))
+        .query(&[
+            ("api-version", "1.1"),
+            (
+                "authorization_endpoint",
+                &format!("https://login.microsoftonline.com/{TENANT_A}/oauth2/v2.0/authorize"),
+            ),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(discovery.status(), StatusCode::OK);
+    let discovery: Value = discovery.json().await.unwrap();
+    assert_eq!(
+        discovery["tenant_discovery_endpoint"],
+        s.url(&format!(
+            "/{TENANT_A}/v2.0/.well-known/openid-configuration"
+        ))
+    );
+    let host = s.origin.trim_start_matches("http://");
+    assert_eq!(discovery["metadata"][0]["preferred_network"], host);
+    let res = s
+        .client
+        .get(s.url("/common/discovery/instance?api-version=1.1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
 }
 
 #[tokio::test]

@@ -16,6 +16,7 @@ mod limits;
 mod operations;
 mod persistence;
 mod protocol;
+mod proxy;
 mod query_options;
 mod site;
 mod storage;

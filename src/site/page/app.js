@@ -201,7 +201,8 @@ async function renderDev() {
   const body = $("journal").querySelector("tbody");
   body.replaceChildren(...journal.value.slice().reverse().map((e) => {
     const tr = el("tr");
-    tr.append(el("td", e.sequence), el("td", when(e.time)), el("td", e.method), el("td", e.path + (e.query ? `?${e.query}` : "")),
+    tr.append(el("td", e.sequence), el("td", when(e.time)), el("td", e.method),
+      el("td", (e.host || "") + (e.viaProxy ? " (proxy)" : "")), el("td", e.path + (e.query ? `?${e.query}` : "")),
       el("td", e.dropped ? "dropped" : e.status), el("td", e.durationMs));
     return tr;
   }));

@@ -1,0 +1,106 @@
+"""An unchanged app against cloudpc-partners: apps/partner_admin.py holds no stand-in
+address at all. The stand-in runs in dev mode with its intercepting proxy, passing
+nothing through (`--proxy-passthrough false`), so any call the app tried to make to
+another host would fail it; the app's environment is exactly what
+`cloudpc-partners env` prints, plus the credential's three AZURE_* variables.
+
+Runs on the embedded database, or on PostgreSQL with CLOUDPC_PARTNERS_SDK_DATABASE.
+"""
+
+import json
+import os
+import pathlib
+import shlex
+import subprocess
+import sys
+import tempfile
+import urllib.request
+import uuid
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BINARY = os.environ.get("CLOUDPC_PARTNERS_BIN", str(ROOT / "target" / "debug" / "cloudpc-partners"))
+APP = pathlib.Path(__file__).resolve().parent / "apps" / "partner_admin.py"
+# What any environment may carry that would point the app elsewhere or trust other roots.
+INHERITED = {
+    "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy",
+    "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "DATABASE_URL",
+}
+
+
+@pytest.fixture(scope="module")
+def stand_in():
+    data_dir = tempfile.mkdtemp(prefix="cloudpc-unchanged-")
+    env = {k: v for k, v in os.environ.items() if k not in INHERITED}
+    args = [BINARY, "serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir, "--dev",
+            "--proxy-listen", "127.0.0.1:0", "--proxy-passthrough", "false", "--shutdown-grace", "1s"]
+    if os.environ.get("CLOUDPC_PARTNERS_SDK_DATABASE"):
+        args += ["--database", os.environ["CLOUDPC_PARTNERS_SDK_DATABASE"]]
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    listening = proc.stdout.readline().strip()
+    proxying = proc.stdout.readline().strip()
+    assert listening.startswith("listening on http://"), listening
+    assert proxying.startswith("proxying on http://"), proxying
+    yield {
+        "base": listening.removeprefix("listening on "),
+        "proxy": proxying.removeprefix("proxying on http://"),
+        "data_dir": data_dir,
+        "clean_env": env,
+    }
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def env_lines(stand_in) -> dict:
+    """What `cloudpc-partners env` tells a POSIX shell to export, read as a shell would."""
+    out = subprocess.run(
+        [BINARY, "env", "--data-dir", stand_in["data_dir"], "--proxy", stand_in["proxy"]],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    found = {}
+    for line in out.splitlines():
+        word, assignment = line.split(" ", 1)
+        assert word == "export", line
+        name, value = assignment.split("=", 1)
+        found[name] = shlex.split(value)[0]
+    return found
+
+
+def journal(stand_in, tenant):
+    token = subprocess.run(
+        [BINARY, "token", "--data-dir", stand_in["data_dir"], "--tenant", tenant, "--scopes", "CloudPC.ReadWrite.All"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()
+    req = urllib.request.Request(
+        stand_in["base"] + "/dev/v1/journal?tenant=all&top=1000", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(req) as res:
+        return json.load(res)["value"]
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_an_unchanged_app_runs_against_the_stand_in_with_only_its_environment_set(stand_in, mode):
+    source = APP.read_text()
+    for stand_in_setting in ("127.0.0.1", "localhost", "authority=", "base_url", "disable_instance_discovery", "verify"):
+        assert stand_in_setting not in source, stand_in_setting
+    tenant = str(uuid.uuid4())
+    env = dict(stand_in["clean_env"])
+    env.update(env_lines(stand_in))
+    env.update({"AZURE_TENANT_ID": tenant, "AZURE_CLIENT_ID": "partner-admin", "AZURE_CLIENT_SECRET": "not-a-secret"})
+    run = subprocess.run([sys.executable, str(APP), mode], env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-4000:]
+    lines = run.stdout.splitlines()
+    assert lines[0] == "created 3"
+    assert lines[1] == "listed 3 in 2 pages"
+    assert lines[2].startswith("read ") and lines[2].endswith(" available")
+    assert lines[3].endswith(" notAvailable")
+    assert lines[4].startswith("deleted ")
+
+    # Every request reached the stand-in through the proxy, addressed to Microsoft's hosts.
+    entries = journal(stand_in, tenant)
+    graph = [e for e in entries if e["tenantId"] == tenant]
+    assert len(graph) >= 3 + 2 + 3, graph
+    assert all(e["viaProxy"] and e["host"] == "graph.microsoft.com" for e in graph), graph
+    tokens = [e for e in entries if tenant in e["path"] and "/oauth2/" in e["path"]]
+    assert tokens and all(e["viaProxy"] and e["host"] == "login.microsoftonline.com" for e in tokens), entries
