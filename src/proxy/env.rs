@@ -46,6 +46,9 @@ pub fn variables(proxy: &str, bundle: &Path, ca: &Path) -> Vec<(&'static str, St
         ("REQUESTS_CA_BUNDLE", bundle.clone()),
         ("CURL_CA_BUNDLE", bundle),
         ("NODE_EXTRA_CA_CERTS", ca.display().to_string()),
+        // Node 24 (and 22.21) route fetch through the proxy variables with this set;
+        // older Node needs the preload the README names.
+        ("NODE_USE_ENV_PROXY", "1".to_owned()),
     ]
 }
 

@@ -30,7 +30,7 @@ const first = await new Promise((resolve, reject) => {
 const base = first.replace("listening on ", "").trim();
 if (!base.startsWith("https://")) throw new Error(`unexpected first line: ${first}`);
 
-const tests = spawn(process.execPath, ["--test", "--test-concurrency=1", join(here, "classic.test.mjs"), join(here, "kiota.test.mjs")], {
+const tests = spawn(process.execPath, ["--test", "--test-concurrency=1", join(here, "classic.test.mjs"), join(here, "kiota.test.mjs"), join(here, "unchanged.test.mjs")], {
   stdio: "inherit",
   env: {
     ...env,

@@ -79,15 +79,20 @@ def journal(stand_in, tenant):
         return json.load(res)["value"]
 
 
-@pytest.mark.parametrize("mode", ["sync", "async"])
-def test_an_unchanged_app_runs_against_the_stand_in_with_only_its_environment_set(stand_in, mode):
+@pytest.mark.parametrize("mode,tenant_name", [("sync", None), ("async", "contoso-{}.onmicrosoft.com")])
+def test_an_unchanged_app_runs_against_the_stand_in_with_only_its_environment_set(stand_in, mode, tenant_name):
     source = APP.read_text()
     for stand_in_setting in ("127.0.0.1", "localhost", "authority=", "base_url", "disable_instance_discovery", "verify"):
         assert stand_in_setting not in source, stand_in_setting
     tenant = str(uuid.uuid4())
+    named = tenant
+    if tenant_name:
+        # A tenant named by domain lands in the GUID the README says: uuid5 of the name.
+        named = tenant_name.format(tenant[:8])
+        tenant = str(uuid.uuid5(uuid.NAMESPACE_DNS, named))
     env = dict(stand_in["clean_env"])
     env.update(env_lines(stand_in))
-    env.update({"AZURE_TENANT_ID": tenant, "AZURE_CLIENT_ID": "partner-admin", "AZURE_CLIENT_SECRET": "not-a-secret"})
+    env.update({"AZURE_TENANT_ID": named, "AZURE_CLIENT_ID": "partner-admin", "AZURE_CLIENT_SECRET": "not-a-secret"})
     run = subprocess.run([sys.executable, str(APP), mode], env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr[-4000:]
     lines = run.stdout.splitlines()
@@ -102,5 +107,28 @@ def test_an_unchanged_app_runs_against_the_stand_in_with_only_its_environment_se
     graph = [e for e in entries if e["tenantId"] == tenant]
     assert len(graph) >= 3 + 2 + 3, graph
     assert all(e["viaProxy"] and e["host"] == "graph.microsoft.com" for e in graph), graph
-    tokens = [e for e in entries if tenant in e["path"] and "/oauth2/" in e["path"]]
+    tokens = [e for e in entries if (tenant in e["path"] or named in e["path"]) and "/oauth2/" in e["path"]]
     assert tokens and all(e["viaProxy"] and e["host"] == "login.microsoftonline.com" for e in tokens), entries
+
+
+def test_curl_reaches_graph_and_entra_by_their_names_with_only_the_environment_set(stand_in):
+    env = dict(stand_in["clean_env"])
+    env.update(env_lines(stand_in))
+    tenant = str(uuid.uuid4())
+
+    def curl(*args):
+        run = subprocess.run(["curl", "--silent", "--show-error", "--fail-with-body", *args],
+                             env=env, capture_output=True, text=True, timeout=60)
+        assert run.returncode == 0, run.stderr + run.stdout
+        return json.loads(run.stdout)
+
+    minted = curl(f"https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token",
+                  "-d", "grant_type=client_credentials", "-d", "client_id=runbook", "-d", "client_secret=s",
+                  "--data-urlencode", "scope=https://graph.microsoft.com/.default")
+    auth = f"Authorization: Bearer {minted['access_token']}"
+    created = curl("https://graph.microsoft.com/beta/deviceManagement/virtualEndpoint/externalPartners",
+                   "-H", auth, "-H", "Content-Type: application/json",
+                   "-d", json.dumps({"partnerId": str(uuid.uuid4()), "enableConnection": True}))
+    listed = curl("https://graph.microsoft.com/beta/deviceManagement/virtualEndpoint/externalPartners", "-H", auth)
+    assert [p["id"] for p in listed["value"]] == [created["id"]]
+    assert listed["@odata.context"].startswith("https://graph.microsoft.com/beta/")
