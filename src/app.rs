@@ -1,5 +1,6 @@
 //! Assembles the service: configuration → store → router, and runs it.
 
+use crate::auth::authority::Authority;
 use crate::auth::{Authenticator, KeySource};
 use crate::clock::Clock;
 use crate::config::{ConnectionConfig, DevConfig, ServeConfig};
@@ -40,14 +41,21 @@ pub async fn build_state(
         Some(kit) => kit.clock.clone(),
         None => clock,
     };
-    let keys = match &config.tokens.jwks_file {
-        Some(path) => KeySource::from_jwks_file(
+    let tokens = &config.tokens;
+    let keys = match (&tokens.authority, &tokens.jwks_file) {
+        (Some(url), _) => KeySource::Authority {
+            authority: Arc::new(Authority::new(url, tokens.authority_ca.as_deref())?),
+            audiences: tokens.audience.clone(),
+            allowed_tenants: tokens.allowed_tenants.clone(),
+        },
+        (None, Some(path)) => KeySource::from_jwks_file(
             path,
-            config.tokens.issuer.clone().unwrap_or_default(),
-            config.tokens.audience.clone().unwrap_or_default(),
+            tokens.issuer.clone().unwrap_or_default(),
+            tokens.audience.clone(),
+            tokens.allowed_tenants.clone(),
         )?,
-        None => KeySource::Local {
-            secret: crate::auth::load_or_create_local_secret(&config.data_dir)?,
+        (None, None) => KeySource::Local {
+            keys: Arc::new(crate::auth::SigningKeys::load_or_create(&config.data_dir)?),
         },
     };
     let heartbeat_timeout = chrono::Duration::from_std(config.heartbeats.timeout.get())
@@ -225,6 +233,8 @@ pub struct Server {
     simulator: Option<JoinHandle<()>>,
     sweeper: JoinHandle<()>,
     upkeep: JoinHandle<()>,
+    /// Keeps an authority's keys fresh, with `--authority`.
+    refresher: Option<JoinHandle<()>>,
 }
 
 impl Server {
@@ -242,6 +252,9 @@ impl Server {
         self.task.await??;
         self.sweeper.abort();
         self.upkeep.abort();
+        if let Some(refresher) = self.refresher {
+            refresher.abort();
+        }
         let _ = self.stop_flusher.send(true);
         if let Some(simulator) = self.simulator {
             simulator.await?;
@@ -424,6 +437,7 @@ pub async fn start(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         }
     });
     let upkeep = crate::ops::spawn_upkeep();
+    let refresher = state.auth.authority().map(Authority::spawn_refresher);
     let handle = axum_server::Handle::new();
     let ops_addr = match &ops_listener {
         Some(l) => Some(l.local_addr()?),
@@ -496,6 +510,7 @@ pub async fn start(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         simulator,
         sweeper,
         upkeep,
+        refresher,
     })
 }
 

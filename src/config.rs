@@ -147,7 +147,7 @@ pub struct DevConfig {
     /// Development mode: the stand-in controls under /dev/v1 (the clock, resets,
     /// faults, the journal, simulated partners) and a token endpoint.
     /// Refused together with production token validation (--jwks-file).
-    #[arg(long = "dev", env = "CLOUDPC_PARTNERS_DEV", value_parser = clap::builder::BoolishValueParser::new(), conflicts_with = "jwks_file")]
+    #[arg(long = "dev", env = "CLOUDPC_PARTNERS_DEV", value_parser = clap::builder::BoolishValueParser::new(), conflicts_with_all = ["jwks_file", "authority"])]
     pub enabled: bool,
 
     /// With --dev: load tenants and connections in chosen states from this JSON file
@@ -335,7 +335,23 @@ impl ThrottleConfig {
 /// Production token validation; without it the server signs and checks local tokens.
 #[derive(Debug, Clone, Default, Args)]
 pub struct TokenValidation {
-    /// JWKS file of RS256 public keys; switches from local tokens to production validation.
+    /// Follow an OpenID provider's keys: URL/.well-known/openid-configuration, then its
+    /// jwks_uri, over HTTPS (e.g. https://login.microsoftonline.com/common/v2.0).
+    /// Keys are refreshed hourly, and at most every 5 minutes for an unknown kid.
+    #[arg(
+        long,
+        env = "CLOUDPC_PARTNERS_AUTHORITY",
+        conflicts_with = "jwks_file",
+        requires = "audience"
+    )]
+    pub authority: Option<String>,
+
+    /// PEM roots trusted for --authority besides the system's (private CAs, tests).
+    #[arg(long, env = "CLOUDPC_PARTNERS_AUTHORITY_CA", requires = "authority")]
+    pub authority_ca: Option<PathBuf>,
+
+    /// JWKS file of RS256 public keys, for air-gapped deployments; switches from
+    /// local tokens to production validation.
     #[arg(long, env = "CLOUDPC_PARTNERS_JWKS_FILE", requires_all = ["issuer", "audience"])]
     pub jwks_file: Option<PathBuf>,
 
@@ -343,9 +359,19 @@ pub struct TokenValidation {
     #[arg(long, env = "CLOUDPC_PARTNERS_ISSUER", requires = "jwks_file")]
     pub issuer: Option<String>,
 
-    /// Expected `aud` with --jwks-file.
-    #[arg(long, env = "CLOUDPC_PARTNERS_AUDIENCE", requires = "jwks_file")]
-    pub audience: Option<String>,
+    /// An accepted `aud` (repeatable, or comma-separated), e.g.
+    /// https://graph.microsoft.com and 00000003-0000-0000-c000-000000000000.
+    #[arg(long, env = "CLOUDPC_PARTNERS_AUDIENCE", value_delimiter = ',')]
+    pub audience: Vec<String>,
+
+    /// Accept tokens of this tenant only (repeatable, or comma-separated); others
+    /// get 401. Default: any tenant the issuer signs for.
+    #[arg(
+        long = "allowed-tenant",
+        env = "CLOUDPC_PARTNERS_ALLOWED_TENANTS",
+        value_delimiter = ','
+    )]
+    pub allowed_tenants: Vec<uuid::Uuid>,
 }
 
 /// HTTPS, which Graph clients expect (some send tokens only to https hosts).

@@ -3,9 +3,7 @@
 //! embedded database into PostgreSQL.
 
 use clap::{Parser, Subcommand};
-use cloudpc_partners::auth::{
-    load_or_create_local_secret, mint_local_token, MintRequest, TokenKind,
-};
+use cloudpc_partners::auth::{mint_local_token, MintRequest, SigningKeys, TokenKind};
 use cloudpc_partners::clock::SystemClock;
 use cloudpc_partners::config::{EnvConfig, MigrateConfig, ServeConfig, TokenConfig};
 use std::io::Write;
@@ -164,7 +162,7 @@ fn env(config: EnvConfig) -> anyhow::Result<()> {
 }
 
 fn token(config: TokenConfig) -> anyhow::Result<()> {
-    let secret = load_or_create_local_secret(&config.data_dir)?;
+    let keys = SigningKeys::load_or_create(&config.data_dir)?;
     let names: Vec<String> = config
         .scopes
         .split([' ', ','])
@@ -177,7 +175,7 @@ fn token(config: TokenConfig) -> anyhow::Result<()> {
         (None, false) => TokenKind::Delegated { scopes: names },
     };
     let token = mint_local_token(
-        &secret,
+        &keys,
         &MintRequest {
             tenant: config.tenant,
             kind,

@@ -144,6 +144,15 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(app): State<AppState>) -> Response {
+    // Only while no key set has ever loaded: known keys keep working when the
+    // issuer is down.
+    if !app.auth.is_ready() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the token issuer's keys have not loaded yet (--authority unreachable)",
+        )
+            .into_response();
+    }
     match app.connections.ready().await {
         Ok(()) => "ready".into_response(),
         Err(e) => {

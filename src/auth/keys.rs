@@ -1,11 +1,11 @@
 //! Where signing keys come from, and signature/expiry/audience/issuer checks.
 
+use super::authority::{issuer_matches, Authority};
+use super::signing::SigningKeys;
 use super::{AuthError, LOCAL_AUDIENCE};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
-use rand::RngCore;
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::Path;
 
 /// A NumericDate claim: `None` when absent, `Err` when present but not a number.
@@ -21,19 +21,33 @@ fn numeric_date(
 /// Clock skew tolerated on `exp` and `nbf`, as Entra ID's own validators do.
 const CLOCK_SKEW_SECS: i64 = 60;
 
-/// The name of the local signing key inside the data dir.
-pub const LOCAL_KEY_FILE: &str = "signing-key";
-
 /// The keys tokens are checked against.
 pub enum KeySource {
-    /// A local HS256 secret; issuer is Entra's v1 form for the token's tenant.
-    Local { secret: Vec<u8> },
-    /// RS256 public keys by `kid`; `issuer` may contain `{tenantid}`, filled from `tid`.
+    /// The service's own RS256 keys (published at the dev authority's `jwks_uri`);
+    /// issuer is Entra's v1 form for the token's tenant.
+    Local { keys: std::sync::Arc<SigningKeys> },
+    /// RS256 public keys by `kid` from a file; `issuer` may contain `{tenantid}`,
+    /// filled from `tid`.
     Jwks {
         keys: HashMap<String, DecodingKey>,
         issuer: String,
-        audience: String,
+        audiences: Vec<String>,
+        allowed_tenants: Vec<uuid::Uuid>,
     },
+    /// An OpenID provider's keys, followed (`--authority`).
+    Authority {
+        authority: std::sync::Arc<Authority>,
+        audiences: Vec<String>,
+        allowed_tenants: Vec<uuid::Uuid>,
+    },
+}
+
+/// Which issuers a source accepts.
+enum IssuerRule<'a> {
+    /// This, with `{tenantid}` filled from the token's `tid`.
+    Template(&'a str),
+    /// What an authority's discovery document says (see [`issuer_matches`]).
+    Discovered(String),
 }
 
 pub(super) struct Verified {
@@ -41,9 +55,33 @@ pub(super) struct Verified {
     pub exp: i64,
 }
 
+/// Whether a token's header says `"alg": "none"`.
+fn unsigned(token: &str) -> bool {
+    use base64::Engine;
+    token
+        .split('.')
+        .next()
+        .and_then(|h| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(h)
+                .ok()
+        })
+        .and_then(|h| serde_json::from_slice::<serde_json::Value>(&h).ok())
+        .is_some_and(|h| {
+            h["alg"]
+                .as_str()
+                .is_some_and(|a| a.eq_ignore_ascii_case("none"))
+        })
+}
+
 impl KeySource {
     /// Loads a JWKS file (RS256 keys) for production validation.
-    pub fn from_jwks_file(path: &Path, issuer: String, audience: String) -> anyhow::Result<Self> {
+    pub fn from_jwks_file(
+        path: &Path,
+        issuer: String,
+        audiences: Vec<String>,
+        allowed_tenants: Vec<uuid::Uuid>,
+    ) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("cannot read JWKS file {}: {e}", path.display()))?;
         let set: JwkSet = serde_json::from_str(&text).map_err(|e| {
@@ -68,48 +106,108 @@ impl KeySource {
         Ok(KeySource::Jwks {
             keys,
             issuer,
-            audience,
+            audiences,
+            allowed_tenants,
         })
     }
 
-    pub(super) fn verify(&self, token: &str, now: i64) -> Result<Verified, AuthError> {
+    /// Whether tokens can be checked now: false only while an authority's keys have
+    /// never loaded.
+    pub fn is_ready(&self) -> bool {
+        match self {
+            KeySource::Authority { authority, .. } => authority.is_ready(),
+            _ => true,
+        }
+    }
+
+    pub(super) async fn verify(&self, token: &str, now: i64) -> Result<Verified, AuthError> {
         let invalid = |why: String| AuthError::InvalidToken(why);
-        let header = decode_header(token)
-            .map_err(|e| invalid(format!("Access token is malformed: {e}.")))?;
-        let (key, alg, audience, issuer) = match self {
-            KeySource::Local { secret } => (
-                DecodingKey::from_secret(secret),
-                Algorithm::HS256,
-                LOCAL_AUDIENCE,
-                "https://sts.windows.net/{tenantid}/",
+        let header = decode_header(token).map_err(|e| {
+            if unsigned(token) {
+                return invalid(
+                    "Access token is unsigned (alg 'none'); this service accepts RS256.".into(),
+                );
+            }
+            invalid(format!("Access token is malformed: {e}."))
+        })?;
+        if header.alg != Algorithm::RS256 {
+            return Err(invalid(match (self, header.alg) {
+                (KeySource::Local { .. }, Algorithm::HS256) => "Access token is signed with HS256, as this service's tokens were before it moved to RS256; those are no longer accepted. Get a new token (cloudpc-partners token, or the token endpoint).".into(),
+                _ => format!(
+                    "Access token is signed with {:?}; this service accepts RS256.",
+                    header.alg
+                ),
+            }));
+        }
+        let unknown_kid = || {
+            invalid(
+                "Access token is signed with a key this service does not know (unknown 'kid')."
+                    .into(),
+            )
+        };
+        const LOCAL: &[String] = &[];
+        let (key, audiences, issuer, allowed) = match self {
+            KeySource::Local { keys } => (
+                header
+                    .kid
+                    .as_deref()
+                    .and_then(|kid| keys.decoding(kid))
+                    .ok_or_else(unknown_kid)?,
+                LOCAL,
+                IssuerRule::Template("https://sts.windows.net/{tenantid}/"),
+                &[][..],
             ),
             KeySource::Jwks {
                 keys,
                 issuer,
-                audience,
+                audiences,
+                allowed_tenants,
             } => {
                 let key = match &header.kid {
                     Some(kid) => keys.get(kid),
                     None if keys.len() == 1 => keys.values().next(),
                     None => None,
                 }
-                .ok_or_else(|| invalid("Access token is signed with a key this service does not know (unknown 'kid').".into()))?;
+                .ok_or_else(unknown_kid)?;
                 (
                     key.clone(),
-                    Algorithm::RS256,
-                    audience.as_str(),
-                    issuer.as_str(),
+                    audiences.as_slice(),
+                    IssuerRule::Template(issuer.as_str()),
+                    allowed_tenants.as_slice(),
+                )
+            }
+            KeySource::Authority {
+                authority,
+                audiences,
+                allowed_tenants,
+            } => {
+                if !authority.is_ready() {
+                    return Err(AuthError::IssuerUnavailable);
+                }
+                let key = match &header.kid {
+                    Some(kid) => authority.key(kid).await,
+                    None => None,
+                }
+                .ok_or_else(unknown_kid)?;
+                let issuer = authority
+                    .loaded()
+                    .map(|l| l.issuer.clone())
+                    .unwrap_or_default();
+                (
+                    key,
+                    audiences.as_slice(),
+                    IssuerRule::Discovered(issuer),
+                    allowed_tenants.as_slice(),
                 )
             }
         };
-        if header.alg != alg {
-            return Err(invalid(format!(
-                "Access token is signed with {:?}; this service accepts {alg:?}.",
-                header.alg
-            )));
-        }
-        let mut v = Validation::new(alg);
-        v.set_audience(&[audience]);
+        let audiences: Vec<&str> = match audiences.is_empty() {
+            true => vec![LOCAL_AUDIENCE],
+            false => audiences.iter().map(String::as_str).collect(),
+        };
+        let audience = audiences.join("' or '");
+        let mut v = Validation::new(Algorithm::RS256);
+        v.set_audience(&audiences);
         // `exp` is required and checked below, as a number (fractions allowed).
         v.set_required_spec_claims(&["aud"]);
         // Lifetime is checked below against the service's clock, not the library's.
@@ -129,7 +227,7 @@ impl KeySource {
                         format!("Invalid audience; this service accepts tokens for '{audience}'.")
                     }
                     K::InvalidSignature if matches!(self, KeySource::Local { .. }) => {
-                        "Access token signature is invalid. Local tokens are signed with the key in the server's data dir: mint them with `cloudpc-partners token --data-dir <the server's --data-dir>`.".into()
+                        "Access token signature is invalid. Local tokens are signed with the keys in the server's data dir: mint them with `cloudpc-partners token --data-dir <the server's --data-dir>`.".into()
                     }
                     K::InvalidSignature => "Access token signature is invalid.".into(),
                     _ => format!("Access token is not valid: {e}."),
@@ -140,9 +238,29 @@ impl KeySource {
             .get("tid")
             .and_then(|t| t.as_str())
             .ok_or_else(|| invalid("Access token has no 'tid' (tenant) claim.".into()))?;
-        let expected = issuer.replace("{tenantid}", tid);
-        if claims.get("iss").and_then(|i| i.as_str()) != Some(expected.as_str()) {
-            return Err(invalid(format!("Invalid issuer; expected '{expected}'.")));
+        let iss = claims
+            .get("iss")
+            .and_then(|i| i.as_str())
+            .unwrap_or_default();
+        match &issuer {
+            IssuerRule::Template(template) => {
+                let expected = template.replace("{tenantid}", tid);
+                if iss != expected {
+                    return Err(invalid(format!("Invalid issuer; expected '{expected}'.")));
+                }
+            }
+            IssuerRule::Discovered(issuer) => {
+                if !issuer_matches(issuer, tid, iss) {
+                    return Err(invalid(format!(
+                        "Invalid issuer '{iss}'; the authority issues as '{issuer}'."
+                    )));
+                }
+            }
+        }
+        if !allowed.is_empty() && !uuid::Uuid::try_parse(tid).is_ok_and(|t| allowed.contains(&t)) {
+            return Err(invalid(format!(
+                "The tenant '{tid}' is not allowed to call this service (--allowed-tenant)."
+            )));
         }
         // RFC 7519 NumericDates may have fractions: compared as numbers, never ignored.
         let exp = match numeric_date(&claims, "exp") {
@@ -179,82 +297,5 @@ impl KeySource {
             claims,
             exp: exp.floor() as i64,
         })
-    }
-}
-
-/// Reads the local signing secret from the data dir, creating it (mode 0600) on first use.
-///
-/// Several processes may start at once on one data dir: the key is written in full
-/// to a private temporary file and then published with `hard_link`, which is atomic
-/// and fails if a key already exists, so no process ever reads a half-written key.
-pub fn load_or_create_local_secret(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
-    use base64::engine::general_purpose::STANDARD;
-    use base64::Engine;
-    std::fs::create_dir_all(data_dir)
-        .map_err(|e| anyhow::anyhow!("cannot create data dir {}: {e}", data_dir.display()))?;
-    let path = data_dir.join(LOCAL_KEY_FILE);
-    if !path.exists() {
-        let mut secret = vec![0u8; 32];
-        rand::thread_rng().fill_bytes(&mut secret);
-        let tmp = data_dir.join(format!(
-            ".{LOCAL_KEY_FILE}.{}",
-            uuid::Uuid::new_v4().simple()
-        ));
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let written = options.open(&tmp).and_then(|mut f| {
-            f.write_all(STANDARD.encode(&secret).as_bytes())?;
-            f.sync_all()
-        });
-        let published = written.and_then(|()| std::fs::hard_link(&tmp, &path));
-        let _ = std::fs::remove_file(&tmp);
-        match published {
-            Ok(()) => return Ok(secret),
-            // Another process published one first: use theirs.
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => anyhow::bail!("cannot create signing key {}: {e}", path.display()),
-        }
-    }
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| anyhow::anyhow!("cannot read signing key {}: {e}", path.display()))?;
-    let secret = STANDARD
-        .decode(text.trim())
-        .map_err(|e| anyhow::anyhow!("signing key {} is corrupt: {e}", path.display()))?;
-    anyhow::ensure!(
-        secret.len() >= 32,
-        "signing key {} is too short",
-        path.display()
-    );
-    Ok(secret)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn processes_starting_together_agree_on_one_key() {
-        for _ in 0..20 {
-            let dir = tempfile::tempdir().unwrap();
-            let path = dir.path().to_owned();
-            let keys: Vec<Vec<u8>> = (0..8)
-                .map(|_| {
-                    let path = path.clone();
-                    std::thread::spawn(move || load_or_create_local_secret(&path).unwrap())
-                })
-                .collect::<Vec<_>>()
-                .into_iter()
-                .map(|t| t.join().unwrap())
-                .collect();
-            assert!(keys.windows(2).all(|w| w[0] == w[1]));
-            assert_eq!(keys[0].len(), 32);
-            let leftovers = std::fs::read_dir(&path).unwrap().count();
-            assert_eq!(leftovers, 1, "only the key file remains");
-        }
     }
 }

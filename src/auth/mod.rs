@@ -1,15 +1,18 @@
 //! Who is calling: bearer-token validation to a [`Caller`], permission checks, and
 //! minting local development tokens.
 //!
-//! Two key sources: a local HS256 secret the server creates in its data dir (for
-//! development and the `token` command), or a JWKS file of RS256 public keys with a
-//! configured issuer and audience (production, e.g. Entra ID's keys).
+//! Two key sources: the service's own RS256 keys, made in its data dir and published
+//! as a key set (for development and the `token` command), or a JWKS file of RS256
+//! public keys with a configured issuer and audience (production, e.g. Entra ID's).
 
+pub mod authority;
 mod keys;
+mod signing;
 mod tenant;
 mod token;
 
-pub use keys::{load_or_create_local_secret, KeySource};
+pub use keys::KeySource;
+pub use signing::{SigningKey, SigningKeys, WithdrawError, SIGNING_KEYS_DIR};
 pub use tenant::{parse_tenant, parse_tenant_flag, tenant_for_domain, TenantName};
 pub use token::{mint_local_token, MintRequest, TokenKind};
 
@@ -83,6 +86,8 @@ pub enum AuthError {
     Forbidden(String),
     #[error("{0}")]
     WrongApi(String),
+    #[error("The token issuer's signing keys have not loaded yet (the --authority is unreachable); retry shortly.")]
+    IssuerUnavailable,
 }
 
 impl Caller {
@@ -150,14 +155,18 @@ impl Authenticator {
     }
 
     /// Authenticates the value of an `Authorization` header at time `now` (Unix seconds).
-    pub fn authenticate(&self, header: Option<&str>, now: i64) -> Result<Arc<Caller>, AuthError> {
+    pub async fn authenticate(
+        &self,
+        header: Option<&str>,
+        now: i64,
+    ) -> Result<Arc<Caller>, AuthError> {
         let token = bearer(header)?;
         if let Some((caller, exp)) = self.cache_get(token) {
             if now <= exp {
                 return Ok(caller);
             }
         }
-        let Verified { claims, exp } = self.keys.verify(token, now)?;
+        let Verified { claims, exp } = self.keys.verify(token, now).await?;
         let caller = Arc::new(token::caller_from_claims(claims)?);
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= CACHE_LIMIT {
@@ -167,12 +176,34 @@ impl Authenticator {
         Ok(caller)
     }
 
-    /// The local signing secret, when tokens are local (never with a JWKS file).
-    pub fn local_secret(&self) -> Option<&[u8]> {
+    /// The local signing keys, when tokens are local (never with a JWKS file).
+    pub fn local_keys(&self) -> Option<&SigningKeys> {
         match &self.keys {
-            KeySource::Local { secret } => Some(secret),
-            KeySource::Jwks { .. } => None,
+            KeySource::Local { keys } => Some(keys),
+            KeySource::Jwks { .. } | KeySource::Authority { .. } => None,
         }
+    }
+
+    /// Whether tokens can be checked now (an authority's keys have loaded).
+    pub fn is_ready(&self) -> bool {
+        self.keys.is_ready()
+    }
+
+    /// The authority followed, with `--authority`.
+    pub fn authority(&self) -> Option<&Arc<authority::Authority>> {
+        match &self.keys {
+            KeySource::Authority { authority, .. } => Some(authority),
+            _ => None,
+        }
+    }
+
+    /// Withdraws a local key: no longer published nor accepted, and no token it
+    /// signed is trusted from the cache of verified tokens either.
+    pub fn withdraw_local_key(&self, kid: &str) -> Result<(), WithdrawError> {
+        let keys = self.local_keys().ok_or(WithdrawError::Unknown)?;
+        keys.withdraw(kid)?;
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        Ok(())
     }
 
     fn cache_get(&self, token: &str) -> Option<(Arc<Caller>, i64)> {

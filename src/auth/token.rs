@@ -1,11 +1,13 @@
 //! Token claims: turning verified claims into a [`Caller`], and minting local tokens.
 
+use super::signing::SigningKeys;
 use super::{
     AuthError, Caller, CallerKind, Identity, CONSUMER_TENANT, LOCAL_AUDIENCE,
     PARTNER_READ_WRITE_ALL,
 };
 use crate::model::TenantId;
-use jsonwebtoken::{encode, EncodingKey, Header};
+use base64::Engine;
+use jsonwebtoken::{encode, Algorithm, Header};
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
@@ -31,22 +33,41 @@ pub struct MintRequest {
     pub now: i64,
 }
 
-/// Mints a token signed with the local secret, shaped like an Entra ID access token.
+/// The namespace of the stable object ids local tokens carry (a name-based UUID of
+/// the tenant and the app or user), so the same app is the same principal each time.
+const PRINCIPALS: Uuid = Uuid::from_u128(0x6c0f_3a52_9d1e_4b7a_8f21_5e3c_7a90_b1d4);
+
+/// Mints a token signed with the current local key (RS256, `kid` and `x5t` in the
+/// header), shaped as Entra shapes a v1.0 access token for Microsoft Graph.
 pub fn mint_local_token(
-    secret: &[u8],
+    keys: &SigningKeys,
     req: &MintRequest,
 ) -> Result<String, jsonwebtoken::errors::Error> {
+    let key = keys.current().ok_or_else(|| {
+        jsonwebtoken::errors::Error::from(jsonwebtoken::errors::ErrorKind::InvalidKeyFormat)
+    })?;
     let lifetime = i64::try_from(req.lifetime.as_secs()).unwrap_or(i64::MAX / 2);
+    let app_id = req
+        .app_id
+        .clone()
+        .unwrap_or_else(|| LOCAL_APP_ID.to_owned());
+    let issuer = format!("https://sts.windows.net/{}/", req.tenant);
+    let principal = |what: &str| {
+        Uuid::new_v5(&PRINCIPALS, format!("{}/{what}", req.tenant).as_bytes()).to_string()
+    };
+    let mut uti = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut uti);
     let mut claims = json!({
         "aud": LOCAL_AUDIENCE,
-        "iss": format!("https://sts.windows.net/{}/", req.tenant),
+        "iss": issuer,
         "iat": req.now,
         "nbf": req.now,
         "exp": req.now.saturating_add(lifetime),
-        "tid": req.tenant.to_string(),
-        "appid": req.app_id.clone().unwrap_or_else(|| LOCAL_APP_ID.to_owned()),
-        "oid": Uuid::new_v4().to_string(),
         "app_displayname": "cloudpc-partners local token",
+        "appid": app_id,
+        "appidacr": "1",
+        "tid": req.tenant.to_string(),
+        "uti": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(uti),
         "ver": "1.0",
     });
     let Some(map) = claims.as_object_mut() else {
@@ -54,29 +75,43 @@ pub fn mint_local_token(
     };
     match &req.kind {
         TokenKind::Delegated { scopes } => {
-            map.insert("scp".into(), Value::String(scopes.join(" ")));
             // A user, as Entra names one, so audit records have someone to name.
             let org = req.tenant.simple().to_string();
-            map.insert(
-                "upn".into(),
-                json!(format!("admin@{}.onmicrosoft.com", &org[..8])),
-            );
+            let upn = format!("admin@{}.onmicrosoft.com", &org[..8]);
+            let oid = principal("user/admin");
+            map.insert("idtyp".into(), json!("user"));
+            map.insert("oid".into(), json!(oid));
+            map.insert("sub".into(), json!(oid));
+            map.insert("scp".into(), Value::String(scopes.join(" ")));
+            map.insert("upn".into(), json!(upn));
+            map.insert("unique_name".into(), json!(upn));
+            map.insert("name".into(), json!("Cloud PC admin"));
+            map.insert("acr".into(), json!("1"));
+            map.insert("amr".into(), json!(["pwd"]));
         }
         TokenKind::Application { roles } => {
-            map.insert("roles".into(), json!(roles));
+            let oid = principal(&format!("app/{app_id}"));
             map.insert("idtyp".into(), json!("app"));
+            map.insert("idp".into(), json!(issuer));
+            map.insert("oid".into(), json!(oid));
+            map.insert("sub".into(), json!(oid));
+            map.insert("roles".into(), json!(roles));
         }
         TokenKind::Partner { partner_id } => {
-            map.insert("roles".into(), json!([PARTNER_READ_WRITE_ALL]));
+            let oid = principal(&format!("app/{app_id}"));
             map.insert("idtyp".into(), json!("app"));
+            map.insert("idp".into(), json!(issuer));
+            map.insert("oid".into(), json!(oid));
+            map.insert("sub".into(), json!(oid));
+            map.insert("roles".into(), json!([PARTNER_READ_WRITE_ALL]));
             map.insert("partnerId".into(), json!(partner_id.to_string()));
         }
     }
-    encode(
-        &Header::default(),
-        &claims,
-        &EncodingKey::from_secret(secret),
-    )
+    let mut header = Header::new(Algorithm::RS256);
+    header.typ = Some("JWT".into());
+    header.kid = Some(key.kid.clone());
+    header.x5t = Some(key.kid.clone());
+    encode(&header, &claims, key.encoding())
 }
 
 pub(super) fn caller_from_claims(claims: Map<String, Value>) -> Result<Caller, AuthError> {

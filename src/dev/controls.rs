@@ -62,6 +62,16 @@ pub(super) fn routes() -> Router<DevState> {
                 .fallback(not_allowed("GET, POST")),
         )
         .route(
+            "/dev/v1/keys",
+            get(list_keys)
+                .post(rotate_key)
+                .fallback(not_allowed("GET, POST")),
+        )
+        .route(
+            "/dev/v1/keys/{kid}",
+            axum::routing::delete(withdraw_key).fallback(not_allowed("DELETE")),
+        )
+        .route(
             "/dev/v1/partners/{id}",
             get(get_simulation)
                 .delete(stop_simulation)
@@ -402,5 +412,73 @@ async fn stop_simulation(
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(no_simulation(&raw))
+    }
+}
+
+fn key_json(key: &crate::auth::SigningKey, current: bool) -> Value {
+    json!({
+        "kid": key.kid,
+        "current": current,
+        "createdDateTime": format_graph_time(chrono::DateTime::from_timestamp(key.created, 0).unwrap_or_default()),
+    })
+}
+
+fn local_keys(dev: &DevState) -> Result<&crate::auth::SigningKeys, ApiError> {
+    dev.app.auth.local_keys().ok_or_else(|| {
+        ApiError::Conflict(
+            "This service checks tokens from a JWKS file; it has no signing keys of its own."
+                .into(),
+        )
+    })
+}
+
+/// `GET /dev/v1/keys`: the signing keys, newest (current) first. Keys are the
+/// process's, like the clock: any admin may see and roll them.
+async fn list_keys(
+    _: GraphCaller<ReadWrite>,
+    State(dev): State<DevState>,
+) -> Result<GraphJson, ApiError> {
+    let keys = local_keys(&dev)?.list();
+    let value: Vec<Value> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| key_json(k, i == 0))
+        .collect();
+    Ok(GraphJson(StatusCode::OK, json!({ "value": value })))
+}
+
+/// `POST /dev/v1/keys`: a new key signs from now on; the previous ones stay
+/// published and accepted until withdrawn, so a tester can rehearse a rollover.
+async fn rotate_key(
+    _: GraphCaller<ReadWrite>,
+    State(dev): State<DevState>,
+) -> Result<GraphJson, ApiError> {
+    let key = local_keys(&dev)?.rotate().map_err(|e| {
+        tracing::error!(error = %e, "making a signing key failed");
+        ApiError::Internal
+    })?;
+    Ok(GraphJson(StatusCode::CREATED, key_json(&key, true)))
+}
+
+/// `DELETE /dev/v1/keys/{kid}`: the key is no longer published, and tokens it
+/// signed are refused.
+async fn withdraw_key(
+    _: GraphCaller<ReadWrite>,
+    axum::extract::Path(kid): axum::extract::Path<String>,
+    State(dev): State<DevState>,
+) -> Result<StatusCode, ApiError> {
+    local_keys(&dev)?;
+    match dev.app.auth.withdraw_local_key(&kid) {
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Err(crate::auth::WithdrawError::Unknown) => Err(ApiError::NotFound(format!(
+            "No signing key with kid '{kid}'; GET /dev/v1/keys lists them."
+        ))),
+        Err(crate::auth::WithdrawError::Current) => Err(ApiError::Conflict(format!(
+            "The key '{kid}' signs the tokens issued now; make another current first (POST /dev/v1/keys)."
+        ))),
+        Err(crate::auth::WithdrawError::Io(e)) => {
+            tracing::error!(error = %e, "withdrawing a signing key failed");
+            Err(ApiError::Internal)
+        }
     }
 }

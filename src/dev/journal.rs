@@ -294,7 +294,7 @@ pub async fn record(State(dev): State<super::DevState>, req: Request, next: Next
             .or_else(|| req.headers().get(HOST).and_then(|h| h.to_str().ok()))
             .map(str::to_owned)
     });
-    let caller = crate::http::extract::authenticate(app, req.headers());
+    let caller = crate::http::extract::authenticate(app, req.headers()).await;
     let ids = req.extensions().get::<RequestIds>().cloned();
     // Token requests carry client secrets: never kept.
     let keep_body = (path.starts_with("/partner/") || !matches!(method.as_str(), "GET" | "HEAD"))

@@ -12,7 +12,7 @@ use crate::auth::{
 use crate::http::extract::ServiceRoot;
 use crate::state::AppState;
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -149,7 +149,7 @@ async fn openid_configuration_v2(
         "jwks_uri": format!("{base}/discovery/v2.0/keys"),
         "response_modes_supported": ["query", "fragment", "form_post"],
         "subject_types_supported": ["pairwise"],
-        "id_token_signing_alg_values_supported": ["HS256"],
+        "id_token_signing_alg_values_supported": ["RS256"],
         "response_types_supported": ["token"],
         "scopes_supported": [".default"],
         "grant_types_supported": ["client_credentials"],
@@ -175,7 +175,7 @@ async fn openid_configuration_v1(
         "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
         "jwks_uri": format!("{base}/discovery/keys"),
         "subject_types_supported": ["pairwise"],
-        "id_token_signing_alg_values_supported": ["HS256"],
+        "id_token_signing_alg_values_supported": ["RS256"],
         "response_types_supported": ["token"],
         "grant_types_supported": ["client_credentials"],
         "issuer": format!("https://sts.windows.net/{}/", issuer_tenant(tenant)),
@@ -186,17 +186,17 @@ async fn openid_configuration_v1(
     })))
 }
 
-/// `GET /{tenant}/discovery/v2.0/keys` (and the v1 `/discovery/keys`): empty,
-/// because local tokens are signed with a shared secret, which must not be
-/// published; only this service checks them.
-async fn keys(Path(raw): Path<String>) -> Result<Json<serde_json::Value>, OAuthError> {
+/// `GET /{tenant}/discovery/v2.0/keys` (and the v1 `/discovery/keys`): the public
+/// halves of the keys local tokens are signed with, current and not yet withdrawn.
+async fn keys(
+    Path(raw): Path<String>,
+    State(app): State<AppState>,
+) -> Result<Json<serde_json::Value>, OAuthError> {
     tenant_name(&raw)?;
-    Ok(Json(json!({ "keys": [] })))
-}
-
-#[derive(serde::Deserialize)]
-struct DiscoveryQuery {
-    authorization_endpoint: Option<String>,
+    Ok(Json(app.auth.local_keys().map_or_else(
+        || json!({ "keys": [] }),
+        crate::auth::SigningKeys::jwks,
+    )))
 }
 
 /// `GET /common/discovery/instance?api-version=1.1&authorization_endpoint=…`: MSAL's
@@ -205,10 +205,14 @@ struct DiscoveryQuery {
 async fn instance_discovery(
     Path(raw): Path<String>,
     ServiceRoot(root): ServiceRoot,
-    Query(q): Query<DiscoveryQuery>,
+    RawQuery(query): RawQuery,
 ) -> Result<Json<serde_json::Value>, OAuthError> {
     tenant_name(&raw)?;
-    let endpoint = q.authorization_endpoint.unwrap_or_default();
+    // Read by hand: any query string is answered in OAuth's error shape, never axum's.
+    let endpoint = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == "authorization_endpoint")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
     let url = url::Url::parse(&endpoint).map_err(|_| {
         oauth_error(
             StatusCode::BAD_REQUEST,
@@ -320,7 +324,7 @@ fn mint(
     tenant: Uuid,
     client_id: String,
 ) -> Result<(String, chrono::DateTime<chrono::Utc>), OAuthError> {
-    let secret = app.auth.local_secret().ok_or_else(|| {
+    let keys = app.auth.local_keys().ok_or_else(|| {
         oauth_error(
             StatusCode::BAD_REQUEST,
             "unauthorized_client",
@@ -338,7 +342,7 @@ fn mint(
         lifetime: std::time::Duration::from_secs(LIFETIME_SECS),
         now: now.timestamp(),
     };
-    let token = mint_local_token(secret, &req).map_err(|e| {
+    let token = mint_local_token(keys, &req).map_err(|e| {
         tracing::error!(error = %e, "minting a token failed");
         oauth_error(
             StatusCode::INTERNAL_SERVER_ERROR,

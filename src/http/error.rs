@@ -149,6 +149,7 @@ impl From<AuthError> for ApiError {
         let message = e.to_string();
         match e {
             AuthError::MissingToken | AuthError::InvalidToken(_) => ApiError::Unauthorized(message),
+            AuthError::IssuerUnavailable => ApiError::Unavailable(message),
             AuthError::Forbidden(_) => ApiError::Forbidden {
                 code: "Authorization_RequestDenied",
                 message,

@@ -61,7 +61,10 @@ impl<A: Access> Deref for GraphCaller<A> {
 }
 
 /// Validates the bearer token at the service's time.
-pub(crate) fn authenticate(app: &AppState, headers: &HeaderMap) -> Result<Arc<Caller>, ApiError> {
+pub(crate) async fn authenticate(
+    app: &AppState,
+    headers: &HeaderMap,
+) -> Result<Arc<Caller>, ApiError> {
     let mut all = headers.get_all(header::AUTHORIZATION).iter();
     let header = all.next().and_then(|v| v.to_str().ok());
     if all.next().is_some() {
@@ -70,7 +73,10 @@ pub(crate) fn authenticate(app: &AppState, headers: &HeaderMap) -> Result<Arc<Ca
             "The request has more than one Authorization header; send exactly one.".into(),
         ));
     }
-    Ok(app.auth.authenticate(header, app.token_now().timestamp())?)
+    Ok(app
+        .auth
+        .authenticate(header, app.token_now().timestamp())
+        .await?)
 }
 
 impl<A: Access, S: AsRef<AppState> + Send + Sync> FromRequestParts<S> for GraphCaller<A> {
@@ -78,7 +84,7 @@ impl<A: Access, S: AsRef<AppState> + Send + Sync> FromRequestParts<S> for GraphC
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let app = state.as_ref();
-        let caller = authenticate(app, &parts.headers)?;
+        let caller = authenticate(app, &parts.headers).await?;
         caller.require_graph(A::PERMISSION)?;
         if A::DELEGATED_ONLY && !matches!(caller.kind, crate::auth::CallerKind::Delegated { .. }) {
             return Err(ApiError::Forbidden {
@@ -104,7 +110,9 @@ impl<S: AsRef<AppState> + Send + Sync> FromRequestParts<S> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        authenticate(state.as_ref(), &parts.headers).map(Authenticated)
+        authenticate(state.as_ref(), &parts.headers)
+            .await
+            .map(Authenticated)
     }
 }
 
@@ -120,7 +128,7 @@ impl<S: AsRef<AppState> + Send + Sync> FromRequestParts<S> for PartnerCaller {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let app = state.as_ref();
-        let caller = authenticate(app, &parts.headers)?;
+        let caller = authenticate(app, &parts.headers).await?;
         let partner_id = caller.require_partner()?;
         app.throttle
             .check_partner(caller.tenant, partner_id)

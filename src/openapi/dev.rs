@@ -3,7 +3,7 @@
 
 use super::graph::json_content;
 use super::schema::{edm, reference};
-use super::{operation, Auth};
+use super::{operation, operation_id, Auth};
 use crate::edm::EdmType;
 use crate::model::schema::STATUS;
 use serde_json::{json, Map, Value};
@@ -319,6 +319,58 @@ pub fn paths(paths: &mut Map<String, Value>, schemas: &mut Map<String, Value>) {
         json!({ "get": get, "delete": stop }),
     );
 
+    let key = json!({
+        "type": "object",
+        "properties": {
+            "kid": { "type": "string" },
+            "current": { "type": "boolean" },
+            "createdDateTime": { "type": "string", "format": "date-time" },
+        },
+        "required": ["kid", "current", "createdDateTime"],
+        "additionalProperties": false,
+    });
+    let list = operation(
+        "List the signing keys, current first",
+        tag,
+        Auth::GraphWrite,
+        vec![],
+        None,
+        &[(
+            200,
+            "The keys local tokens are signed and checked with",
+            json_content(closed(
+                json!({ "value": { "type": "array", "items": key.clone() } }),
+                &["value"],
+            )),
+        )],
+        ANY,
+    );
+    let rotate = operation(
+        "Make a new signing key current (a rollover); the others stay accepted",
+        tag,
+        Auth::GraphWrite,
+        vec![],
+        None,
+        &[(201, "The new current key", json_content(key))],
+        ANY,
+    );
+    paths.insert(
+        "/dev/v1/keys".into(),
+        json!({ "get": list, "post": rotate }),
+    );
+    let kid =
+        json!({ "name": "kid", "in": "path", "required": true, "schema": { "type": "string" } });
+    let withdraw = operation(
+        "Withdraw a signing key: no longer published nor accepted",
+        tag,
+        Auth::GraphWrite,
+        vec![kid],
+        None,
+        &[(204, "Withdrawn", Value::Null)],
+        &[ANY, &[404, 409]].concat(),
+    );
+    paths.insert("/dev/v1/keys/{kid}".into(), json!({ "delete": withdraw }));
+
     token_endpoint(paths, schemas);
 }
 
@@ -344,7 +396,7 @@ fn token_endpoint(paths: &mut Map<String, Value>, schemas: &mut Map<String, Valu
     let oauth_error = |description: &str| json!({ "description": description, "content": { "application/json": { "schema": reference("cloudpcPartners.oauthError") } } });
     let tenant = json!({
         "name": "tenant", "in": "path", "required": true,
-        "description": "The tenant's GUID.",
+        "description": "The tenant's GUID, or a domain-style name such as contoso.onmicrosoft.com.",
         "schema": { "type": "string" },
     });
     let mut discovery = operation(
@@ -360,10 +412,42 @@ fn token_endpoint(paths: &mut Map<String, Value>, schemas: &mut Map<String, Valu
         )],
         &[],
     );
-    discovery["responses"]["400"] = oauth_error("The tenant is not a GUID");
+    discovery["responses"]["400"] = oauth_error("The tenant is neither a GUID nor a domain");
     paths.insert(
         "/{tenant}/v2.0/.well-known/openid-configuration".into(),
+        json!({ "get": discovery.clone() }),
+    );
+    let v1 = "OpenID configuration (v1 endpoints)";
+    discovery["summary"] = json!(v1);
+    discovery["operationId"] = json!(operation_id(tag, v1));
+    paths.insert(
+        "/{tenant}/.well-known/openid-configuration".into(),
         json!({ "get": discovery }),
+    );
+    let mut instance = operation(
+        "MSAL's instance discovery",
+        tag,
+        Auth::None,
+        vec![
+            tenant.clone(),
+            json!({ "name": "authorization_endpoint", "in": "query", "required": true, "schema": { "type": "string", "format": "uri" } }),
+            json!({ "name": "api-version", "in": "query", "required": false, "schema": { "type": "string" } }),
+        ],
+        None,
+        &[(
+            200,
+            "Where the tenant's OpenID configuration is, and the host's aliases",
+            json_content(
+                json!({ "type": "object", "required": ["tenant_discovery_endpoint", "metadata"] }),
+            ),
+        )],
+        &[],
+    );
+    instance["responses"]["400"] =
+        oauth_error("No usable authorization_endpoint, or no usable tenant");
+    paths.insert(
+        "/{tenant}/discovery/instance".into(),
+        json!({ "get": instance }),
     );
     let mut keys = operation(
         "Signing keys",
@@ -373,16 +457,20 @@ fn token_endpoint(paths: &mut Map<String, Value>, schemas: &mut Map<String, Valu
         None,
         &[(
             200,
-            "The JWKS (empty: local tokens are HS256)",
+            "The public keys local tokens are signed with (RS256)",
             json_content(closed(json!({ "keys": { "type": "array" } }), &["keys"])),
         )],
         &[],
     );
-    keys["responses"]["400"] = oauth_error("The tenant is not a GUID");
+    keys["responses"]["400"] = oauth_error("The tenant is neither a GUID nor a domain");
     paths.insert(
         "/{tenant}/discovery/v2.0/keys".into(),
-        json!({ "get": keys }),
+        json!({ "get": keys.clone() }),
     );
+    let v1 = "Signing keys (v1 path)";
+    keys["summary"] = json!(v1);
+    keys["operationId"] = json!(operation_id(tag, v1));
+    paths.insert("/{tenant}/discovery/keys".into(), json!({ "get": keys }));
     let form = json!({
         "type": "object",
         "properties": {
@@ -423,8 +511,36 @@ fn token_endpoint(paths: &mut Map<String, Value>, schemas: &mut Map<String, Valu
     token["responses"]["401"] = oauth_error("No client secret");
     paths.insert(
         "/{tenant}/oauth2/v2.0/token".into(),
-        json!({ "post": token }),
+        json!({ "post": token.clone() }),
     );
+    // The v1 endpoint: `resource` instead of `scope`, numbers as strings.
+    let v1 = "A client-credentials token (v1 endpoint)";
+    token["summary"] = json!(v1);
+    token["operationId"] = json!(operation_id(tag, v1));
+    token["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"] = json!({
+        "type": "object",
+        "properties": {
+            "grant_type": { "const": "client_credentials" },
+            "client_id": { "type": "string", "minLength": 1 },
+            "client_secret": { "type": "string", "minLength": 1 },
+            "resource": { "const": "https://graph.microsoft.com" },
+        },
+        "required": ["grant_type", "client_id", "client_secret", "resource"],
+    });
+    token["responses"]["200"]["content"]["application/json"]["schema"] = json!({
+        "type": "object",
+        "properties": {
+            "token_type": { "const": "Bearer" },
+            "expires_in": { "type": "string" },
+            "ext_expires_in": { "type": "string" },
+            "expires_on": { "type": "string" },
+            "not_before": { "type": "string" },
+            "resource": { "type": "string" },
+            "access_token": { "type": "string" },
+        },
+        "required": ["token_type", "expires_in", "access_token", "resource"],
+    });
+    paths.insert("/{tenant}/oauth2/token".into(), json!({ "post": token }));
 }
 
 /// An object with exactly these properties, `required` of them required.

@@ -109,7 +109,7 @@ pub(crate) fn operation(
     op
 }
 
-fn operation_id(tag: &str, summary: &str) -> String {
+pub(super) fn operation_id(tag: &str, summary: &str) -> String {
     let words: String = summary
         .split(|c: char| !c.is_ascii_alphanumeric())
         .filter(|w| !w.is_empty())

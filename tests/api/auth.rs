@@ -35,31 +35,31 @@ async fn missing_or_bad_tokens_are_401_with_a_challenge() {
         .starts_with("Bearer"));
     assert_error(res, StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken").await;
 
-    let key = EncodingKey::from_secret(s.tokens.secret());
-    let expired = encode(
-        &Header::default(),
-        &claims(TENANT_A, "https://graph.microsoft.com", -3600),
-        &key,
-    )
-    .unwrap();
-    let wrong_aud = encode(
-        &Header::default(),
-        &claims(TENANT_A, "api://something-else", 3600),
-        &key,
-    )
-    .unwrap();
+    let expired = s
+        .tokens
+        .sign(&claims(TENANT_A, "https://graph.microsoft.com", -3600));
+    let wrong_aud = s
+        .tokens
+        .sign(&claims(TENANT_A, "api://something-else", 3600));
+    // Another RSA key under the local key's kid: the signature does not verify.
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let other =
+        EncodingKey::from_rsa_pem(&std::fs::read(fixtures.join("test-rsa-key.pem")).unwrap())
+            .unwrap();
+    let mut local_kid = Header::new(jsonwebtoken::Algorithm::RS256);
+    local_kid.kid = Some(s.tokens.keys().current().unwrap().kid.clone());
     let wrong_key = encode(
-        &Header::default(),
+        &local_kid,
         &claims(TENANT_A, "https://graph.microsoft.com", 3600),
-        &EncodingKey::from_secret(b"another secret that is long enough"),
+        &other,
     )
     .unwrap();
     let mut no_tid = claims(TENANT_A, "https://graph.microsoft.com", 3600);
     no_tid.as_object_mut().unwrap().remove("tid");
-    let no_tid = encode(&Header::default(), &no_tid, &key).unwrap();
+    let no_tid = s.tokens.sign(&no_tid);
     let mut bad_iss = claims(TENANT_A, "https://graph.microsoft.com", 3600);
     bad_iss["iss"] = json!(format!("https://sts.windows.net/{TENANT_B}/"));
-    let bad_iss = encode(&Header::default(), &bad_iss, &key).unwrap();
+    let bad_iss = s.tokens.sign(&bad_iss);
 
     for (header, needle) in [
         ("Bearer".to_string(), "empty"),
@@ -259,7 +259,7 @@ async fn production_mode_validates_rs256_against_jwks() {
     let s = test_server!(|c| {
         c.tokens.jwks_file = Some(fixtures.join("test-jwks.json"));
         c.tokens.issuer = Some("https://login.microsoftonline.com/{tenantid}/v2.0".into());
-        c.tokens.audience = Some("api://cloudpc-partners".into());
+        c.tokens.audience = vec!["api://cloudpc-partners".into()];
     });
     let pem = std::fs::read(fixtures.join("test-rsa-key.pem")).unwrap();
     let key = EncodingKey::from_rsa_pem(&pem).unwrap();
@@ -279,7 +279,7 @@ async fn production_mode_validates_rs256_against_jwks() {
         "InvalidAuthenticationToken",
     )
     .await;
-    // Local HS256 tokens are not accepted in production mode.
+    // Local tokens are not accepted in production mode.
     let local = s.admin(TENANT_A);
     assert_error(
         s.get(SET, &local).await,
@@ -292,8 +292,7 @@ async fn production_mode_validates_rs256_against_jwks() {
 #[tokio::test]
 async fn numeric_dates_with_fractions_are_compared_and_ambiguous_credentials_refused() {
     let s = test_server!();
-    let key = EncodingKey::from_secret(s.tokens.secret());
-    let sign = |c: &serde_json::Value| encode(&Header::default(), c, &key).unwrap();
+    let sign = |c: &serde_json::Value| s.tokens.sign(c);
     let get = |token: String| {
         let (s, url) = (&s, s.url(SET));
         async move { s.client.get(url).bearer_auth(token).send().await.unwrap() }
@@ -349,4 +348,241 @@ async fn numeric_dates_with_fractions_are_compared_and_ambiguous_credentials_ref
         .unwrap();
     let msg = error_message(res, StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken").await;
     assert!(msg.contains("more than one"), "{msg}");
+}
+
+/// A token endpoint token checks out the standard way: the key set from the OpenID
+/// configuration's `jwks_uri`, by `kid`, RS256; and its claims are Entra's Graph
+/// access-token claims.
+#[tokio::test]
+async fn local_tokens_verify_against_the_published_key_set_and_carry_entras_claims() {
+    let s = test_server!(|c| c.dev.enabled = true);
+    let config: serde_json::Value = s
+        .client
+        .get(s.url(&format!(
+            "/{TENANT_A}/v2.0/.well-known/openid-configuration"
+        )))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        config["id_token_signing_alg_values_supported"],
+        json!(["RS256"])
+    );
+    let jwks: jsonwebtoken::jwk::JwkSet = s
+        .client
+        .get(config["jwks_uri"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let minted: serde_json::Value = s
+        .client
+        .post(config["token_endpoint"].as_str().unwrap())
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "my-admin-tool"),
+            ("client_secret", "s"),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = minted["access_token"].as_str().unwrap();
+    let header = jsonwebtoken::decode_header(token).unwrap();
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256);
+    assert_eq!(header.x5t, header.kid);
+    let jwk = jwks
+        .find(header.kid.as_deref().unwrap())
+        .expect("the kid is published");
+    assert!(jwk.common.x509_chain.as_ref().is_some_and(|c| c.len() == 1));
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    v.set_audience(&["https://graph.microsoft.com"]);
+    v.set_issuer(&[format!("https://sts.windows.net/{TENANT_A}/")]);
+    v.validate_exp = false;
+    let claims = jsonwebtoken::decode::<serde_json::Value>(token, &key, &v)
+        .unwrap()
+        .claims;
+    for name in [
+        "aud",
+        "iss",
+        "iat",
+        "nbf",
+        "exp",
+        "app_displayname",
+        "appid",
+        "appidacr",
+        "idp",
+        "idtyp",
+        "oid",
+        "roles",
+        "sub",
+        "tid",
+        "uti",
+        "ver",
+    ] {
+        assert!(claims.get(name).is_some(), "{name} in {claims}");
+    }
+    assert_eq!(claims["ver"], "1.0");
+    assert_eq!(claims["idtyp"], "app");
+    assert_eq!(claims["appid"], "my-admin-tool");
+    assert_eq!(claims["roles"], json!(["CloudPC.ReadWrite.All"]));
+    // The same app is the same principal each time.
+    let again = s.tokens.mint(
+        TENANT_A,
+        TokenKind::Application {
+            roles: vec!["CloudPC.ReadWrite.All".into()],
+        },
+        TEST_NOW,
+    );
+    let again = jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(&again)
+        .unwrap()
+        .claims;
+    assert_ne!(again["uti"], claims["uti"]);
+
+    // A signed-in user's token names the user.
+    let user = s.admin(TENANT_A);
+    let user = jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(&user)
+        .unwrap()
+        .claims;
+    assert_eq!(user["idtyp"], "user");
+    for name in ["upn", "name", "scp", "oid", "sub"] {
+        assert!(user.get(name).is_some(), "{name} in {user}");
+    }
+}
+
+/// The classic forgeries fail: no signature, the published key used as an HMAC
+/// secret, the old HS256 local tokens, a key nobody published.
+#[tokio::test]
+async fn forged_tokens_are_refused() {
+    use base64::Engine;
+    let s = test_server!(|c| c.dev.enabled = true);
+    let url = s.url(SET);
+    let b64 = |v: &serde_json::Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap())
+    };
+    let good = claims(TENANT_A, "https://graph.microsoft.com", 3600);
+    let kid = s.tokens.keys().current().unwrap().kid.clone();
+    let none = format!(
+        "{}.{}.",
+        b64(&json!({"alg": "none", "typ": "JWT", "kid": kid})),
+        b64(&good)
+    );
+    // HS/RS confusion: the published public key (its JWK text, and its modulus) as
+    // an HMAC secret.
+    let jwks = s.tokens.keys().jwks();
+    let mut hs = Header::new(jsonwebtoken::Algorithm::HS256);
+    hs.kid = Some(kid.clone());
+    let confused: Vec<String> = [
+        jwks["keys"][0].to_string(),
+        jwks["keys"][0]["n"].as_str().unwrap().to_owned(),
+    ]
+    .iter()
+    .map(|secret| {
+        encode(
+            &hs,
+            &good,
+            &EncodingKey::from_secret(secret.as_bytes()).unwrap(),
+        )
+        .unwrap()
+    })
+    .collect();
+    let old_local = encode(
+        &Header::default(),
+        &good,
+        &EncodingKey::from_secret(b"the secret an earlier version kept in signing-key").unwrap(),
+    )
+    .unwrap();
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let stranger =
+        EncodingKey::from_rsa_pem(&std::fs::read(fixtures.join("test-rsa-key.pem")).unwrap())
+            .unwrap();
+    let mut unknown = Header::new(jsonwebtoken::Algorithm::RS256);
+    unknown.kid = Some("never-published".into());
+    let unknown = encode(&unknown, &good, &stranger).unwrap();
+    for (token, needle) in [
+        (none, "'none'"),
+        (confused[0].clone(), "RS256"),
+        (confused[1].clone(), "RS256"),
+        (old_local, "no longer accepted"),
+        (unknown, "unknown 'kid'"),
+    ] {
+        let res = s.client.get(&url).bearer_auth(&token).send().await.unwrap();
+        let msg = error_message(res, StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken").await;
+        assert!(msg.contains(needle), "{needle}: {msg}");
+    }
+}
+
+/// A rollover rehearsed: a new key signs, the old one is still accepted until it is
+/// withdrawn, then its tokens are refused.
+#[tokio::test]
+async fn a_key_rollover_keeps_old_tokens_until_the_key_is_withdrawn() {
+    let s = test_server!(|c| c.dev.enabled = true);
+    let admin = s.admin(TENANT_A);
+    let old_kid = s.tokens.keys().current().unwrap().kid.clone();
+    let listed: serde_json::Value = s.get("/dev/v1/keys", &admin).await.json().await.unwrap();
+    assert_eq!(listed["value"][0]["kid"], old_kid.as_str());
+    assert_eq!(listed["value"][0]["current"], true);
+
+    let res = s.post_json("/dev/v1/keys", &admin, &json!({})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let new: serde_json::Value = res.json().await.unwrap();
+    let new_kid = new["kid"].as_str().unwrap().to_owned();
+    assert_ne!(new_kid, old_kid);
+    // New tokens carry the new key (as `token` mints them, reading the data dir anew);
+    // the old token still works.
+    let fresh = Tokens::for_data_dir(&s.config.data_dir).admin(TENANT_A, TEST_NOW);
+    assert_eq!(
+        jsonwebtoken::decode_header(&fresh).unwrap().kid.as_deref(),
+        Some(new_kid.as_str())
+    );
+    assert_eq!(s.get(SET, &fresh).await.status(), StatusCode::OK);
+    assert_eq!(s.get(SET, &admin).await.status(), StatusCode::OK);
+    let published: serde_json::Value = s
+        .client
+        .get(s.url(&format!("/{TENANT_A}/discovery/v2.0/keys")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(published["keys"].as_array().unwrap().len(), 2);
+
+    // The current key cannot be withdrawn; an unknown one is not there.
+    let res = s
+        .request(Method::DELETE, &format!("/dev/v1/keys/{new_kid}"), &fresh)
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, StatusCode::CONFLICT, "Conflict").await;
+    let res = s
+        .request(Method::DELETE, "/dev/v1/keys/nope", &fresh)
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, StatusCode::NOT_FOUND, "ResourceNotFound").await;
+    let res = s
+        .request(Method::DELETE, &format!("/dev/v1/keys/{old_kid}"), &fresh)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    // Withdrawn: the old key's tokens are refused, even one verified a moment ago.
+    let msg = error_message(
+        s.get(SET, &admin).await,
+        StatusCode::UNAUTHORIZED,
+        "InvalidAuthenticationToken",
+    )
+    .await;
+    assert!(msg.contains("unknown 'kid'"), "{msg}");
+    assert_eq!(s.get(SET, &fresh).await.status(), StatusCode::OK);
 }

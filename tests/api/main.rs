@@ -7,6 +7,7 @@ mod support;
 mod common;
 mod agent;
 mod auth;
+mod authority;
 mod bad_input;
 mod batch;
 mod dev;

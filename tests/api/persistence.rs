@@ -41,7 +41,7 @@ async fn acknowledged_writes_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = ServerProcess::spawn(dir.path(), &[]);
     let base = child.base.clone();
-    let key = dir.path().join("signing-key");
+    let key = dir.path().join("signing-keys").join("key-1.pem");
     assert!(key.exists(), "the signing key is created on first start");
     #[cfg(unix)]
     {
@@ -168,7 +168,7 @@ async fn serve_without_flags_works_in_an_empty_folder() {
     let server = ServerProcess::start(cmd).expect("the server starts");
     let base = server.base.clone();
     let data = dir.path().join("cloudpc-partners-data");
-    assert!(data.join("signing-key").exists());
+    assert!(data.join("signing-keys/key-1.pem").exists());
     assert!(data.join("cloudpc-partners.db").exists());
     let out = Command::new(env!("CARGO_BIN_EXE_cloudpc-partners"))
         .args(["token", "--tenant", &TENANT_A.to_string()])

@@ -35,7 +35,7 @@ async fn reads_past_the_budget_get_429_with_retry_after_then_recover() {
 
     // Another app in the same tenant, and the same app in another tenant, have their own budgets.
     let other_app = cloudpc_partners::auth::mint_local_token(
-        s.tokens.secret(),
+        s.tokens.keys(),
         &cloudpc_partners::auth::MintRequest {
             tenant: TENANT_A,
             kind: TokenKind::Delegated {

@@ -132,3 +132,33 @@ def test_curl_reaches_graph_and_entra_by_their_names_with_only_the_environment_s
     listed = curl("https://graph.microsoft.com/beta/deviceManagement/virtualEndpoint/externalPartners", "-H", auth)
     assert [p["id"] for p in listed["value"]] == [created["id"]]
     assert listed["@odata.context"].startswith("https://graph.microsoft.com/beta/")
+
+
+PYJWT_CHECK = """
+import json, sys, urllib.request, urllib.parse
+import jwt
+
+tenant = sys.argv[1]
+authority = f"https://login.microsoftonline.com/{tenant}"
+form = urllib.parse.urlencode({"grant_type": "client_credentials", "client_id": "checker",
+                               "client_secret": "s", "scope": "https://graph.microsoft.com/.default"}).encode()
+token = json.load(urllib.request.urlopen(f"{authority}/oauth2/v2.0/token", data=form))["access_token"]
+config = json.load(urllib.request.urlopen(f"{authority}/v2.0/.well-known/openid-configuration"))
+key = jwt.PyJWKClient(config["jwks_uri"]).get_signing_key_from_jwt(token)
+claims = jwt.decode(token, key.key, algorithms=["RS256"], audience="https://graph.microsoft.com",
+                    issuer=f"https://sts.windows.net/{tenant}/")
+print(json.dumps(claims))
+"""
+
+
+def test_a_token_verifies_with_pyjwt_against_the_published_jwks_uri(stand_in):
+    env = dict(stand_in["clean_env"])
+    env.update(env_lines(stand_in))
+    tenant = str(uuid.uuid4())
+    run = subprocess.run([sys.executable, "-c", PYJWT_CHECK, tenant], env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr[-3000:]
+    claims = json.loads(run.stdout)
+    assert claims["tid"] == tenant and claims["ver"] == "1.0" and claims["idtyp"] == "app"
+    assert claims["roles"] == ["CloudPC.ReadWrite.All"] and claims["appid"] == "checker"
+    for name in ("oid", "sub", "uti", "iat", "nbf", "exp", "app_displayname"):
+        assert name in claims, name

@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use cloudpc_partners::auth::{
-    load_or_create_local_secret, mint_local_token, MintRequest, TokenKind, READ_ALL, READ_WRITE_ALL,
+    mint_local_token, MintRequest, SigningKeys, TokenKind, READ_ALL, READ_WRITE_ALL,
 };
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -113,28 +113,39 @@ impl Drop for ServerProcess {
     }
 }
 
-/// Mints tokens with the local key of a data dir, as `cloudpc-partners token` does.
+/// Mints tokens with the local keys of a data dir, as `cloudpc-partners token` does.
 #[derive(Clone)]
 pub struct Tokens {
-    secret: Vec<u8>,
+    keys: std::sync::Arc<SigningKeys>,
 }
 
 impl Tokens {
     pub fn for_data_dir(dir: &Path) -> Self {
         Tokens {
-            secret: load_or_create_local_secret(dir).expect("local signing key"),
+            keys: std::sync::Arc::new(
+                SigningKeys::load_or_create(dir).expect("local signing keys"),
+            ),
         }
     }
 
-    /// The key itself, for tests that sign tokens of their own.
-    pub fn secret(&self) -> &[u8] {
-        &self.secret
+    /// The keys themselves, for tests that mint with other settings.
+    pub fn keys(&self) -> &SigningKeys {
+        &self.keys
+    }
+
+    /// Signs `claims` of a test's own with the current local key, as the service does
+    /// (RS256, its `kid` in the header).
+    pub fn sign(&self, claims: &serde_json::Value) -> String {
+        let key = self.keys.current().expect("a current key");
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        header.kid = Some(key.kid.clone());
+        jsonwebtoken::encode(&header, claims, key.encoding()).expect("sign")
     }
 
     /// A token issued at `now` (Unix seconds), valid for an hour.
     pub fn mint(&self, tenant: Uuid, kind: TokenKind, now: i64) -> String {
         mint_local_token(
-            &self.secret,
+            &self.keys,
             &MintRequest {
                 tenant,
                 kind,
