@@ -72,6 +72,15 @@ if [ -n "${DATABASE_URL:-}" ]; then
   sdk_suites "${DATABASE_URL}${sep}options=-c%20search_path%3D${schema}"
 fi
 
+# The container image, from the binary the tests built (its debug information
+# stripped): podman needs root.
+if [ "$(id -u)" -eq 0 ]; then
+  echo "== the container image (podman)"
+  scripts/container-test.sh "$target_dir/debug/cloudpc-partners"
+else
+  echo "*** container image SKIPPED: building and running it with podman needs root ***"
+fi
+
 if [ -z "${DATABASE_URL:-}" ]; then
   # Said last, so it is not lost above: those tests returned early and were counted.
   echo

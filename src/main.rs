@@ -36,6 +36,13 @@ enum Command {
     /// Print what an unchanged app sets to reach the stand-in through its proxy:
     /// `eval "$(cloudpc-partners env)"`.
     Env(EnvConfig),
+    /// Exit 0 if a URL answers 2xx within 3 seconds (a container's health check,
+    /// where no curl is installed). A loopback https URL is checked without
+    /// verifying its certificate: it is this machine's own service.
+    Probe {
+        #[arg(default_value = "http://127.0.0.1:8080/healthz")]
+        url: String,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -45,6 +52,7 @@ fn main() -> std::process::ExitCode {
         Command::Token(config) => token(config),
         Command::MigrateData(config) => migrate_data(config),
         Command::Env(config) => env(config),
+        Command::Probe { url } => probe(&url),
     };
     // Log lines still gathering go out before the process ends.
     cloudpc_partners::logging::flush();
@@ -158,6 +166,26 @@ fn env(config: EnvConfig) -> anyhow::Result<()> {
     for (name, value) in env::variables(&config.proxy, &bundle, &ca) {
         writeln!(out, "{}", env::line(config.shell, name, &value))?;
     }
+    Ok(())
+}
+
+fn probe(url: &str) -> anyhow::Result<()> {
+    let parsed = url::Url::parse(url).map_err(|e| anyhow::anyhow!("'{url}' is not a URL: {e}"))?;
+    let loopback = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    };
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .danger_accept_invalid_certs(loopback)
+        .build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let status = runtime.block_on(async { client.get(url).send().await.map(|r| r.status()) })?;
+    anyhow::ensure!(status.is_success(), "{url} answered {status}");
     Ok(())
 }
 
