@@ -72,6 +72,21 @@ if [ -n "${DATABASE_URL:-}" ]; then
   sdk_suites "${DATABASE_URL}${sep}options=-c%20search_path%3D${schema}"
 fi
 
+# The Python wheel: maturin builds it with the tests' own cargo profile (a cache hit:
+# nothing is compiled twice), then the plugin's suite runs in a fresh virtualenv that
+# holds only the built wheel, the Graph SDK and pytest, from outside the repository.
+echo "== the Python wheel and its pytest plugin, installed from the built artifact"
+python_env tests/package/build-requirements.txt "$target_dir/package-venv"
+rm -rf "$target_dir/wheels"
+"$target_dir/package-venv/bin/maturin" build --quiet --profile dev --out "$target_dir/wheels"
+wheel_venv="$target_dir/wheel-venv"
+rm -rf "$wheel_venv"
+python3 -m venv "$wheel_venv"
+"$wheel_venv/bin/pip" install --quiet --disable-pip-version-check "$target_dir"/wheels/cloudpc_partners-*.whl -r tests/package/requirements.txt
+package_tests=$(realpath tests/package)
+(cd "$target_dir" && env -u CLOUDPC_PARTNERS_BIN "$wheel_venv/bin/python" -m pytest -q -n 2 -p no:cacheprovider \
+  -W ignore::DeprecationWarning "$package_tests")
+
 # The container image, from the binary the tests built (its debug information
 # stripped): podman needs root.
 if [ "$(id -u)" -eq 0 ]; then
