@@ -87,6 +87,15 @@ package_tests=$(realpath tests/package)
 (cd "$target_dir" && env -u CLOUDPC_PARTNERS_BIN "$wheel_venv/bin/python" -m pytest -q -n 2 -p no:cacheprovider \
   -W ignore::DeprecationWarning "$package_tests")
 
+# The npm packages: packed (the launcher with its test helper, and the Linux x64 one
+# carrying the binary the tests built), installed from the tarballs into an empty
+# project, and used there through startStandIn() with Microsoft's Graph client.
+echo "== the npm packages, installed from their tarballs"
+scripts/npm-test.sh "$target_dir/debug/cloudpc-partners"
+
+# The release workflow cannot run here; it must at least be valid and consistent.
+"$openapi_venv/bin/python" scripts/check-workflow.py .github/workflows/release.yml
+
 # The container image, from the binary the tests built (its debug information
 # stripped): podman needs root.
 if [ "$(id -u)" -eq 0 ]; then

@@ -17,7 +17,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(
     name = "cloudpc-partners",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("CLOUDPC_PARTNERS_COMMIT"), ")"),
     about = "Microsoft Graph Cloud PC externalPartners API, self-hosted"
 )]
 struct Cli {
