@@ -463,27 +463,27 @@ pub struct TokenConfig {
 
     /// Tenant the token acts for: a GUID, or a domain such as contoso.onmicrosoft.com
     /// (which stands for the same GUID the token endpoint gives that name).
-    #[arg(long, value_parser = crate::auth::parse_tenant_flag)]
+    #[arg(long, env = "CLOUDPC_PARTNERS_TENANT", value_parser = crate::auth::parse_tenant_flag)]
     pub tenant: uuid::Uuid,
 
     /// Permissions, separated by spaces or commas.
-    #[arg(long, default_value = crate::auth::READ_WRITE_ALL)]
+    #[arg(long, env = "CLOUDPC_PARTNERS_SCOPES", default_value = crate::auth::READ_WRITE_ALL)]
     pub scopes: String,
 
     /// Mint an application token (`roles`) instead of a delegated one (`scp`).
-    #[arg(long, conflicts_with = "partner")]
+    #[arg(long, env = "CLOUDPC_PARTNERS_TOKEN_APP", value_parser = clap::builder::BoolishValueParser::new(), conflicts_with = "partner")]
     pub app: bool,
 
     /// Mint a partner credential for this partner id (GUID) instead.
-    #[arg(long)]
+    #[arg(long, env = "CLOUDPC_PARTNERS_PARTNER")]
     pub partner: Option<uuid::Uuid>,
 
     /// Client application id (`appid`) the token names; throttling counts per app.
-    #[arg(long)]
+    #[arg(long, env = "CLOUDPC_PARTNERS_APP_ID")]
     pub app_id: Option<String>,
 
     /// How long the token is valid.
-    #[arg(long, default_value_t = Span::secs(24 * 3600))]
+    #[arg(long, env = "CLOUDPC_PARTNERS_TOKEN_LIFETIME", default_value_t = Span::secs(24 * 3600))]
     pub lifetime: Span,
 }
 

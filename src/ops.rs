@@ -1,5 +1,6 @@
 //! Operational endpoints: liveness, readiness and Prometheus metrics.
 
+use crate::http::respond::with_405;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -24,12 +25,12 @@ pub enum MetricsAccess {
 /// The routes operators probe.
 pub fn routes(metrics: MetricsAccess) -> Router<AppState> {
     let r = Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz));
+        .route("/healthz", with_405(get(healthz), "GET"))
+        .route("/readyz", with_405(get(readyz), "GET"));
     match metrics {
         MetricsAccess::Elsewhere => r,
-        MetricsAccess::Anyone => r.route("/metrics", get(render_metrics)),
-        MetricsAccess::LoopbackOnly => r.route("/metrics", get(loopback_metrics)),
+        MetricsAccess::Anyone => r.route("/metrics", with_405(get(render_metrics), "GET")),
+        MetricsAccess::LoopbackOnly => r.route("/metrics", with_405(get(loopback_metrics), "GET")),
     }
 }
 

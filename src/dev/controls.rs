@@ -11,71 +11,51 @@ use super::{faults, journal, seed, simulate, DevState};
 use crate::clock::{format_graph_time, Clock};
 use crate::http::body::{json_kind, JsonObject};
 use crate::http::extract::{GraphCaller, QueryParams, ReadWrite};
+use crate::http::respond::with_405;
 use crate::http::respond::GraphJson;
 use crate::http::ApiError;
 use crate::model::TenantId;
 use axum::extract::State;
-use axum::http::{Method, StatusCode};
-use axum::routing::{get, post};
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post};
 use axum::Router;
 use serde_json::{json, Value};
 
 /// `/dev/v1/…`
 pub(super) fn routes() -> Router<DevState> {
-    let not_allowed = |allow: &'static str| {
-        move |method: Method| async move {
-            ApiError::MethodNotAllowed {
-                method: method.to_string(),
-                allow,
-            }
-        }
-    };
     Router::new()
         .route(
             "/dev/v1/clock",
-            get(clock)
-                .post(move_clock)
-                .fallback(not_allowed("GET, POST")),
+            with_405(get(clock).post(move_clock), "GET, POST"),
         )
-        .route("/dev/v1/reset", post(reset).fallback(not_allowed("POST")))
-        .route(
-            "/dev/v1/seed",
-            post(seed_tenant).fallback(not_allowed("POST")),
-        )
+        .route("/dev/v1/reset", with_405(post(reset), "POST"))
+        .route("/dev/v1/seed", with_405(post(seed_tenant), "POST"))
         .route(
             "/dev/v1/faults",
-            get(get_faults)
-                .post(set_faults)
-                .delete(clear_faults)
-                .fallback(not_allowed("GET, POST, DELETE")),
+            with_405(
+                get(get_faults).post(set_faults).delete(clear_faults),
+                "GET, POST, DELETE",
+            ),
         )
         .route(
             "/dev/v1/journal",
-            get(read_journal)
-                .delete(clear_journal)
-                .fallback(not_allowed("GET, DELETE")),
+            with_405(get(read_journal).delete(clear_journal), "GET, DELETE"),
         )
         .route(
             "/dev/v1/partners",
-            get(list_simulations)
-                .post(start_simulation)
-                .fallback(not_allowed("GET, POST")),
-        )
-        .route(
-            "/dev/v1/keys",
-            get(list_keys)
-                .post(rotate_key)
-                .fallback(not_allowed("GET, POST")),
-        )
-        .route(
-            "/dev/v1/keys/{kid}",
-            axum::routing::delete(withdraw_key).fallback(not_allowed("DELETE")),
+            with_405(get(list_simulations).post(start_simulation), "GET, POST"),
         )
         .route(
             "/dev/v1/partners/{id}",
-            get(get_simulation)
-                .delete(stop_simulation)
-                .fallback(not_allowed("GET, DELETE")),
+            with_405(get(get_simulation).delete(stop_simulation), "GET, DELETE"),
+        )
+        .route(
+            "/dev/v1/keys",
+            with_405(get(list_keys).post(rotate_key), "GET, POST"),
+        )
+        .route(
+            "/dev/v1/keys/{kid}",
+            with_405(delete(withdraw_key), "DELETE"),
         )
 }
 

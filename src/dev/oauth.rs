@@ -15,7 +15,7 @@ use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::{Form, Json, Router};
 use serde_json::json;
 use std::collections::HashMap;
@@ -30,17 +30,36 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route(
             "/{tenant}/v2.0/.well-known/openid-configuration",
-            get(openid_configuration_v2),
+            only(get(openid_configuration_v2), "GET"),
         )
         .route(
             "/{tenant}/.well-known/openid-configuration",
-            get(openid_configuration_v1),
+            only(get(openid_configuration_v1), "GET"),
         )
-        .route("/{tenant}/discovery/v2.0/keys", get(keys))
-        .route("/{tenant}/discovery/keys", get(keys))
-        .route("/{tenant}/discovery/instance", get(instance_discovery))
-        .route("/{tenant}/oauth2/v2.0/token", post(token_v2))
-        .route("/{tenant}/oauth2/token", post(token_v1))
+        .route("/{tenant}/discovery/v2.0/keys", only(get(keys), "GET"))
+        .route("/{tenant}/discovery/keys", only(get(keys), "GET"))
+        .route(
+            "/{tenant}/discovery/instance",
+            only(get(instance_discovery), "GET"),
+        )
+        .route("/{tenant}/oauth2/v2.0/token", only(post(token_v2), "POST"))
+        .route("/{tenant}/oauth2/token", only(post(token_v1), "POST"))
+}
+
+/// `r`, answering any other method with a 405 in Entra's shape and the `Allow` list.
+fn only(r: MethodRouter<AppState>, allow: &'static str) -> MethodRouter<AppState> {
+    r.fallback(move |method: axum::http::Method| async move {
+        let mut res = oauth_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request",
+            900561,
+            &format!("The endpoint only accepts {allow} requests. Received a {method} request."),
+        )
+        .into_response();
+        res.headers_mut()
+            .insert(header::ALLOW, axum::http::HeaderValue::from_static(allow));
+        res
+    })
 }
 
 /// An OAuth error as Entra answers it: `error`, an `AADSTS` description and its code.

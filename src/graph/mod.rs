@@ -9,14 +9,14 @@ pub mod partners;
 pub mod render;
 
 use crate::edm::EntityView;
-use crate::http::respond::Xml;
+use crate::http::respond::{with_405, Xml};
 use crate::http::ApiError;
 use crate::model::schema::{PARTNERS, SETTINGS};
 use crate::state::AppState;
 use axum::extract::State;
-use axum::http::{header, HeaderValue, Method, Uri};
+use axum::http::{header, HeaderValue, Uri};
 use axum::response::Response;
-use axum::routing::{get, post, MethodRouter};
+use axum::routing::{get, post};
 use axum::{Extension, Router};
 
 /// Microsoft deprecated the settings view on 2025-02-18 (RFC 9745 form: `@` + Unix time).
@@ -45,16 +45,6 @@ pub fn batch_route(items: Router) -> Router<AppState> {
     Router::new()
         .route("/beta/$batch", with_405(post(batch::batch), "POST"))
         .layer(Extension(batch::ItemRouter(items)))
-}
-
-/// Answers any other method with 405 and the `Allow` list.
-fn with_405(r: MethodRouter<AppState>, allow: &'static str) -> MethodRouter<AppState> {
-    r.fallback(move |method: Method| async move {
-        ApiError::MethodNotAllowed {
-            method: method.to_string(),
-            allow,
-        }
-    })
 }
 
 /// Collection, `$count` and entity routes for one view of the records.

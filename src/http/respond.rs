@@ -125,3 +125,20 @@ impl IntoResponse for Xml {
             .into_response()
     }
 }
+
+/// `r`, answering any method it does not route with Graph's 405 and the `Allow` list
+/// (axum's own 405 has no body).
+pub fn with_405<S>(
+    r: axum::routing::MethodRouter<S>,
+    allow: &'static str,
+) -> axum::routing::MethodRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    r.fallback(move |method: axum::http::Method| async move {
+        super::ApiError::MethodNotAllowed {
+            method: method.to_string(),
+            allow,
+        }
+    })
+}

@@ -4,11 +4,11 @@
 //! and dev APIs with the token the person gives it, so it shows nothing without one.
 
 use crate::http::extract::ServiceRoot;
-use crate::http::ApiError;
+use crate::http::respond::with_405;
 use crate::openapi::{self, Surface};
 use crate::state::AppState;
 use axum::extract::State;
-use axum::http::{header, HeaderValue, Method};
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, MethodRouter};
 use axum::{Json, Router};
@@ -33,12 +33,7 @@ pub fn routes(dev: bool) -> Router<AppState> {
 }
 
 fn only_get(r: MethodRouter<AppState>) -> MethodRouter<AppState> {
-    r.fallback(|method: Method| async move {
-        ApiError::MethodNotAllowed {
-            method: method.to_string(),
-            allow: "GET",
-        }
-    })
+    with_405(r, "GET")
 }
 
 fn asset(content_type: &'static str, body: String) -> Response {

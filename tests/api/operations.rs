@@ -53,3 +53,54 @@ async fn ops_listener_serves_metrics_and_the_main_one_does_not() {
         StatusCode::OK
     );
 }
+
+/// Every 405 says what is allowed, in a body: Graph's error on the probes and the
+/// metrics, Entra's on the dev authority's endpoints.
+#[tokio::test]
+async fn every_405_carries_a_body() {
+    let s = test_server!(|c| c.dev.enabled = true);
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        let res = s.client.post(s.url(path)).send().await.unwrap();
+        assert_eq!(res.headers()["allow"], "GET", "{path}");
+        assert_error(res, StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed").await;
+    }
+    for (method, path, allow) in [
+        (
+            Method::GET,
+            format!("/{TENANT_A}/oauth2/v2.0/token"),
+            "POST",
+        ),
+        (Method::GET, format!("/{TENANT_A}/oauth2/token"), "POST"),
+        (
+            Method::DELETE,
+            format!("/{TENANT_A}/v2.0/.well-known/openid-configuration"),
+            "GET",
+        ),
+        (
+            Method::POST,
+            format!("/{TENANT_A}/discovery/v2.0/keys"),
+            "GET",
+        ),
+        (Method::PUT, "/common/discovery/instance".to_string(), "GET"),
+    ] {
+        let res = s
+            .client
+            .request(method.clone(), s.url(&path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
+        assert_eq!(res.headers()["allow"], allow, "{method} {path}");
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_request", "{method} {path}");
+        assert_eq!(
+            body["error_codes"],
+            serde_json::json!([900561]),
+            "{method} {path}"
+        );
+    }
+}
