@@ -394,6 +394,14 @@ pub async fn start(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
     let listener = std::net::TcpListener::bind(&config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
+    if config.dev.enabled && !addr.ip().is_loopback() {
+        if !config.dev.dev_allow_remote {
+            anyhow::bail!(
+                "--dev on {addr}, a non-loopback address: whoever reaches it can move the clock, inject faults, read the journal and mint tokens; listen on 127.0.0.1, or add --dev-allow-remote (in a container, where 0.0.0.0 is the only way in)"
+            );
+        }
+        tracing::warn!(%addr, "dev mode on a non-loopback address (--dev-allow-remote): whoever reaches it can move the clock, inject faults, read the journal and mint tokens");
+    }
     let ops_listener = match &config.connections.ops_listen {
         Some(addr) => Some(
             std::net::TcpListener::bind(addr)

@@ -163,6 +163,11 @@ pub struct DevConfig {
     #[arg(long, env = "CLOUDPC_PARTNERS_JOURNAL_CAPACITY", default_value_t = DevConfig::default().journal_capacity, value_parser = clap::value_parser!(u32).range(0..=10_000))]
     pub journal_capacity: u32,
 
+    /// Let --dev listen on a non-loopback address (a container's 0.0.0.0): whoever
+    /// reaches it controls the stand-in (clock, faults, journal, tokens).
+    #[arg(long, env = "CLOUDPC_PARTNERS_DEV_ALLOW_REMOTE", value_parser = clap::builder::BoolishValueParser::new(), requires = "enabled")]
+    pub dev_allow_remote: bool,
+
     #[command(flatten)]
     pub proxy: ProxyConfig,
 }
@@ -211,6 +216,7 @@ impl Default for DevConfig {
             seed: None,
             faults: None,
             journal_capacity: 1000,
+            dev_allow_remote: false,
             proxy: ProxyConfig {
                 proxy_passthrough: true,
                 ..ProxyConfig::default()

@@ -829,3 +829,23 @@ async fn without_dev_mode_there_is_no_token_endpoint() {
         .unwrap();
     assert_error(res, StatusCode::NOT_FOUND, "ResourceNotFound").await;
 }
+
+/// Dev mode hands whoever reaches it the clock, faults, journal and tokens: it is
+/// refused on a non-loopback address unless a flag says so.
+#[tokio::test]
+async fn dev_mode_refuses_a_non_loopback_address_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = cloudpc_partners::config::ServeConfig::for_data_dir(dir.path());
+    config.in_memory = true;
+    config.dev.enabled = true;
+    config.listen = "0.0.0.0:0".into();
+    let clock = std::sync::Arc::new(cloudpc_partners::clock::SystemClock);
+    let err = match cloudpc_partners::start(&config, clock.clone()).await {
+        Ok(_) => panic!("dev mode started on 0.0.0.0 without --dev-allow-remote"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("--dev-allow-remote"), "{err}");
+    config.dev.dev_allow_remote = true;
+    let server = cloudpc_partners::start(&config, clock).await.unwrap();
+    server.shutdown().await.unwrap();
+}
