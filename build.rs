@@ -1,6 +1,7 @@
-//! Names the commit the binary is built from, for `--version`: the short hash, with
-//! `-modified` when the work tree had changes, or `unknown` outside a git checkout
-//! (a crate tarball). Rebuilt only when HEAD moves or the index changes.
+//! Names the commit the binary is built from, for `--version`: the short hash, or
+//! `unknown` outside a git checkout (a crate tarball). It reruns only when HEAD
+//! moves. It asks git nothing that writes (no `git status`, which refreshes the
+//! index), so a build never makes the next one stale.
 
 use std::process::Command;
 
@@ -12,22 +13,13 @@ fn git(args: &[&str]) -> Option<String> {
 }
 
 fn main() {
-    let commit = git(&["rev-parse", "--short=12", "HEAD"]).map(|hash| {
-        let dirty =
-            git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
-        if dirty {
-            format!("{hash}-modified")
-        } else {
-            hash
-        }
-    });
+    let commit = git(&["rev-parse", "--short=12", "HEAD"]);
     println!(
         "cargo:rustc-env=CLOUDPC_PARTNERS_COMMIT={}",
         commit.as_deref().unwrap_or("unknown")
     );
     if let Some(dir) = git(&["rev-parse", "--git-dir"]) {
         println!("cargo:rerun-if-changed={dir}/HEAD");
-        println!("cargo:rerun-if-changed={dir}/index");
         if let Some(head) = git(&["symbolic-ref", "-q", "HEAD"]) {
             println!("cargo:rerun-if-changed={dir}/{head}");
         }

@@ -9,17 +9,30 @@ cd "$(dirname "$0")/.."
 
 # Builds the binary too: the integration tests start it.
 cargo test
+echo "== [${SECONDS}s] the Rust suites passed"
 
 target_dir=$(realpath "${CARGO_TARGET_DIR:-target}")
 export CLOUDPC_PARTNERS_BIN="$target_dir/debug/cloudpc-partners"
 
-# Python: a virtualenv under target/ per requirements file, rebuilt when it changes.
-python_env() { # $1: the requirements file, $2: the virtualenv
+# Python: virtualenvs under target/, made and filled by uv (from PyPI, into its own
+# small virtualenv): it installs the large Graph SDK in seconds from its cache, where
+# pip takes over a minute unpacking it.
+uv_venv="$target_dir/uv-venv"
+if [ ! -x "$uv_venv/bin/uv" ]; then
+  python3 -m venv "$uv_venv"
+  "$uv_venv/bin/pip" install --quiet --disable-pip-version-check "uv==0.13.9"
+fi
+uv="$uv_venv/bin/uv"
+fresh_venv() { # $1: the virtualenv to make anew; the rest: what to install in it
+  local dir=$1; shift
+  rm -rf "$dir"
+  "$uv" venv --quiet --python python3 "$dir"
+  "$uv" pip install --quiet --python "$dir/bin/python" "$@"
+}
+python_env() { # $1: the requirements file, $2: the virtualenv, rebuilt when the file changes
   if ! cmp -s "$1" "$2/.requirements" 2>/dev/null; then
     echo "setting up $1 in $2"
-    rm -rf "$2"
-    python3 -m venv "$2"
-    "$2/bin/pip" install --quiet --disable-pip-version-check -r "$1"
+    fresh_venv "$2" -r "$1"
     cp "$1" "$2/.requirements"
   fi
 }
@@ -58,7 +71,7 @@ sdk_suites() { # $1: a database URL, or empty for the embedded database
   "$openapi_venv/bin/python" tests/openapi/run.py "$openapi_venv/bin/schemathesis" ${1:+"$1"}
 }
 
-echo "== Graph SDKs, the status page in Chromium and the OpenAPI document (schemathesis) on the embedded database"
+echo "== [${SECONDS}s] Graph SDKs, the status page in Chromium and the OpenAPI document (schemathesis) on the embedded database"
 sdk_suites ""
 
 if [ -n "${DATABASE_URL:-}" ]; then
@@ -68,21 +81,19 @@ if [ -n "${DATABASE_URL:-}" ]; then
   psql -q "$DATABASE_URL" -c "CREATE SCHEMA $schema"
   trap 'psql -q "$DATABASE_URL" -c "DROP SCHEMA IF EXISTS $schema CASCADE"' EXIT
   sep='?'; case "$DATABASE_URL" in *\?*) sep='&';; esac
-  echo "== Graph SDKs, the status page and the OpenAPI document on PostgreSQL"
+  echo "== [${SECONDS}s] Graph SDKs, the status page and the OpenAPI document on PostgreSQL"
   sdk_suites "${DATABASE_URL}${sep}options=-c%20search_path%3D${schema}"
 fi
 
 # The Python wheel: maturin builds it with the tests' own cargo profile (a cache hit:
 # nothing is compiled twice), then the plugin's suite runs in a fresh virtualenv that
 # holds only the built wheel, the Graph SDK and pytest, from outside the repository.
-echo "== the Python wheel and its pytest plugin, installed from the built artifact"
+echo "== [${SECONDS}s] the Python wheel and its pytest plugin, installed from the built artifact"
 python_env tests/package/build-requirements.txt "$target_dir/package-venv"
 rm -rf "$target_dir/wheels"
 "$target_dir/package-venv/bin/maturin" build --quiet --profile dev --out "$target_dir/wheels"
 wheel_venv="$target_dir/wheel-venv"
-rm -rf "$wheel_venv"
-python3 -m venv "$wheel_venv"
-"$wheel_venv/bin/pip" install --quiet --disable-pip-version-check "$target_dir"/wheels/cloudpc_partners-*.whl -r tests/package/requirements.txt
+fresh_venv "$wheel_venv" "$target_dir"/wheels/cloudpc_partners-*.whl -r tests/package/requirements.txt
 package_tests=$(realpath tests/package)
 (cd "$target_dir" && env -u CLOUDPC_PARTNERS_BIN "$wheel_venv/bin/python" -m pytest -q -n 2 -p no:cacheprovider \
   -W ignore::DeprecationWarning "$package_tests")
@@ -90,7 +101,7 @@ package_tests=$(realpath tests/package)
 # The npm packages: packed (the launcher with its test helper, and the Linux x64 one
 # carrying the binary the tests built), installed from the tarballs into an empty
 # project, and used there through startStandIn() with Microsoft's Graph client.
-echo "== the npm packages, installed from their tarballs"
+echo "== [${SECONDS}s] the npm packages, installed from their tarballs"
 scripts/npm-test.sh "$target_dir/debug/cloudpc-partners"
 
 # The release workflow cannot run here; it must at least be valid and consistent.
@@ -99,11 +110,13 @@ scripts/npm-test.sh "$target_dir/debug/cloudpc-partners"
 # The container image, from the binary the tests built (its debug information
 # stripped): podman needs root.
 if [ "$(id -u)" -eq 0 ]; then
-  echo "== the container image (podman)"
+  echo "== [${SECONDS}s] the container image (podman)"
   scripts/container-test.sh "$target_dir/debug/cloudpc-partners"
 else
   echo "*** container image SKIPPED: building and running it with podman needs root ***"
 fi
+
+echo "== [${SECONDS}s] all passed"
 
 if [ -z "${DATABASE_URL:-}" ]; then
   # Said last, so it is not lost above: those tests returned early and were counted.
