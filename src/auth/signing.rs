@@ -53,21 +53,18 @@ pub struct SigningKeys {
 
 /// What `key-N.pem` holds, parsed.
 fn parse_key_file(number: u64, text: &str) -> anyhow::Result<SigningKey> {
-    let cert_pem = text
+    // The key comes first, then the certificate.
+    let at = text
         .find("-----BEGIN CERTIFICATE-----")
-        .map(|at| &text[at..])
         .context("no certificate")?;
+    let (key_pem, cert_pem) = text.split_at(at);
     let cert_der = STANDARD.decode(
         cert_pem
             .lines()
             .filter(|l| !l.starts_with("-----"))
             .collect::<String>(),
     )?;
-    let key = <rsa::RsaPrivateKey as rsa::pkcs8::DecodePrivateKey>::from_pkcs8_pem(
-        &text[..text
-            .find("-----BEGIN CERTIFICATE-----")
-            .unwrap_or(text.len())],
-    )?;
+    let key = <rsa::RsaPrivateKey as rsa::pkcs8::DecodePrivateKey>::from_pkcs8_pem(key_pem)?;
     let public = key.to_public_key();
     let n = URL_SAFE_NO_PAD.encode(public.n().to_bytes_be());
     let e = URL_SAFE_NO_PAD.encode(public.e().to_bytes_be());

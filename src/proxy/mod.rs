@@ -160,16 +160,10 @@ where
     B::Error: Into<axum::BoxError>,
 {
     let (mut parts, body) = req.into_parts();
-    // Origin form, as the router matches it.
-    parts.uri = parts
-        .uri
-        .path_and_query()
-        .map_or_else(|| Uri::from_static("/"), |pq| Uri::from(pq.clone()));
+    to_origin_form(&mut parts);
     if let Ok(v) = HeaderValue::from_str(&host) {
         parts.headers.insert(header::HOST, v);
     }
-    parts.headers.remove("proxy-connection");
-    parts.headers.remove(header::PROXY_AUTHORIZATION);
     parts.extensions.insert(ConnectInfo(peer));
     parts.extensions.insert(Intercepted { scheme, host });
     let req = canonical_request(axum::http::Request::from_parts(parts, Body::new(body)));
@@ -177,6 +171,17 @@ where
         Ok(res) => res,
         Err(never) => match never {},
     }
+}
+
+/// A proxied request as its server takes it: the target in origin form (`/path?q`),
+/// and without the headers meant for the proxy.
+fn to_origin_form(parts: &mut axum::http::request::Parts) {
+    parts.uri = parts
+        .uri
+        .path_and_query()
+        .map_or_else(|| Uri::from_static("/"), |pq| Uri::from(pq.clone()));
+    parts.headers.remove("proxy-connection");
+    parts.headers.remove(header::PROXY_AUTHORIZATION);
 }
 
 /// `CONNECT host:port`: a TLS tunnel ended here for an intercepted host, a plain one
@@ -274,12 +279,7 @@ async fn pass_request(proxy: &Proxy, req: Request, host: &str, port: u16) -> Res
         };
     tokio::spawn(connection);
     let (mut parts, body) = req.into_parts();
-    parts.uri = parts
-        .uri
-        .path_and_query()
-        .map_or_else(|| Uri::from_static("/"), |pq| Uri::from(pq.clone()));
-    parts.headers.remove("proxy-connection");
-    parts.headers.remove(header::PROXY_AUTHORIZATION);
+    to_origin_form(&mut parts);
     match sender
         .send_request(axum::http::Request::from_parts(parts, body))
         .await
