@@ -8,7 +8,8 @@ use crate::connections::Connections;
 use crate::dev::faults::FaultSettings;
 use crate::dev::{DevKit, DevState};
 use crate::http::extract::ServiceScheme;
-use crate::http::limits::{ConnectionCap, RequestTimeout};
+use crate::http::limits::RequestTimeout;
+use crate::http::slots::Slots;
 use crate::model::HealthPolicy;
 use crate::ops::MetricsAccess;
 use crate::proxy::{HostCertificates, Proxy, ProxySettings, DEFAULT_HOSTS};
@@ -226,6 +227,8 @@ pub struct Server {
     handle: axum_server::Handle<SocketAddr>,
     shutdown_grace: std::time::Duration,
     task: JoinHandle<std::io::Result<()>>,
+    /// The main listener's and the proxy's connection slots, which carry the shutdown.
+    slots: Vec<Slots>,
     stop_flusher: tokio::sync::watch::Sender<bool>,
     /// Tells the proxy's open tunnels to finish and close.
     closing: tokio::sync::watch::Sender<bool>,
@@ -243,12 +246,25 @@ impl Server {
         format!("{}://{}", self.scheme, self.addr)
     }
 
-    /// Stops accepting, lets in-flight requests finish (for at most the shutdown
-    /// grace: a client holding a connection open cannot hold up the exit), writes
-    /// pending heartbeats, and waits for all of it to end.
+    /// Answers every request already received (with `Connection: close`) and closes
+    /// each connection once nothing on it is unanswered, then stops accepting and
+    /// lets what is still in flight finish, all within the shutdown grace (a client
+    /// holding a connection open cannot hold up the exit); writes pending
+    /// heartbeats, and waits for all of it to end.
     pub async fn shutdown(self) -> anyhow::Result<()> {
+        let started = tokio::time::Instant::now();
         let _ = self.closing.send(true);
-        self.handle.graceful_shutdown(Some(self.shutdown_grace));
+        for slots in &self.slots {
+            slots.begin_closing();
+        }
+        let drained = async {
+            for slots in &self.slots {
+                slots.drained().await;
+            }
+        };
+        let _ = tokio::time::timeout(self.shutdown_grace, drained).await;
+        let left = self.shutdown_grace.saturating_sub(started.elapsed());
+        self.handle.graceful_shutdown(Some(left));
         self.task.await??;
         self.sweeper.abort();
         self.upkeep.abort();
@@ -466,13 +482,17 @@ pub async fn start(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         tokio::spawn(server.serve(ops.into_make_service()));
     }
     let cap = connection_cap(limits.max_connections as usize);
+    let main_slots = Slots::new(cap);
+    let mut slots = vec![main_slots.clone()];
     let proxy_addr = match proxy {
         Some((listener, proxy)) => {
             let addr = listener.local_addr()?;
+            let proxy_slots = Slots::new(cap);
+            slots.push(proxy_slots.clone());
             let mut server = axum_server::from_tcp(listener)?
                 .handle(handle.clone())
                 .first_request_timeout(limits.header_timeout.get())
-                .map(|plain| ConnectionCap::new(plain, cap));
+                .map(|plain| proxy_slots.acceptor(plain));
             header_timeouts(&mut server, limits);
             tokio::spawn(
                 server.serve(
@@ -490,7 +510,7 @@ pub async fn start(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
             let mut server = axum_server::from_tcp_rustls(listener, tls)?
                 .handle(handle.clone())
                 .first_request_timeout(limits.header_timeout.get())
-                .map(|tls| ConnectionCap::new(tls, cap));
+                .map(|tls| main_slots.acceptor(tls));
             header_timeouts(&mut server, limits);
             tokio::spawn(server.serve(make_service))
         }
@@ -498,7 +518,7 @@ pub async fn start(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
             let mut server = axum_server::from_tcp(listener)?
                 .handle(handle.clone())
                 .first_request_timeout(limits.header_timeout.get())
-                .map(|plain| ConnectionCap::new(plain, cap));
+                .map(|plain| main_slots.acceptor(plain));
             header_timeouts(&mut server, limits);
             tokio::spawn(server.serve(make_service))
         }
@@ -512,6 +532,7 @@ pub async fn start(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         handle,
         shutdown_grace: config.connections.shutdown_grace.get(),
         task,
+        slots,
         stop_flusher,
         closing,
         flusher,

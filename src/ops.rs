@@ -132,7 +132,11 @@ fn describe() {
     );
     describe_counter!(
         "connections_refused_total",
-        "Connections closed at once because --max-connections were open."
+        "Connections closed at once: --max-connections were open and none was idle."
+    );
+    describe_counter!(
+        "connections_evicted_total",
+        "Idle connections closed to make room for a new one when --max-connections were open."
     );
     describe_counter!(
         "log_lines_dropped_total",

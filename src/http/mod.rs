@@ -9,5 +9,6 @@ pub mod error;
 pub mod extract;
 pub mod limits;
 pub mod respond;
+pub mod slots;
 
 pub use error::ApiError;

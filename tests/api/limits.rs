@@ -1,5 +1,6 @@
 //! What one client can hold, tried over raw sockets: a slow request's headers, a slow
-//! body, idle connections beyond the cap, and a half-sent request at SIGTERM.
+//! body, idle connections beyond the cap (they give way to newcomers), and a
+//! half-sent request at SIGTERM.
 
 use crate::common::*;
 use std::io::{Read, Write};
@@ -50,7 +51,7 @@ async fn slow_headers_and_slow_bodies_are_cut_off() {
 }
 
 #[tokio::test]
-async fn connections_beyond_the_cap_are_closed_and_the_rest_served() {
+async fn a_connection_beyond_the_cap_takes_the_place_of_the_oldest_silent_one() {
     let s = test_server!(|c| c.connections.max_connections = 3);
     let origin = s.origin.clone();
     let (answers, later) = tokio::task::spawn_blocking(move || {
@@ -61,7 +62,8 @@ async fn connections_beyond_the_cap_are_closed_and_the_rest_served() {
                 c
             })
             .collect();
-        // Each asks once on its connection: one of the four was closed without an answer.
+        // Each asks once on its connection: the first, silent when the fourth came,
+        // was closed without an answer.
         let answers: Vec<String> = conns
             .into_iter()
             .map(|mut c| {
@@ -86,7 +88,70 @@ async fn connections_beyond_the_cap_are_closed_and_the_rest_served() {
         .count();
     let closed = answers.iter().filter(|a| a.is_empty()).count();
     assert_eq!((served, closed), (3, 1), "{answers:?}");
+    assert!(answers[0].is_empty(), "{answers:?}");
     assert!(later.starts_with("HTTP/1.1 200"), "{later}");
+}
+
+/// A client that opens every socket it can get, says nothing on them and refills
+/// each one the server closes, from the well-behaved client's own address and from
+/// another; the well-behaved client opens a new connection for each request.
+#[tokio::test]
+async fn a_client_holding_every_slot_cannot_lock_out_another() {
+    let s = test_server!(|c| c.connections.max_connections = 40);
+    let addr: std::net::SocketAddr = s.origin.trim_start_matches("http://").parse().unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hostile = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let mut held: Vec<tokio::net::TcpStream> = Vec::new();
+                let (mut opened, mut peak) = (0usize, 0usize);
+                let sources = ["127.0.0.1", "127.0.0.2"];
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    for source in sources {
+                        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+                        socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+                        if let Ok(c) = socket.connect(addr).await {
+                            held.push(c);
+                            opened += 1;
+                        }
+                    }
+                    // Let go of what the server closed; the loop opens more.
+                    held.retain(|c| {
+                        let mut b = [0u8; 1];
+                        matches!(c.try_read(&mut b), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+                    });
+                    peak = peak.max(held.len());
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                (opened, peak)
+            })
+        })
+    };
+    // Let it take every slot first.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let origin = s.origin.clone();
+    let answered = tokio::task::spawn_blocking(move || {
+        (0..100)
+            .filter(|_| {
+                let mut c = connect(&origin);
+                let _ =
+                    c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+                read_to_close(c).starts_with("HTTP/1.1 200")
+            })
+            .count()
+    })
+    .await
+    .unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (opened, peak) = hostile.join().unwrap();
+    println!("answered {answered} of 100; the other client opened {opened} connections, holding up to {peak} open at once");
+    assert!(peak >= 40, "the other client never held every slot: {peak}");
+    assert!(answered >= 99, "answered {answered} of 100");
 }
 
 #[test]
@@ -107,6 +172,38 @@ fn sigterm_exits_within_the_grace_despite_a_half_sent_request() {
         "{:?}",
         started.elapsed()
     );
+}
+
+/// Requests whose bytes arrived before SIGTERM are all answered (with
+/// `Connection: close`), including those on connections not yet accepted.
+#[test]
+fn sigterm_answers_every_request_already_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = ServerProcess::spawn(dir.path(), &["--shutdown-grace", "10s"]);
+    let conns: Vec<TcpStream> = (0..600)
+        .map(|_| {
+            let mut c = connect(&server.base);
+            c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            c
+        })
+        .collect();
+    let sent = Instant::now();
+    server.signal_term();
+    let signalled_after = sent.elapsed();
+    let answers: Vec<String> = conns.into_iter().map(read_to_close).collect();
+    let status = server.child.wait().unwrap();
+    let answered = answers
+        .iter()
+        .filter(|a| a.starts_with("HTTP/1.1 200"))
+        .count();
+    let said_close = answers
+        .iter()
+        .filter(|a| a.to_ascii_lowercase().contains("connection: close"))
+        .count();
+    println!("signalled {signalled_after:?} after the last request; answered {answered} of 600, {said_close} with Connection: close");
+    assert!(status.success(), "{status:?}");
+    assert_eq!(answered, 600);
 }
 
 #[tokio::test]

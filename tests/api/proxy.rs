@@ -306,19 +306,27 @@ async fn a_tunnel_that_never_speaks_is_closed_after_the_header_timeout() {
 }
 
 #[tokio::test]
-async fn the_proxy_listener_has_the_connection_cap() {
-    let Some((_s, proxy)) = proxied(|c| c.connections.max_connections = 4).await else {
+async fn the_proxy_listener_shares_its_slots_fairly() {
+    let Some((s, proxy)) = proxied(|c| c.connections.max_connections = 4).await else {
         return;
     };
+    // Every slot held by connections that say nothing ...
     let mut held = Vec::new();
     for _ in 0..4 {
         held.push(TcpStream::connect(proxy).await.unwrap());
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
-    // The fifth is closed at once, with nothing said.
+    // ... and a fifth client is still served: the oldest silent one gave way.
+    let token = s.admin(TENANT_A);
     let mut fifth = TcpStream::connect(proxy).await.unwrap();
+    let answer = exchange(
+        &mut fifth,
+        &format!("GET http://graph.microsoft.com/beta/deviceManagement/virtualEndpoint/externalPartners/$count HTTP/1.1\r\nHost: graph.microsoft.com\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"),
+    )
+    .await;
+    assert_eq!(status_of(&answer), 200, "{answer}");
     let mut buf = [0u8; 16];
-    let read = tokio::time::timeout(Duration::from_secs(5), fifth.read(&mut buf)).await;
+    let read = tokio::time::timeout(Duration::from_secs(5), held[0].read(&mut buf)).await;
     assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "{read:?}");
 }
 

@@ -84,10 +84,15 @@ impl ServerProcess {
 
     /// SIGTERM, then waits: the server drains and exits.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
+        self.signal_term();
+        self.child.wait().expect("wait for the server")
+    }
+
+    /// SIGTERM, without waiting for the exit.
+    pub fn signal_term(&self) {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
-        self.child.wait().expect("wait for the server")
     }
 
     /// (current RSS, peak RSS) in MiB, from /proc.
