@@ -65,14 +65,21 @@ if ! command -v chromium >/dev/null; then
 fi
 
 sdk_suites() { # $1: a database URL, or empty for the embedded database
-  CLOUDPC_PARTNERS_SDK_DATABASE="$1" "$venv/bin/python" -m pytest -q -W ignore::DeprecationWarning tests/sdk
+  CLOUDPC_PARTNERS_SDK_DATABASE="$1" "$venv/bin/python" -m pytest -q -p no:cacheprovider -W ignore::DeprecationWarning tests/sdk
   node "$js/run.mjs" ${1:+"$1"}
   CLOUDPC_PARTNERS_DATABASE="$1" node --test tests/browser/
   "$openapi_venv/bin/python" tests/openapi/run.py "$openapi_venv/bin/schemathesis" ${1:+"$1"}
 }
 
-echo "== [${SECONDS}s] Graph SDKs, the status page in Chromium and the OpenAPI document (schemathesis) on the embedded database"
-sdk_suites ""
+# The embedded and the PostgreSQL halves run side by side (each mostly waits on its
+# clients and servers), each into its own log, shown when both have ended.
+halves=()
+sdk_half() { # $1: a name, $2: a database URL or empty
+  (set -e; sdk_suites "$2") >"$target_dir/sdk-$1.log" 2>&1 &
+  halves+=("$1:$!")
+}
+echo "== [${SECONDS}s] Graph SDKs, the status page in Chromium and the OpenAPI document (schemathesis), on the embedded database${DATABASE_URL:+ and on PostgreSQL, side by side}"
+sdk_half embedded ""
 
 if [ -n "${DATABASE_URL:-}" ]; then
   # A throwaway schema, so the SDK runs leave nothing behind.
@@ -81,9 +88,21 @@ if [ -n "${DATABASE_URL:-}" ]; then
   psql -q "$DATABASE_URL" -c "CREATE SCHEMA $schema"
   trap 'psql -q "$DATABASE_URL" -c "DROP SCHEMA IF EXISTS $schema CASCADE"' EXIT
   sep='?'; case "$DATABASE_URL" in *\?*) sep='&';; esac
-  echo "== [${SECONDS}s] Graph SDKs, the status page and the OpenAPI document on PostgreSQL"
-  sdk_suites "${DATABASE_URL}${sep}options=-c%20search_path%3D${schema}"
+  sdk_half postgresql "${DATABASE_URL}${sep}options=-c%20search_path%3D${schema}"
 fi
+
+failed=""
+for half in "${halves[@]}"; do
+  name=${half%%:*}
+  if wait "${half#*:}"; then status=passed; else status=FAILED; failed="$failed $name"; fi
+  echo "---- the $name half: $status"
+  cat "$target_dir/sdk-$name.log"
+done
+if [ -n "$failed" ]; then
+  echo "*** SDK, browser or OpenAPI suites failed on:$failed ***" >&2
+  exit 1
+fi
+echo "== [${SECONDS}s] the SDK, browser and OpenAPI suites passed"
 
 # The Python wheel: maturin builds it with the tests' own cargo profile (a cache hit:
 # nothing is compiled twice), then the plugin's suite runs in a fresh virtualenv that
