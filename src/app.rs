@@ -107,7 +107,12 @@ fn dev_kit(config: &DevConfig, clock: Arc<dyn Clock>) -> anyhow::Result<DevKit> 
             Some(FaultSettings::parse(&value).map_err(|e| anyhow::anyhow!("--faults: {e}"))?)
         }
     };
-    Ok(DevKit::new(clock, faults, config.journal_capacity as usize))
+    Ok(DevKit::new(
+        clock,
+        faults,
+        config.journal_capacity as usize,
+        config.dev_shared,
+    ))
 }
 
 /// The whole HTTP surface; `origin` says how clients connect (`http` or `https`),

@@ -168,6 +168,12 @@ pub struct DevConfig {
     #[arg(long, env = "CLOUDPC_PARTNERS_DEV_ALLOW_REMOTE", value_parser = clap::builder::BoolishValueParser::new(), requires = "enabled")]
     pub dev_allow_remote: bool,
 
+    /// With --dev: the stand-in belongs to one tester, so the dev controls may reach
+    /// past a token's tenant (POST /dev/v1/reset?scope=all, another tenant's or
+    /// every tenant's journal). Without it each tenant sees and controls only its own.
+    #[arg(long, env = "CLOUDPC_PARTNERS_DEV_SHARED", value_parser = clap::builder::BoolishValueParser::new(), requires = "enabled")]
+    pub dev_shared: bool,
+
     #[command(flatten)]
     pub proxy: ProxyConfig,
 }
@@ -217,6 +223,7 @@ impl Default for DevConfig {
             faults: None,
             journal_capacity: 1000,
             dev_allow_remote: false,
+            dev_shared: false,
             proxy: ProxyConfig {
                 proxy_passthrough: true,
                 ..ProxyConfig::default()

@@ -2,10 +2,12 @@
 //! faults, the journal and simulated partners.
 //!
 //! Auth rule: the same admin token the Graph API takes (`CloudPC.ReadWrite.All`).
-//! Tenant-scoped controls act on the token's tenant only, like the Graph API; the
-//! clock is the process's, so any admin may move it; tokens are still checked
-//! against real time, so moving the clock never expires the token that would move it
-//! back.
+//! Tenant-scoped controls (resets, seeds, faults, the journal, simulated partners)
+//! act on the token's tenant only, like the Graph API; reaching past it (a reset of
+//! every tenant, another tenant's journal) needs `--dev-shared`, the start flag that
+//! says the stand-in belongs to one tester. The clock is the process's, so any admin
+//! may move it; tokens are still checked against real time, so moving the clock
+//! never expires the token that would move it back.
 
 use super::{faults, journal, seed, simulate, DevState};
 use crate::clock::{format_graph_time, Clock};
@@ -141,7 +143,10 @@ async fn reset(
 ) -> Result<GraphJson, ApiError> {
     let tenant = match scope.scope.as_deref() {
         None | Some("tenant") => Some(caller.tenant()),
-        Some("all") => None,
+        Some("all") => {
+            dev.kit.shared_only("POST /dev/v1/reset?scope=all")?;
+            None
+        }
         Some(other) => {
             return Err(ApiError::BadRequest(format!(
                 "The scope '{other}' is not understood; use tenant (the default) or all."
@@ -150,6 +155,14 @@ async fn reset(
     };
     dev.kit.simulations.stop_all(tenant);
     let deleted = dev.connections().reset(tenant).await?;
+    match tenant {
+        Some(t) => dev.kit.faults.set(t, None),
+        // Everything back as it started: every fault, and the clock on real time.
+        None => {
+            dev.kit.faults.clear_all();
+            dev.kit.clock.reset();
+        }
+    }
     Ok(GraphJson(StatusCode::OK, json!({ "deleted": deleted })))
 }
 
@@ -181,34 +194,39 @@ async fn seed_tenant(
     Ok(GraphJson(StatusCode::CREATED, json!({ "ids": ids })))
 }
 
-fn faults_body(dev: &DevState) -> GraphJson {
+fn faults_body(dev: &DevState, tenant: TenantId) -> GraphJson {
+    let faults = &dev.kit.faults;
     GraphJson(
         StatusCode::OK,
-        json!({ "faults": dev.kit.faults.get().map(|s| s.to_json()) }),
+        json!({
+            "faults": faults.get(tenant).map(|s| s.to_json()),
+            "startFaults": faults.start().map(|s| s.to_json()),
+        }),
     )
 }
 
-/// `GET /dev/v1/faults`: the fault settings in force (`null`: none).
-async fn get_faults(_: GraphCaller<ReadWrite>, State(dev): State<DevState>) -> GraphJson {
-    faults_body(&dev)
+/// `GET /dev/v1/faults`: the token's tenant's fault settings (`null`: none), and
+/// those given at start, which every request in their scope meets.
+async fn get_faults(caller: GraphCaller<ReadWrite>, State(dev): State<DevState>) -> GraphJson {
+    faults_body(&dev, caller.tenant())
 }
 
 /// `POST /dev/v1/faults` with `{"scope": "graph", "errorRate": 0.2, "errors": [429,
 /// 503], "latencyMs": [100, 300]}`: replaces the settings.
 async fn set_faults(
-    _: GraphCaller<ReadWrite>,
+    caller: GraphCaller<ReadWrite>,
     State(dev): State<DevState>,
     JsonObject(body): JsonObject,
 ) -> Result<GraphJson, ApiError> {
     let settings = faults::FaultSettings::parse(&Value::Object(body))
         .map_err(|e| ApiError::BadRequest(format!("The fault settings: {e}.")))?;
-    dev.kit.faults.set(Some(settings));
-    Ok(faults_body(&dev))
+    dev.kit.faults.set(caller.tenant(), Some(settings));
+    Ok(faults_body(&dev, caller.tenant()))
 }
 
-/// `DELETE /dev/v1/faults`: no more faults.
-async fn clear_faults(_: GraphCaller<ReadWrite>, State(dev): State<DevState>) -> StatusCode {
-    dev.kit.faults.set(None);
+/// `DELETE /dev/v1/faults`: no more faults for the token's tenant.
+async fn clear_faults(caller: GraphCaller<ReadWrite>, State(dev): State<DevState>) -> StatusCode {
+    dev.kit.faults.set(caller.tenant(), None);
     StatusCode::NO_CONTENT
 }
 
@@ -230,12 +248,21 @@ impl JournalQuery {
         let bad = ApiError::BadRequest;
         let tenant = match self.tenant.as_deref().map(str::trim) {
             None => Some(own),
-            Some("all") => None,
-            Some(t) => Some(t.parse::<uuid::Uuid>().map(TenantId).map_err(|_| {
-                bad(format!(
-                    "The tenant '{t}' is neither a tenant GUID nor all."
-                ))
-            })?),
+            Some("all") => {
+                dev.kit.shared_only("the journal's tenant=all")?;
+                None
+            }
+            Some(t) => {
+                let asked = t.parse::<uuid::Uuid>().map(TenantId).map_err(|_| {
+                    bad(format!(
+                        "The tenant '{t}' is neither a tenant GUID nor all."
+                    ))
+                })?;
+                if asked != own {
+                    dev.kit.shared_only("another tenant's journal")?;
+                }
+                Some(asked)
+            }
         };
         let status = match self.status.as_deref() {
             None => None,
@@ -335,7 +362,11 @@ async fn start_simulation(
         .await
         .map_err(|e| match e {
             simulate::StartError::TooMany => ApiError::Conflict(format!(
-                "At most {} simulated partners run at once; stop one with DELETE /dev/v1/partners/{{id}}.",
+                "At most {} simulated partners run at once in a tenant; stop one with DELETE /dev/v1/partners/{{id}}.",
+                simulate::MAX_PER_TENANT
+            )),
+            simulate::StartError::ProcessFull => ApiError::Unavailable(format!(
+                "This stand-in runs {} simulated partners, its most across tenants; stop some, or reset.",
                 simulate::MAX_SIMULATIONS
             )),
             simulate::StartError::Duplicate(p) => ApiError::Conflict(format!(

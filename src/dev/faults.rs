@@ -2,13 +2,21 @@
 //! of the Graph or partner API's requests is answered with a Graph-shaped 429 (with
 //! `Retry-After`), 500, 503 or 504, and requests can be slowed down, so a client's
 //! retry logic can be tested. Never applied to the dev API or the probes.
+//!
+//! Faults belong to a tenant: those set through `POST /dev/v1/faults` apply only to
+//! requests whose token is for the tenant that set them, so tests sharing one
+//! stand-in never fault each other. Faults given at start (`--faults`) apply to every
+//! request in their scope, with a token or without.
 
 use crate::http::ApiError;
+use crate::model::TenantId;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rand::Rng;
 use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::RwLock;
 use std::time::Duration;
 
@@ -44,22 +52,65 @@ pub struct FaultSettings {
 /// The settings in force; none by default.
 #[derive(Debug, Default)]
 pub struct Faults {
-    settings: RwLock<Option<FaultSettings>>,
+    /// From `--faults`: every request in their scope.
+    start: RwLock<Option<FaultSettings>>,
+    by_tenant: RwLock<HashMap<TenantId, FaultSettings>>,
+    /// Whether any settings are in force: the common case (none) costs one load.
+    any: AtomicBool,
 }
 
 /// The most latency one request may be given.
 const MAX_LATENCY_MS: u64 = 60_000;
 
 impl Faults {
-    pub fn set(&self, settings: Option<FaultSettings>) {
-        *self.settings.write().unwrap_or_else(|e| e.into_inner()) = settings;
+    fn tenants(&self) -> std::sync::RwLockReadGuard<'_, HashMap<TenantId, FaultSettings>> {
+        self.by_tenant.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn get(&self) -> Option<FaultSettings> {
-        self.settings
-            .read()
+    fn refresh_any(&self) {
+        let any = self.start().is_some() || !self.tenants().is_empty();
+        self.any.store(any, Ordering::Release);
+    }
+
+    /// The faults every request in their scope meets (`--faults`).
+    pub fn set_start(&self, settings: Option<FaultSettings>) {
+        *self.start.write().unwrap_or_else(|e| e.into_inner()) = settings;
+        self.refresh_any();
+    }
+
+    pub fn start(&self) -> Option<FaultSettings> {
+        self.start.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Sets (or with `None` clears) a tenant's faults.
+    pub fn set(&self, tenant: TenantId, settings: Option<FaultSettings>) {
+        {
+            let mut map = self.by_tenant.write().unwrap_or_else(|e| e.into_inner());
+            match settings {
+                Some(s) => map.insert(tenant, s),
+                None => map.remove(&tenant),
+            };
+        }
+        self.refresh_any();
+    }
+
+    pub fn get(&self, tenant: TenantId) -> Option<FaultSettings> {
+        self.tenants().get(&tenant).cloned()
+    }
+
+    /// Clears every tenant's faults and those given at start (a full reset).
+    pub fn clear_all(&self) {
+        self.by_tenant
+            .write()
             .unwrap_or_else(|e| e.into_inner())
-            .clone()
+            .clear();
+        self.set_start(None);
+    }
+
+    /// What a request for `tenant` (`None`: no valid token) meets: its tenant's
+    /// faults, else those given at start.
+    fn for_request(&self, tenant: Option<TenantId>) -> Option<FaultSettings> {
+        tenant.and_then(|t| self.get(t)).or_else(|| self.start())
     }
 }
 
@@ -208,13 +259,20 @@ fn injected(status: u16, retry_after: u64) -> ApiError {
     }
 }
 
-/// Applies the fault settings, if any, to a request.
-pub async fn inject(
-    State(kit): State<std::sync::Arc<super::DevKit>>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let settings = kit.faults.get().filter(|s| s.applies_to(req.uri().path()));
+/// Applies the fault settings, if any, to a request: its tenant's (told from its
+/// token), else those given at start.
+pub async fn inject(State(dev): State<super::DevState>, req: Request, next: Next) -> Response {
+    let faults = &dev.kit.faults;
+    if !faults.any.load(Ordering::Acquire) {
+        return next.run(req).await;
+    }
+    let tenant = crate::http::extract::authenticate(&dev.app, req.headers())
+        .await
+        .ok()
+        .map(|caller| caller.tenant);
+    let settings = faults
+        .for_request(tenant)
+        .filter(|s| s.applies_to(req.uri().path()));
     let Some(s) = settings else {
         return next.run(req).await;
     };
@@ -306,5 +364,27 @@ mod tests {
         assert!(scope("partner").applies_to("/partner/v1/heartbeat"));
         assert!(scope("all").applies_to("/partner/v1/heartbeat"));
         assert!(!scope("/beta/deviceManagement").applies_to("/beta/$batch"));
+    }
+
+    #[test]
+    fn a_tenants_faults_are_its_own_and_start_faults_everyones() {
+        let faults = Faults::default();
+        let (a, b) = (
+            TenantId(uuid::Uuid::new_v4()),
+            TenantId(uuid::Uuid::new_v4()),
+        );
+        assert!(!faults.any.load(Ordering::Relaxed));
+        let mine = FaultSettings::parse(&json!({"errorRate": 1})).unwrap();
+        faults.set(a, Some(mine.clone()));
+        assert_eq!(faults.for_request(Some(a)), Some(mine.clone()));
+        assert_eq!(faults.for_request(Some(b)), None);
+        assert_eq!(faults.for_request(None), None);
+        let everyone = FaultSettings::parse(&json!({"latencyMs": 5})).unwrap();
+        faults.set_start(Some(everyone.clone()));
+        assert_eq!(faults.for_request(Some(b)), Some(everyone.clone()));
+        assert_eq!(faults.for_request(None), Some(everyone));
+        assert_eq!(faults.for_request(Some(a)), Some(mine));
+        faults.clear_all();
+        assert!(!faults.any.load(Ordering::Relaxed));
     }
 }

@@ -28,6 +28,9 @@ pub struct DevKit {
     pub faults: faults::Faults,
     pub journal: journal::Journal,
     pub simulations: Arc<simulate::Simulations>,
+    /// `--dev-shared`: the stand-in belongs to one tester, so a control may reach
+    /// past the token's tenant (a reset of every tenant, another tenant's journal).
+    pub shared: bool,
 }
 
 impl DevKit {
@@ -37,15 +40,33 @@ impl DevKit {
         base: Arc<dyn Clock>,
         faults: Option<faults::FaultSettings>,
         journal_capacity: usize,
+        shared: bool,
     ) -> Self {
         let kit = DevKit {
             clock: Arc::new(AdjustableClock::over(base)),
             faults: faults::Faults::default(),
             journal: journal::Journal::new(journal_capacity),
             simulations: Arc::default(),
+            shared,
         };
-        kit.faults.set(faults);
+        kit.faults.set_start(faults);
         kit
+    }
+}
+
+impl DevKit {
+    /// Refuses `what`, a control that reaches past the caller's tenant, unless the
+    /// stand-in was started with `--dev-shared`.
+    pub(crate) fn shared_only(&self, what: &str) -> Result<(), crate::http::ApiError> {
+        match self.shared {
+            true => Ok(()),
+            false => Err(crate::http::ApiError::Forbidden {
+                code: "Authorization_RequestDenied",
+                message: format!(
+                    "{what} reaches past your token's tenant, which this stand-in allows only when started with --dev-shared (a stand-in that belongs to one tester)."
+                ),
+            }),
+        }
     }
 }
 
@@ -77,7 +98,7 @@ impl DevState {
     /// `routes` with fault and latency injection.
     pub fn faulted(&self, routes: Router<AppState>) -> Router<AppState> {
         routes.layer(axum::middleware::from_fn_with_state(
-            self.kit.clone(),
+            self.clone(),
             faults::inject,
         ))
     }

@@ -181,8 +181,11 @@ pub struct Simulations {
     pass: tokio::sync::Mutex<()>,
 }
 
-/// The most simulations one process runs.
-pub const MAX_SIMULATIONS: usize = 1000;
+/// The most simulations one tenant runs, so that no tenant can take every place.
+pub const MAX_PER_TENANT: usize = 1000;
+
+/// The most simulations one process runs, across tenants.
+pub const MAX_SIMULATIONS: usize = 20_000;
 
 impl Simulations {
     fn running(&self) -> std::sync::MutexGuard<'_, Vec<Simulation>> {
@@ -209,8 +212,11 @@ impl Simulations {
         let _pass = self.pass.lock().await;
         {
             let running = self.running();
-            if running.len() >= MAX_SIMULATIONS {
+            if running.iter().filter(|s| s.tenant == tenant).count() >= MAX_PER_TENANT {
                 return Err(StartError::TooMany);
+            }
+            if running.len() >= MAX_SIMULATIONS {
+                return Err(StartError::ProcessFull);
             }
             if running
                 .iter()
@@ -279,7 +285,10 @@ impl Simulations {
 /// Why a simulation was not started.
 #[derive(Debug)]
 pub enum StartError {
+    /// The tenant runs its most.
     TooMany,
+    /// The process runs its most.
+    ProcessFull,
     Duplicate(Uuid),
     Refused(String),
 }

@@ -5,18 +5,41 @@
 
 use crate::http::body::{json_kind, JsonObject};
 use crate::http::extract::Authenticated;
-use crate::http::respond::GraphJson;
+use crate::http::respond::SerializedJson;
 use crate::http::ApiError;
 use axum::body::Body;
 use axum::extract::{Extension, Request};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use base64::Engine;
+use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use tower::ServiceExt;
 
 /// Most requests in one batch, as in Graph.
 const MAX_REQUESTS: usize = 20;
+
+/// The largest answer one item may carry back; larger answers (none of the Graph
+/// routes gives one: a page holds at most 999 connections) become a 500 item. With
+/// answers held as their bytes, a batch holds at most 20 of these at once.
+const MAX_ITEM_ANSWER: usize = 8 << 20;
+
+/// One item's answer, its body kept as the bytes the route wrote (parsing it into a
+/// tree would take several times the memory).
+#[derive(Serialize)]
+struct Answer {
+    id: String,
+    status: u16,
+    headers: Map<String, Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body: Option<Box<RawValue>>,
+}
+
+#[derive(Serialize)]
+struct Answers {
+    responses: Vec<Answer>,
+}
 
 /// One validated item of a batch.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,11 +63,11 @@ pub async fn batch(
     Extension(ItemRouter(router)): Extension<ItemRouter>,
     headers: HeaderMap,
     JsonObject(envelope): JsonObject,
-) -> Result<GraphJson, ApiError> {
+) -> Result<SerializedJson, ApiError> {
     let items = parse_envelope(&envelope)?;
     let order = execution_order(&items)?;
     let mut statuses: HashMap<&str, u16> = HashMap::new();
-    let mut responses: Vec<(usize, Value)> = Vec::with_capacity(items.len());
+    let mut responses: Vec<(usize, Answer)> = Vec::with_capacity(items.len());
     for i in order {
         let item = &items[i];
         let failed = item
@@ -60,8 +83,8 @@ pub async fn batch(
     }
     // Answer in request order, which clients find easiest to read.
     responses.sort_by_key(|(i, _)| *i);
-    let responses: Vec<Value> = responses.into_iter().map(|(_, r)| r).collect();
-    Ok(GraphJson(StatusCode::OK, json!({ "responses": responses })))
+    let responses = responses.into_iter().map(|(_, r)| r).collect();
+    Ok(SerializedJson::of(StatusCode::OK, &Answers { responses }))
 }
 
 fn bad(message: impl Into<String>) -> ApiError {
@@ -321,7 +344,7 @@ fn execution_order(items: &[Item]) -> Result<Vec<usize>, ApiError> {
 }
 
 /// 424 for an item whose dependency failed (or was itself not run).
-fn failed_dependency(item: &Item, dep: &str, status: Option<u16>) -> (u16, Value) {
+fn failed_dependency(item: &Item, dep: &str, status: Option<u16>) -> (u16, Answer) {
     let why = match status {
         Some(s) => format!("which failed with status {s}"),
         None => "which did not run".to_owned(),
@@ -330,19 +353,11 @@ fn failed_dependency(item: &Item, dep: &str, status: Option<u16>) -> (u16, Value
         "code": "FailedDependency",
         "message": format!("Request '{}' was not run: it depends on request '{dep}', {why}.", item.id),
     }});
-    (
-        424,
-        json!({
-            "id": item.id,
-            "status": 424,
-            "headers": {"Content-Type": "application/json"},
-            "body": body,
-        }),
-    )
+    (424, error_answer(item, 424, body))
 }
 
 /// Runs one item through the router, with the batch's credentials and host.
-async fn run(router: axum::Router, batch_headers: &HeaderMap, item: &Item) -> (u16, Value) {
+async fn run(router: axum::Router, batch_headers: &HeaderMap, item: &Item) -> (u16, Answer) {
     let mut request = Request::builder()
         .method(item.method.clone())
         .uri(encoded_uri(&item.url));
@@ -385,9 +400,18 @@ async fn run(router: axum::Router, batch_headers: &HeaderMap, item: &Item) -> (u
     };
     let status = response.status().as_u16();
     let (parts, body) = response.into_parts();
-    let bytes = axum::body::to_bytes(body, usize::MAX)
-        .await
-        .unwrap_or_default();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_ITEM_ANSWER).await else {
+        let answer = failed_item(
+            item,
+            500,
+            "InternalServerError",
+            &format!(
+                "The answer to this request is larger than the {} MiB a batch item may carry; make the request on its own.",
+                MAX_ITEM_ANSWER >> 20
+            ),
+        );
+        return (500, answer);
+    };
     let mut headers = Map::new();
     for (name, value) in &parts.headers {
         if let (Some(canonical), Ok(v)) = (canonical_header(name.as_str()), value.to_str()) {
@@ -399,23 +423,48 @@ async fn run(router: axum::Router, batch_headers: &HeaderMap, item: &Item) -> (u
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("application/json"));
-    let mut answer = json!({"id": item.id, "status": status, "headers": headers});
-    if !bytes.is_empty() {
-        answer["body"] = match serde_json::from_slice::<Value>(&bytes) {
-            Ok(v) if is_json => v,
-            _ => Value::String(base64::engine::general_purpose::STANDARD.encode(&bytes)),
-        };
-    }
+    let body = match bytes.is_empty() {
+        true => None,
+        false => {
+            let json = match is_json {
+                true => String::from_utf8(bytes.to_vec()).ok(),
+                false => None,
+            };
+            // JSON as it was written (RawValue checks it is JSON); anything else, or
+            // JSON that does not parse, base64-encoded as a JSON string.
+            json.and_then(|text| RawValue::from_string(text).ok())
+                .or_else(|| {
+                    let encoded = base64::engine::general_purpose::STANDARD.encode(&bytes);
+                    RawValue::from_string(Value::String(encoded).to_string()).ok()
+                })
+        }
+    };
+    let answer = Answer {
+        id: item.id.clone(),
+        status,
+        headers,
+        body,
+    };
     (status, answer)
 }
 
-fn failed_item(item: &Item, status: u16, code: &str, message: &str) -> Value {
-    json!({
-        "id": item.id,
-        "status": status,
-        "headers": {"Content-Type": "application/json"},
-        "body": {"error": {"code": code, "message": message}},
-    })
+fn failed_item(item: &Item, status: u16, code: &str, message: &str) -> Answer {
+    error_answer(
+        item,
+        status,
+        json!({"error": {"code": code, "message": message}}),
+    )
+}
+
+fn error_answer(item: &Item, status: u16, body: Value) -> Answer {
+    let mut headers = Map::new();
+    headers.insert("Content-Type".into(), "application/json".into());
+    Answer {
+        id: item.id.clone(),
+        status,
+        headers,
+        body: RawValue::from_string(body.to_string()).ok(),
+    }
 }
 
 /// The spelling Graph uses for each response header an item reports; others (transport

@@ -16,6 +16,7 @@ const TEST_NOW: i64 = 1_795_428_000;
 async fn issuer(listen: Option<String>) -> Option<TestServer> {
     TestServer::start_with(|c| {
         c.dev.enabled = true;
+        c.dev.dev_shared = true;
         c.tls.tls_dev = true;
         if let Some(addr) = listen {
             c.listen = addr;
@@ -222,6 +223,7 @@ async fn an_instance_started_before_its_issuer_answers_503_then_becomes_ready() 
     let home = ca_home.path().to_owned();
     let issuer = TestServer::start_with(move |c| {
         c.dev.enabled = true;
+        c.dev.dev_shared = true;
         c.tls.tls_dev = true;
         c.listen = addr.to_string();
         c.data_dir = home;

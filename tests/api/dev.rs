@@ -108,7 +108,10 @@ async fn moving_the_clock_turns_healthy_unhealthy_without_waiting() {
 
 #[tokio::test]
 async fn reset_clears_the_callers_tenant_or_everything() {
-    let s = test_server!(|c| c.dev.enabled = true);
+    let s = test_server!(|c| {
+        c.dev.enabled = true;
+        c.dev.dev_shared = true;
+    });
     let (a, b) = (s.admin(TENANT_A), s.admin(TENANT_B));
     for _ in 0..2 {
         s.create(&a, Uuid::new_v4(), true).await;
@@ -248,6 +251,93 @@ fn serve_seed_loads_a_file_at_start() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("tenants[0].id"));
 }
 
+/// Dev mode kept per tenant: one tenant's faults never touch another's requests, a
+/// reset clears the tenant's faults, and the controls that reach past the token's
+/// tenant need --dev-shared.
+#[tokio::test]
+async fn each_tenant_controls_only_its_own_stand_in() {
+    let s = test_server!(|c| c.dev.enabled = true);
+    let (a, b) = (s.admin(TENANT_A), s.admin(TENANT_B));
+    let set = "/beta/deviceManagement/virtualEndpoint/externalPartners";
+    let res = s
+        .post_json(
+            "/dev/v1/faults",
+            &a,
+            &json!({"scope": "all", "errorRate": 1, "errors": [503], "latencyMs": 300}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_error(
+        s.get(set, &a).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "ServiceUnavailable",
+    )
+    .await;
+    // B meets neither the errors nor the latency; a request without a token neither.
+    let started = std::time::Instant::now();
+    assert_eq!(s.get(set, &b).await.status(), StatusCode::OK);
+    assert_ne!(
+        s.heartbeat(&s.partner(TENANT_B, Uuid::new_v4()))
+            .await
+            .status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert!(started.elapsed() < std::time::Duration::from_millis(300));
+    assert_error(
+        s.get(set, "").await,
+        StatusCode::UNAUTHORIZED,
+        "InvalidAuthenticationToken",
+    )
+    .await;
+    let theirs: Value = s.get("/dev/v1/faults", &b).await.json().await.unwrap();
+    assert_eq!(theirs["faults"], Value::Null);
+    // A's reset clears A's faults.
+    let res = s.post_json("/dev/v1/reset", &a, &json!({})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(s.get(set, &a).await.status(), StatusCode::OK);
+
+    // Reaching past the token's tenant is refused without --dev-shared.
+    for (method, path) in [
+        (Method::POST, "/dev/v1/reset?scope=all"),
+        (Method::GET, "/dev/v1/journal?tenant=all"),
+        (Method::DELETE, "/dev/v1/journal?tenant=all"),
+    ] {
+        let res = s.request(method, path, &a).send().await.unwrap();
+        let msg = error_message(res, StatusCode::FORBIDDEN, "Authorization_RequestDenied").await;
+        assert!(msg.contains("--dev-shared"), "{path}: {msg}");
+    }
+    let other = format!("/dev/v1/journal?tenant={TENANT_B}");
+    let res = s.get(&other, &a).await;
+    assert_error(res, StatusCode::FORBIDDEN, "Authorization_RequestDenied").await;
+    let own = format!("/dev/v1/journal?tenant={TENANT_A}");
+    assert_eq!(s.get(&own, &a).await.status(), StatusCode::OK);
+}
+
+/// Faults given at start meet every request in their scope, with a token or not.
+#[tokio::test]
+async fn start_faults_meet_every_request() {
+    let s = test_server!(|c| {
+        c.dev.enabled = true;
+        c.dev.faults = Some(r#"{"errorRate": 1, "errors": [500]}"#.into());
+    });
+    let set = "/beta/deviceManagement/virtualEndpoint/externalPartners";
+    for tok in [s.admin(TENANT_A), s.admin(TENANT_B), String::new()] {
+        assert_error(
+            s.get(set, &tok).await,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerError",
+        )
+        .await;
+    }
+    let v: Value = s
+        .get("/dev/v1/faults", &s.admin(TENANT_A))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["startFaults"]["errors"], json!([500]));
+}
+
 #[tokio::test]
 async fn faults_answer_graph_requests_with_retryable_errors_until_cleared() {
     let s = test_server!(|c| c.dev.enabled = true);
@@ -354,7 +444,10 @@ async fn faults_answer_graph_requests_with_retryable_errors_until_cleared() {
 
 #[tokio::test]
 async fn the_journal_shows_what_a_partner_sent_to_its_own_tenant() {
-    let s = test_server!(|c| c.dev.enabled = true);
+    let s = test_server!(|c| {
+        c.dev.enabled = true;
+        c.dev.dev_shared = true;
+    });
     let tok = s.admin(TENANT_A);
     let partner_id = Uuid::new_v4();
     s.create_id(&tok, partner_id, true).await;
@@ -605,7 +698,10 @@ async fn simulated_partners_keep_health_moving_with_the_clock() {
 
 #[tokio::test]
 async fn the_token_endpoint_mints_tokens_the_graph_api_accepts() {
-    let s = test_server!(|c| c.dev.enabled = true);
+    let s = test_server!(|c| {
+        c.dev.enabled = true;
+        c.dev.dev_shared = true;
+    });
     let tenant = TENANT_A;
     let config: Value = s
         .client

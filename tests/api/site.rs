@@ -150,7 +150,10 @@ async fn in_dev_mode_the_document_adds_the_controls() {
 
 #[tokio::test]
 async fn a_query_string_the_dev_api_cannot_read_is_graphs_400() {
-    let s = test_server!(|c| c.dev.enabled = true);
+    let s = test_server!(|c| {
+        c.dev.enabled = true;
+        c.dev.dev_shared = true;
+    });
     let tok = s.admin(TENANT_A);
     for path in [
         "/dev/v1/journal?top=1&top=2",
@@ -169,7 +172,10 @@ async fn a_query_string_the_dev_api_cannot_read_is_graphs_400() {
 
 #[tokio::test]
 async fn the_page_and_the_document_stay_out_of_the_journal() {
-    let s = test_server!(|c| c.dev.enabled = true);
+    let s = test_server!(|c| {
+        c.dev.enabled = true;
+        c.dev.dev_shared = true;
+    });
     let tok = s.admin(TENANT_A);
     for path in ["/", "/openapi.json", "/status/app.js"] {
         s.client.get(s.url(path)).send().await.unwrap();

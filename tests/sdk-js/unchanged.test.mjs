@@ -28,7 +28,8 @@ before(async () => {
   dataDir = mkdtempSync(join(tmpdir(), "cloudpc-unchanged-js-"));
   cleanEnv = { ...process.env, RUST_LOG: "warn" };
   for (const name of INHERITED) delete cleanEnv[name];
-  const args = ["serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--dev",
+  // --dev-shared: the test reads the journal across tenants (the token requests').
+  const args = ["serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--dev", "--dev-shared",
     "--proxy-listen", "127.0.0.1:0", "--proxy-passthrough", "false", "--shutdown-grace", "1s"];
   if (process.env.CLOUDPC_PARTNERS_DATABASE) args.push("--database", process.env.CLOUDPC_PARTNERS_DATABASE);
   else args.push("--in-memory");

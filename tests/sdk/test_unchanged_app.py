@@ -33,7 +33,8 @@ INHERITED = {
 def stand_in():
     data_dir = tempfile.mkdtemp(prefix="cloudpc-unchanged-")
     env = {k: v for k, v in os.environ.items() if k not in INHERITED}
-    args = [BINARY, "serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir, "--dev",
+    # --dev-shared: the test reads the journal across tenants (the token requests').
+    args = [BINARY, "serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir, "--dev", "--dev-shared",
             "--proxy-listen", "127.0.0.1:0", "--proxy-passthrough", "false", "--shutdown-grace", "1s"]
     if os.environ.get("CLOUDPC_PARTNERS_SDK_DATABASE"):
         args += ["--database", os.environ["CLOUDPC_PARTNERS_SDK_DATABASE"]]
