@@ -110,9 +110,12 @@ echo "== [${SECONDS}s] the SDK, browser and OpenAPI suites passed"
 echo "== [${SECONDS}s] the Python wheel and its pytest plugin, installed from the built artifact"
 python_env tests/package/build-requirements.txt "$target_dir/package-venv"
 rm -rf "$target_dir/wheels"
-"$target_dir/package-venv/bin/maturin" build --quiet --profile dev --out "$target_dir/wheels"
+"$target_dir/package-venv/bin/maturin" build --profile dev --out "$target_dir/wheels" 2>&1 | grep -v '^ *Compiling' || true
+test -n "$(ls "$target_dir"/wheels/cloudpc_partners-*.whl)"
+echo "   [${SECONDS}s] wheel built"
 wheel_venv="$target_dir/wheel-venv"
 fresh_venv "$wheel_venv" "$target_dir"/wheels/cloudpc_partners-*.whl -r tests/package/requirements.txt
+echo "   [${SECONDS}s] wheel installed"
 package_tests=$(realpath tests/package)
 (cd "$target_dir" && env -u CLOUDPC_PARTNERS_BIN "$wheel_venv/bin/python" -m pytest -q -n 2 -p no:cacheprovider \
   -W ignore::DeprecationWarning "$package_tests")

@@ -17,6 +17,8 @@ use uuid::Uuid;
 pub struct PartnerEntry {
     pub id: Uuid,
     pub enabled: bool,
+    /// When the connection was (last) enabled.
+    pub enabled_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Connections by tenant and `partnerId`, each remembered for `ttl`.
@@ -58,6 +60,7 @@ impl PartnerDirectory {
         let entry = PartnerEntry {
             id: rec.id,
             enabled: rec.enable_connection(),
+            enabled_at: rec.enabled_at,
         };
         entries.insert((tenant, rec.partner_id()), (entry, Instant::now()));
         entry

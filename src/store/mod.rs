@@ -115,20 +115,37 @@ pub struct ListRequest<'a> {
     pub orderby: &'a [OrderBy],
     pub offset: u64,
     /// Where the page starts by its keys, where the table pages by keys.
-    pub after: Option<&'a crate::odata::Cursor>,
+    pub after: Option<&'a [crate::edm::Scalar]>,
     pub limit: u64,
     pub status: StatusClock,
 }
 
 impl<'a> ListRequest<'a> {
-    /// The page a collection query asks for, with `connectionStatus` evaluated at `status`.
+    /// The page a collection query asks for, with `connectionStatus` evaluated at
+    /// `status`; or, for a later page of a walk ordered by it, at the instant the
+    /// walk started, which its cursor carries first: the order, and so the walk,
+    /// stays one order from the first page to the last.
     pub fn page_of(q: &'a crate::odata::CollectionQuery, status: StatusClock) -> Self {
+        use crate::edm::{Scalar, Source};
         let window = q.window();
+        let derived_order = q
+            .orderby
+            .iter()
+            .any(|o| matches!(o.property.source, Source::Derived(_)));
+        let (status, after) = match (q.after.as_deref(), derived_order) {
+            (Some([Scalar::Time(started), rest @ ..]), true) => (
+                StatusClock {
+                    fresh_since: *started,
+                },
+                Some(rest),
+            ),
+            (after, _) => (status, after),
+        };
         ListRequest {
             filter: q.filter.as_ref(),
             orderby: &q.orderby,
             offset: window.offset,
-            after: q.after.as_ref(),
+            after,
             limit: window.limit,
             status,
         }

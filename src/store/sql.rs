@@ -226,15 +226,30 @@ static PARTNER_KEYSET: [(&str, EdmType); 2] = [
     ("id", EdmType::String),
 ];
 
-/// The keys a cursor over `orderby` then `keyset` holds for `record`; `None` when a
-/// sort key is computed rather than stored (it can change between pages).
-pub fn partner_cursor(orderby: &[OrderBy], record: &PartnerRecord) -> Option<Cursor> {
-    let mut keys = Vec::with_capacity(orderby.len() + PARTNER_KEYSET.len());
+/// The keys a cursor over `orderby` then `keyset` holds for `record`.
+///
+/// `connectionStatus` is computed, from the stored times and an instant: ordered by
+/// it, the cursor starts with that instant, so every page of one walk computes the
+/// order against the same instant (see [`ListRequest::page_of`]), and holds the
+/// status the record had then.
+pub fn partner_cursor(
+    orderby: &[OrderBy],
+    record: &PartnerRecord,
+    status: StatusClock,
+) -> Option<Cursor> {
+    let mut keys = Vec::with_capacity(orderby.len() + PARTNER_KEYSET.len() + 1);
+    if orderby
+        .iter()
+        .any(|o| matches!(o.property.source, Source::Derived(_)))
+    {
+        keys.push(Scalar::Time(status.fresh_since));
+    }
     for o in orderby {
         keys.push(match o.property.source {
             Source::Key => Scalar::Text(record.id.to_string()),
             Source::Column(_) => record.values.get(o.property.name).clone(),
-            Source::Derived(_) => return None,
+            Source::Derived(Derived::Status) => Scalar::Enum(status_at(record, status).value()),
+            Source::Derived(Derived::StatusDetails) => return None,
         });
     }
     keys.push(Scalar::Time(record.created_at));
@@ -254,6 +269,19 @@ fn fits(edm: &EdmType, nullable: bool, v: &Scalar) -> bool {
     }
 }
 
+/// `connectionStatus` at the clock's instant, as [`Builder::status_expr`] computes it.
+fn status_at(record: &PartnerRecord, clock: StatusClock) -> ConnectionStatus {
+    match (record.enable_connection(), record.last_heartbeat_at) {
+        (false, _) => ConnectionStatus::NotAvailable,
+        (true, None) => ConnectionStatus::Available,
+        (true, Some(hb)) if record.enabled_at.is_some_and(|e| hb < e) => {
+            ConnectionStatus::Available
+        }
+        (true, Some(hb)) if hb >= clock.fresh_since => ConnectionStatus::Healthy,
+        (true, Some(_)) => ConnectionStatus::Unhealthy,
+    }
+}
+
 /// ` AND <row after the cursor>` in the order `orderby` then `keyset`; false (and
 /// nothing written) when the cursor does not fit that order, which only an edited
 /// token can cause: the page then starts at the token's offset.
@@ -261,11 +289,11 @@ fn after_cursor(
     b: &mut Builder,
     orderby: &[OrderBy],
     keyset: &[(&'static str, EdmType)],
-    cursor: &Cursor,
+    cursor: &[Scalar],
 ) -> bool {
     let mut keys: Vec<(String, Direction, bool)> = Vec::with_capacity(cursor.len());
     for o in orderby {
-        if matches!(o.property.source, Source::Derived(_)) {
+        if matches!(o.property.source, Source::Derived(Derived::StatusDetails)) {
             return false;
         }
         keys.push((
@@ -770,13 +798,18 @@ mod tests {
             let s = page_after(&[], &bad);
             assert!(s.sql.ends_with("OFFSET $3"), "{bad:?}: {}", s.sql);
         }
-        // A computed key (connectionStatus) never pages by keys.
+        // The computed key (connectionStatus) pages by keys too, its CASE compared.
         let order = [OrderBy {
             property: PARTNERS.lookup("connectionStatus").unwrap(),
             direction: Direction::Asc,
         }];
         let s = page_after(&order, &vec![Scalar::Enum(1), at, Scalar::Text("x".into())]);
-        assert!(s.sql.contains("OFFSET"), "{}", s.sql);
+        assert!(!s.sql.contains("OFFSET"), "{}", s.sql);
+        assert!(
+            s.sql.contains("AS BIGINT), created_at, id) > ("),
+            "{}",
+            s.sql
+        );
     }
 
     #[test]

@@ -312,7 +312,7 @@ impl Store for SqlStore {
         let next_after = items
             .last()
             .filter(|_| more)
-            .and_then(|last| sql::partner_cursor(request.orderby, last));
+            .and_then(|last| sql::partner_cursor(request.orderby, last, request.status));
         Ok(Page {
             items,
             more,

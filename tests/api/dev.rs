@@ -945,3 +945,39 @@ async fn dev_mode_refuses_a_non_loopback_address_unless_allowed() {
     let server = cloudpc_partners::start(&config, clock).await.unwrap();
     server.shutdown().await.unwrap();
 }
+
+/// A heartbeat answered 204 shows in the next read, even with the dev clock moved
+/// back before the connection was enabled.
+#[tokio::test]
+async fn a_heartbeat_shows_whatever_the_dev_clock_says() {
+    let s = test_server!(|c| c.dev.enabled = true);
+    let tok = s.admin(TENANT_A);
+    let partner_id = Uuid::new_v4();
+    let created = s.create(&tok, partner_id, true).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let res = s
+        .post_json("/dev/v1/clock", &tok, &json!({"advance": "-2h"}))
+        .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::BAD_REQUEST,
+        "advance takes no sign"
+    );
+    let res = s
+        .post_json(
+            "/dev/v1/clock",
+            &tok,
+            &json!({"set": "2020-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = s.heartbeat(&s.partner(TENANT_A, partner_id)).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let got: Value = s
+        .get(&format!("{SET}/{id}"), &tok)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["connectionStatus"], "healthy", "{got}");
+}

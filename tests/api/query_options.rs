@@ -458,3 +458,84 @@ async fn next_links_hold_their_place_as_rows_come_and_go() {
     assert_eq!(later.len(), 1, "{next}");
     assert!(!seen.contains(&later[0]));
 }
+
+/// Walks ordered by `connectionStatus` (computed from the clock), with rows created
+/// and deleted between pages and the clock moving on (healthy connections turn
+/// unhealthy): every connection that existed throughout is visited exactly once, in
+/// the walk's one order, for page sizes and both directions.
+#[tokio::test]
+async fn status_ordered_walks_visit_each_connection_once_under_writes() {
+    let s = test_server!();
+    let tok = s.admin(TENANT_A);
+    // 40 connections: disabled, never heard from, healthy.
+    let mut stable = Vec::new();
+    for i in 0..40 {
+        let partner_id = Uuid::new_v4();
+        let id = s.create_id(&tok, partner_id, i % 4 != 0).await;
+        if i % 4 == 1 || i % 4 == 2 {
+            s.heartbeat(&s.partner(TENANT_A, partner_id)).await;
+        }
+        stable.push(id);
+        s.advance(chrono::Duration::milliseconds(5));
+    }
+    let mut walks = 0;
+    for (top, dir) in [(1, "asc"), (3, "desc"), (7, "asc"), (16, "desc")] {
+        let tok = s.admin(TENANT_A);
+        let mut seen: Vec<String> = Vec::new();
+        let mut churn: Vec<String> = Vec::new();
+        let mut pages = 0;
+        let mut page = list(
+            &s,
+            &tok,
+            &format!("$orderby=connectionStatus {dir}&$top={top}"),
+        )
+        .await;
+        loop {
+            seen.extend(ids(&page));
+            // The clock moves on by hours over a walk: a token minted now.
+            let tok = s.admin(TENANT_A);
+            // Writes between pages: on every third, one created (it may land ahead
+            // of the walk), an earlier one of those deleted; and the clock on by 4
+            // minutes (heartbeats time out after 5).
+            pages += 1;
+            if pages % 3 == 0 {
+                churn.push(s.create_id(&tok, Uuid::new_v4(), true).await);
+            }
+            if churn.len() > 1 {
+                let gone = churn.remove(0);
+                let res = s
+                    .request(reqwest::Method::DELETE, &format!("{SET}/{gone}"), &tok)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(res.status(), StatusCode::NO_CONTENT);
+            }
+            s.advance(chrono::Duration::minutes(4));
+            let Some(next) = page["@odata.nextLink"].as_str() else {
+                break;
+            };
+            assert!(pages < 200, "walk {walks} does not end");
+            page = s.api(&tok).follow(next).await;
+        }
+        walks += 1;
+        for id in &stable {
+            let times = seen.iter().filter(|s| *s == id).count();
+            assert_eq!(
+                times, 1,
+                "walk {walks} ($top={top} {dir}): {id} seen {times} times"
+            );
+        }
+        let mut unique = seen.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), seen.len(), "walk {walks}: a row seen twice");
+        // Clean up for the next walk: what this one created.
+        let tok = s.admin(TENANT_A);
+        for id in churn {
+            s.request(reqwest::Method::DELETE, &format!("{SET}/{id}"), &tok)
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+}
