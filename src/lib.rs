@@ -23,6 +23,7 @@ pub mod site;
 pub mod state;
 pub mod store;
 pub mod throttle;
+pub mod throwaway;
 pub mod tls;
 
 pub use app::{start, Server};

@@ -2,7 +2,8 @@
 //! prints what an app sets to use the intercepting proxy, `migrate-data` copies an
 //! embedded database into PostgreSQL.
 
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use cloudpc_partners::auth::{mint_local_token, MintRequest, SigningKeys, TokenKind};
 use cloudpc_partners::clock::SystemClock;
 use cloudpc_partners::config::{EnvConfig, MigrateConfig, ServeConfig, TokenConfig};
@@ -46,9 +47,16 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // `--in-memory` without `--data-dir` keeps its keys and certificates in a
+    // throwaway directory too, so it leaves nothing behind.
+    let data_dir_given = matches
+        .subcommand_matches("serve")
+        .and_then(|m| m.value_source("data_dir"))
+        .is_some_and(|source| source != ValueSource::DefaultValue);
     let done = match cli.command {
-        Command::Serve(config) => serve(*config),
+        Command::Serve(config) => serve(*config, data_dir_given),
         Command::Token(config) => token(config),
         Command::MigrateData(config) => migrate_data(config),
         Command::Env(config) => env(config),
@@ -88,8 +96,29 @@ fn migrate_data(config: MigrateConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn serve(config: ServeConfig) -> anyhow::Result<()> {
+fn serve(mut config: ServeConfig, data_dir_given: bool) -> anyhow::Result<()> {
     init_logging(&config.log_format);
+    let in_memory = config.in_memory
+        || matches!(
+            cloudpc_partners::store::DatabaseUrl::parse(
+                config.database.as_deref(),
+                &config.data_dir
+            ),
+            Ok(cloudpc_partners::store::DatabaseUrl::Memory)
+        );
+    let _throwaway = match in_memory && !data_dir_given {
+        true => {
+            let dir = cloudpc_partners::throwaway::Throwaway::create().map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot make a throwaway data dir under {}: {e}",
+                    std::env::temp_dir().display()
+                )
+            })?;
+            config.data_dir = dir.path().to_owned();
+            Some(dir)
+        }
+        false => None,
+    };
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let server = cloudpc_partners::start(&config, Arc::new(SystemClock)).await?;

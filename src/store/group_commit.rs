@@ -104,6 +104,10 @@ impl SqliteWriter {
     /// read between its own writes. A second process on the same file would see
     /// none of that, so it is refused at start-up instead.
     pub fn lock_file(db: &std::path::Path) -> Result<std::fs::File, StoreError> {
+        // Beside the file itself, whatever path names it (a symbolic link, `..`, a
+        // relative path): two processes on one file always meet at one lock. A hard
+        // link is another name for the file, which no path can tell; don't make one.
+        let db = &canonical(db);
         let mut name = db.as_os_str().to_owned();
         name.push("-lock");
         let path = std::path::PathBuf::from(name);
@@ -349,5 +353,24 @@ fn store_error(e: rusqlite::Error) -> StoreError {
             StoreError::Storage(sqlx::Error::Protocol(text))
         }
         _ => StoreError::Database(sqlx::Error::Protocol(text)),
+    }
+}
+
+/// `path` with every symbolic link and `.`/`..` resolved, its last part included when
+/// the file exists; as given when even its folder cannot be resolved.
+fn canonical(path: &std::path::Path) -> std::path::PathBuf {
+    if let Ok(real) = std::fs::canonicalize(path) {
+        return real;
+    }
+    match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) => {
+            let parent = if parent.as_os_str().is_empty() {
+                std::path::Path::new(".")
+            } else {
+                parent
+            };
+            std::fs::canonicalize(parent).map_or_else(|_| path.to_owned(), |p| p.join(name))
+        }
+        _ => path.to_owned(),
     }
 }

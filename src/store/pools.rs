@@ -8,6 +8,7 @@ use super::row::{Cell, Kind};
 use super::sql::{self, Statement};
 use super::{Heartbeat, StoreError};
 use crate::clock::to_millis;
+use crate::throwaway::Throwaway;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
@@ -71,7 +72,12 @@ impl Pools {
     /// only the one connection that made it can see: the writer, the readers and
     /// the inline reads each need a connection.
     pub async fn sqlite_memory() -> Result<Self, StoreError> {
-        let dir = Arc::new(Throwaway::create()?);
+        let dir = Arc::new(Throwaway::create().map_err(|e| {
+            StoreError::CannotOpen(format!(
+                "cannot make a directory for the database in memory under {}: {e}",
+                std::env::temp_dir().display()
+            ))
+        })?);
         let path = dir.path().join(super::SQLITE_FILE);
         Self::sqlite_file(&path, false, Some(dir)).await
     }
@@ -330,37 +336,6 @@ impl Pools {
             }
         }
         Ok(())
-    }
-}
-
-/// The directory of a throwaway database, removed when dropped.
-#[derive(Debug)]
-pub struct Throwaway(std::path::PathBuf);
-
-impl Throwaway {
-    fn create() -> Result<Self, StoreError> {
-        let dir = std::env::temp_dir().join(format!("cloudpc-partners-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir(&dir).map_err(|e| {
-            StoreError::CannotOpen(format!(
-                "cannot make a directory for the database in memory, {}: {e}",
-                dir.display()
-            ))
-        })?;
-        Ok(Self(dir))
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-
-    fn remove(&self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-impl Drop for Throwaway {
-    fn drop(&mut self) {
-        self.remove();
     }
 }
 

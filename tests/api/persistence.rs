@@ -220,10 +220,62 @@ async fn an_in_memory_database_reads_what_it_wrote() {
         );
         // The throwaway database goes with a clean stop. (Other tests' servers may
         // make and remove their own meanwhile: only new ones that stay count.)
+        let pid = server.child.id();
         assert!(server.terminate().success());
-        let left: Vec<_> = throwaways().difference(&before).cloned().collect();
+        let left: Vec<_> = throwaways()
+            .difference(&before)
+            .filter(|p| {
+                p.to_string_lossy()
+                    .contains(&format!("cloudpc-partners-{pid}-"))
+            })
+            .cloned()
+            .collect();
         assert!(left.is_empty(), "left behind: {left:?}");
     }
+}
+
+/// `--in-memory` without `--data-dir` writes nothing outside its throwaway
+/// directories, and what a `kill -9` leaves behind is swept by the next start.
+#[test]
+fn an_in_memory_server_leaves_nothing_behind_even_killed() {
+    let cwd = tempfile::tempdir().unwrap();
+    let start = || {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cloudpc-partners"));
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--in-memory"])
+            .current_dir(cwd.path())
+            .env_remove("DATABASE_URL")
+            .env_remove("CLOUDPC_PARTNERS_DATA_DIR")
+            .stderr(std::process::Stdio::null());
+        ServerProcess::start(cmd).expect("an in-memory server starts")
+    };
+    let owned_by = |pid: u32| -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(std::env::temp_dir())
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(&format!("cloudpc-partners-{pid}-"))
+            })
+            .map(|e| e.path())
+            .collect()
+    };
+    let mut first = start();
+    let pid = first.child.id();
+    let dirs = owned_by(pid);
+    // The database's and the data dir (keys, certificates).
+    assert_eq!(dirs.len(), 2, "{dirs:?}");
+    first.kill_9();
+    assert_eq!(owned_by(pid).len(), 2, "a killed process cannot clean up");
+    let mut second = start();
+    assert!(owned_by(pid).is_empty(), "the next start sweeps them");
+    assert!(second.terminate().success());
+    assert!(owned_by(second.child.id()).is_empty());
+    let written: Vec<_> = std::fs::read_dir(cwd.path()).unwrap().collect();
+    assert!(
+        written.is_empty(),
+        "written in the working directory: {written:?}"
+    );
 }
 
 /// One process owns an embedded database (its pending heartbeats, budgets and kept
@@ -241,4 +293,33 @@ async fn a_second_server_on_the_same_embedded_database_is_refused() {
         "{err}"
     );
     assert!(err.contains("PostgreSQL"), "{err}");
+
+    // The lock follows the file, not the path: a symbolic link to it, or to its
+    // folder, meets the same lock.
+    let links = tempfile::tempdir().unwrap();
+    let db = s.config.data_dir.join("cloudpc-partners.db");
+    let file_link = links.path().join("db-link.sqlite");
+    std::os::unix::fs::symlink(&db, &file_link).unwrap();
+    let dir_link = links.path().join("dir-link");
+    std::os::unix::fs::symlink(&s.config.data_dir, &dir_link).unwrap();
+    for other in [
+        format!("sqlite:{}", file_link.display()),
+        format!("sqlite:{}/cloudpc-partners.db", dir_link.display()),
+        format!(
+            "sqlite:{}/../{}/cloudpc-partners.db",
+            s.config.data_dir.display(),
+            s.config.data_dir.file_name().unwrap().to_string_lossy()
+        ),
+    ] {
+        let mut config = cloudpc_partners::config::ServeConfig::for_data_dir(links.path());
+        config.database = Some(other.clone());
+        let err = match cloudpc_partners::start(&config, s.clock.clone()).await {
+            Ok(_) => panic!("a second server started on the same SQLite file as {other}"),
+            Err(e) => format!("{e:#}"),
+        };
+        assert!(
+            err.contains("in use by another cloudpc-partners process"),
+            "{other}: {err}"
+        );
+    }
 }
