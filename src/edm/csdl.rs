@@ -37,9 +37,14 @@ pub fn complex_type(c: &ComplexType) -> String {
 /// `<EnumType>` for an enum.
 pub fn enum_type(e: &EnumType) -> String {
     let mut s = format!("      <EnumType Name=\"{}\">\n", e.name);
-    let sentinel = e.evolvable.then_some("unknownFutureValue");
-    for (i, m) in e.members.iter().copied().chain(sentinel).enumerate() {
+    for (i, m) in e.members.iter().enumerate() {
         let _ = writeln!(s, "        <Member Name=\"{m}\" Value=\"{i}\" />");
+    }
+    if let Some(v) = e.unknown_future_value {
+        let _ = writeln!(
+            s,
+            "        <Member Name=\"unknownFutureValue\" Value=\"{v}\" />"
+        );
     }
     s.push_str("      </EnumType>\n");
     s

@@ -17,9 +17,11 @@ pub const NAMESPACE: &str = "microsoft.graph";
 pub struct EnumType {
     pub name: &'static str,
     pub members: &'static [&'static str],
-    /// Graph's evolvable-enum sentinel `unknownFutureValue` follows the members in
-    /// `$metadata`; clients never send or receive it.
-    pub evolvable: bool,
+    /// The value of Graph's evolvable-enum sentinel `unknownFutureValue`, listed
+    /// after the members in `$metadata` (`None`: the enum is not evolvable);
+    /// clients never send or receive it. Microsoft numbers it 999 in some enums and
+    /// next after the last member in others: the value is theirs, written here.
+    pub unknown_future_value: Option<i64>,
 }
 
 impl EnumType {

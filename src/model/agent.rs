@@ -18,7 +18,8 @@ pub const MAX_CLOUD_PCS: usize = 50;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentSetting {
     pub agent_url: String,
-    /// 64 hexadecimal digits, in lower case.
+    /// 64 hexadecimal digits, as the client wrote them: a stored string reads back as
+    /// it was sent (nothing here compares hashes; a comparison would ignore case).
     pub agent_sha256: String,
     pub install_parameters: Vec<String>,
     pub auto_deployment_enabled: bool,
@@ -48,7 +49,7 @@ impl AgentSetting {
         let agent_url = agent_url(m)?;
         let agent_sha256 = match m.get("agentSha256") {
             Some(Value::String(s)) if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) => {
-                s.to_ascii_lowercase()
+                s.clone()
             }
             Some(Value::String(s)) => {
                 return Err(format!(
@@ -264,7 +265,8 @@ mod tests {
             "installParameters": ["/quiet"],
         }))
         .unwrap();
-        assert_eq!(ok.agent_sha256, SHA.to_ascii_lowercase());
+        assert_eq!(ok.agent_sha256, SHA, "read back as sent");
+
         assert!(!ok.auto_deployment_enabled);
         assert_eq!(ok.agent_name().as_deref(), Some("agent.msi"));
         let err = |v: Value| AgentSetting::parse(&v).unwrap_err();

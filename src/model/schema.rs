@@ -7,12 +7,12 @@ use crate::edm::{
     Operation, PropertyDef, Returns, Source, Writable,
 };
 
-/// `cloudPcExternalPartnerStatus`, in the schema's member order (also the order
+/// `cloudPcExternalPartnerStatus` (Microsoft numbers its `unknownFutureValue` 999), in the schema's member order (also the order
 /// `$orderby=connectionStatus` sorts by, as OData orders enums by value).
 pub static STATUS: EnumType = EnumType {
     name: "cloudPcExternalPartnerStatus",
     members: &["notAvailable", "available", "healthy", "unhealthy"],
-    evolvable: true,
+    unknown_future_value: Some(999),
 };
 
 /// `cloudPcExternalPartnerAgentSetting`: the partner agent a tenant configures.
@@ -32,7 +32,7 @@ pub static AGENT_SETTING: ComplexType = ComplexType {
         FieldDef {
             name: "installParameters",
             edm: EdmType::StringCollection,
-            nullable: true,
+            nullable: false,
         },
         FieldDef {
             name: "autoDeploymentEnabled",
@@ -53,7 +53,7 @@ pub static ACTION_STATE: EnumType = EnumType {
         "succeeded",
         "failed",
     ],
-    evolvable: true,
+    unknown_future_value: Some(6),
 };
 
 /// `cloudPcExternalPartnerActionErrorCode`: why one Cloud PC's part failed.
@@ -71,21 +71,21 @@ pub static ACTION_ERROR_CODE: EnumType = EnumType {
         "invalidAgentFormat",
         "invalidAgentChecksum",
     ],
-    evolvable: true,
+    unknown_future_value: Some(10),
 };
 
 /// `cloudPcExternalPartnerActionType`: what a reported action was.
 pub static ACTION_TYPE: EnumType = EnumType {
     name: "cloudPcExternalPartnerActionType",
     members: &["configureAgent", "deployAgent"],
-    evolvable: true,
+    unknown_future_value: Some(2),
 };
 
 /// `cloudPcExternalPartnerAuthenticatedMethod`: how the actor signed in.
 pub static AUTHENTICATED_METHOD: EnumType = EnumType {
     name: "cloudPcExternalPartnerAuthenticatedMethod",
     members: &["gDAP", "dAP", "appOnly", "normalUser", "guestUser"],
-    evolvable: true,
+    unknown_future_value: Some(5),
 };
 
 /// Names the domain rules read values by.
@@ -211,7 +211,7 @@ pub static ACTION_RESULT: EntityType = EntityType {
         PropertyDef {
             name: "activityId",
             edm: EdmType::String,
-            nullable: false,
+            nullable: true,
             on_create: Writable::No,
             on_update: Writable::No,
             filter: FilterOps::Equality,
@@ -222,7 +222,7 @@ pub static ACTION_RESULT: EntityType = EntityType {
         PropertyDef {
             name: "cloudPcId",
             edm: EdmType::String,
-            nullable: false,
+            nullable: true,
             on_create: Writable::No,
             on_update: Writable::No,
             filter: FilterOps::Equality,
@@ -244,7 +244,7 @@ pub static ACTION_RESULT: EntityType = EntityType {
         PropertyDef {
             name: "startDateTime",
             edm: EdmType::DateTimeOffset,
-            nullable: false,
+            nullable: true,
             on_create: Writable::No,
             on_update: Writable::No,
             filter: FilterOps::Ordering,
@@ -255,7 +255,7 @@ pub static ACTION_RESULT: EntityType = EntityType {
         PropertyDef {
             name: "lastModifiedDateTime",
             edm: EdmType::DateTimeOffset,
-            nullable: false,
+            nullable: true,
             on_create: Writable::No,
             on_update: Writable::No,
             filter: FilterOps::Ordering,
@@ -326,7 +326,7 @@ pub static ACTION_REPORT: EntityType = EntityType {
         PropertyDef {
             name: "authenticatedAppId",
             edm: EdmType::String,
-            nullable: true,
+            nullable: false,
             on_create: Writable::No,
             on_update: Writable::No,
             filter: FilterOps::Equality,
@@ -517,7 +517,7 @@ mod tests {
             r#"      <ComplexType Name="cloudPcExternalPartnerAgentSetting">
         <Property Name="agentUrl" Type="Edm.String" />
         <Property Name="agentSha256" Type="Edm.String" />
-        <Property Name="installParameters" Type="Collection(Edm.String)" />
+        <Property Name="installParameters" Type="Collection(Edm.String)" Nullable="false" />
         <Property Name="autoDeploymentEnabled" Type="Edm.Boolean" />
       </ComplexType>
 "#
@@ -529,7 +529,7 @@ mod tests {
         <Member Name="available" Value="1" />
         <Member Name="healthy" Value="2" />
         <Member Name="unhealthy" Value="3" />
-        <Member Name="unknownFutureValue" Value="4" />
+        <Member Name="unknownFutureValue" Value="999" />
       </EnumType>
 "#
         );

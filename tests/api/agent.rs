@@ -631,3 +631,58 @@ async fn metadata_declares_the_agent_members() {
         assert!(csdl.contains(needle), "missing {needle}");
     }
 }
+
+/// `$metadata`'s facets are Microsoft's: enum values as Microsoft numbers them, and
+/// `Nullable` as Microsoft declares each property.
+#[tokio::test]
+async fn metadata_facets_follow_microsofts_schema() {
+    let s = test_server!();
+    let csdl = s.text("/beta/$metadata").await;
+    for needle in [
+        r#"<Member Name="unknownFutureValue" Value="999" />"#,
+        r#"<Property Name="installParameters" Type="Collection(Edm.String)" Nullable="false" />"#,
+        r#"<Property Name="authenticatedAppId" Type="Edm.String" Nullable="false" />"#,
+        r#"<Property Name="activityId" Type="Edm.String" />"#,
+        r#"<Property Name="cloudPcId" Type="Edm.String" />"#,
+        r#"<Property Name="startDateTime" Type="Edm.DateTimeOffset" />"#,
+        r#"<Property Name="lastModifiedDateTime" Type="Edm.DateTimeOffset" />"#,
+    ] {
+        assert!(csdl.contains(needle), "missing {needle}\n{csdl}");
+    }
+    let status = csdl
+        .split(r#"<EnumType Name="cloudPcExternalPartnerStatus">"#)
+        .nth(1)
+        .and_then(|rest| rest.split("</EnumType>").next())
+        .unwrap();
+    assert!(
+        status.contains(r#"<Member Name="unhealthy" Value="3" />"#),
+        "{status}"
+    );
+    assert!(status.contains(r#"Value="999""#), "{status}");
+}
+
+/// A stored string reads back as it was sent: a SHA-256 in upper case stays so.
+#[tokio::test]
+async fn an_agent_hash_reads_back_as_sent() {
+    let s = test_server!();
+    let tok = s.admin(TENANT_A);
+    let id = s.create_id(&tok, Uuid::new_v4(), true).await;
+    let upper = SHA.to_ascii_uppercase();
+    let mut agent = setting();
+    agent["agentSha256"] = json!(upper);
+    let res = post(
+        &s,
+        &format!("{SET}/{id}/configureAgent"),
+        &tok,
+        json!({"agentSetting": agent}),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let got: Value = s
+        .get(&format!("{SET}/{id}"), &tok)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["agentSetting"]["agentSha256"], upper);
+}
