@@ -260,13 +260,18 @@ impl Connections {
     ) -> Result<Connection> {
         self.settle(tenant).await?;
         if !update.unchanged.is_empty() {
-            // Immutable values never change, so checking before the write is enough.
-            let current = self.get(tenant, id).await?.record;
-            if let Some((p, _)) = update
-                .unchanged
-                .iter()
-                .find(|(p, v)| current.value_of(p) != *v)
-            {
+            // Read-only values sent back must be the connection's as it is now (the
+            // status as derived now); the update itself cannot change them.
+            let current = self.get(tenant, id).await?;
+            if let Some((p, _)) = update.unchanged.iter().find(|(p, v)| {
+                let now = match p.source {
+                    crate::edm::Source::Derived(_) => {
+                        crate::edm::Scalar::Enum(current.health.status.value())
+                    }
+                    _ => current.record.value_of(*p),
+                };
+                now != *v
+            }) {
                 return Err(ConnectionsError::ReadOnlyChanged(p.name));
             }
         }

@@ -34,10 +34,11 @@ pub fn parse_create(shape: &EntityView, body: &Map<String, Value>) -> Result<New
 }
 
 /// Validates an update body: the properties an update may change. Read-only
-/// properties may come back as the client read them (Kiota sends the whole object):
-/// those only an action or a create sets are returned for the use case to check
-/// against the record, and server-maintained ones (which may have moved on since)
-/// need only be well-typed.
+/// properties may come back as the client read them (a client may send the whole
+/// object it got): they are returned for the use case to check against the
+/// connection as it is, so a PATCH that tries to change one is refused by name.
+/// `statusDetails`, a sentence that moves on with every heartbeat, need only be a
+/// string.
 pub fn parse_update(
     shape: &EntityView,
     body: &Map<String, Value>,
@@ -53,7 +54,7 @@ pub fn parse_update(
                     }
                     v => typed(p, name, v)?,
                 };
-                if is_immutable(p) {
+                if compared(p) {
                     unchanged.push((p, v));
                 }
             }
@@ -68,10 +69,13 @@ pub fn parse_update(
     })
 }
 
-/// A read-only property a client cannot change through PATCH: a value sent back must
-/// be the one it has (unlike the service-maintained ones, which may have moved on).
-fn is_immutable(p: Property) -> bool {
-    !p.server_maintained
+/// Whether a read-only value sent back is compared with the connection's: all but
+/// the status sentence.
+fn compared(p: Property) -> bool {
+    !matches!(
+        p.source,
+        crate::edm::Source::Derived(crate::edm::Derived::StatusDetails)
+    )
 }
 
 fn parse_values(
@@ -88,6 +92,12 @@ fn parse_values(
         }
         let name = shape.name(p);
         match body.get(name) {
+            None if writable == Writable::Required && purpose == Purpose::Update => {
+                return Err(bad(format!(
+                    "The property '{name}' is required: it is what a PATCH changes ({}); read-only properties may be sent back as they read, but they change nothing.",
+                    what_is_writable(shape, purpose)
+                )))
+            }
             None if writable == Writable::Required => {
                 return Err(bad(format!("The property '{name}' is required.")))
             }

@@ -203,7 +203,7 @@ impl From<ConnectionsError> for ApiError {
                 ))
             }
             ConnectionsError::ReadOnlyChanged(name) => ApiError::BadRequest(format!(
-                "The property '{name}' is read-only and cannot be changed; send the value it has, or leave it out."
+                "The property '{name}' is read-only: a PATCH cannot change it (the service maintains it). Send it back only with the value it has now, or leave it out; nothing was changed."
             )),
             ConnectionsError::SyncInFuture { at, now } => ApiError::BadRequest(format!(
                 "The property 'syncDateTime' is {}, which is in the future (this service's time is {}); report syncs that have happened.",

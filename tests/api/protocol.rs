@@ -98,7 +98,7 @@ async fn an_oversized_body_sent_in_full_gets_the_413_error_not_a_reset() {
 }
 
 #[tokio::test]
-async fn a_patch_may_send_back_read_only_properties_unchanged() {
+async fn a_patch_may_send_back_read_only_properties_unchanged_but_not_change_them() {
     let s = test_server!();
     let tok = s.admin(TENANT_A);
     let created = s.create(&tok, Uuid::new_v4(), true).await;
@@ -112,18 +112,19 @@ async fn a_patch_may_send_back_read_only_properties_unchanged() {
     assert_eq!(v["enableConnection"], false);
     assert_eq!(v["connectionStatus"], "notAvailable");
 
-    // Server-maintained values may be stale by the time they come back: accepted.
-    let mut stale = v.clone();
-    stale["connectionStatus"] = json!("healthy");
-    stale["lastSyncDateTime"] = json!("2020-01-01T00:00:00Z");
-    stale["statusDetails"] = json!("old words");
-    let res = s.patch_json(&format!("{SET}/{id}"), &tok, &stale).await;
+    // The status sentence moves on with every heartbeat: any string is taken.
+    let mut sentence = v.clone();
+    sentence["statusDetails"] = json!("old words");
+    let res = s.patch_json(&format!("{SET}/{id}"), &tok, &sentence).await;
     assert_eq!(res.status(), StatusCode::OK);
 
-    // Changing an immutable one is still refused, by name, and changes nothing.
+    // Changing a read-only one is refused, by name, and changes nothing: the
+    // immutable ones and those the service maintains alike.
     for (name, value) in [
         ("partnerId", json!(Uuid::new_v4())),
         ("id", json!(Uuid::new_v4())),
+        ("connectionStatus", json!("healthy")),
+        ("lastSyncDateTime", json!("2020-01-01T00:00:00Z")),
     ] {
         let mut changed = v.clone();
         changed[name] = value;
@@ -135,8 +136,26 @@ async fn a_patch_may_send_back_read_only_properties_unchanged() {
         )
         .await;
         assert!(msg.contains(&format!("'{name}'")), "{msg}");
+        assert!(msg.contains("read-only"), "{msg}");
     }
     assert_eq!(s.api(&tok).get(id).await["enableConnection"], false);
+    // Only read-only properties, sent back unchanged: the message says what a PATCH
+    // changes.
+    let msg = error_message(
+        s.patch_json(
+            &format!("{SET}/{id}"),
+            &tok,
+            &json!({"connectionStatus": "notAvailable"}),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "BadRequest",
+    )
+    .await;
+    assert!(
+        msg.contains("'enableConnection' is required: it is what a PATCH changes"),
+        "{msg}"
+    );
     // A read-only property of the wrong type is still a type error.
     let mut wrong = v.clone();
     wrong["connectionStatus"] = json!(5);
