@@ -268,7 +268,7 @@ impl Connections {
                     crate::edm::Source::Derived(_) => {
                         crate::edm::Scalar::Enum(current.health.status.value())
                     }
-                    _ => current.record.value_of(*p),
+                    _ => current.record.value_of(p),
                 };
                 now != *v
             }) {
