@@ -239,6 +239,8 @@ struct JournalQuery {
     method: Option<String>,
     since: Option<String>,
     top: Option<String>,
+    /// `true`: the status page's own calls too.
+    page: Option<String>,
 }
 
 impl JournalQuery {
@@ -284,12 +286,22 @@ impl JournalQuery {
                 "The path pattern '{p}' must start with / or *, such as /partner/*."
             )));
         }
+        let with_page = match self.page.as_deref().map(str::trim) {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                return Err(bad(format!(
+                    "The page value '{other}' is neither true (the status page's own calls too) nor false."
+                )))
+            }
+        };
         Ok(journal::Filter {
             tenant,
             path: self.path.clone(),
             status,
             method: self.method.clone(),
             since,
+            with_page,
         })
     }
 }

@@ -263,7 +263,7 @@ fn injected(status: u16, retry_after: u64) -> ApiError {
 /// token), else those given at start.
 pub async fn inject(State(dev): State<super::DevState>, req: Request, next: Next) -> Response {
     let faults = &dev.kit.faults;
-    if !faults.any.load(Ordering::Acquire) {
+    if !faults.any.load(Ordering::Acquire) || super::from_status_page(req.headers()) {
         return next.run(req).await;
     }
     let tenant = crate::http::extract::authenticate(&dev.app, req.headers())

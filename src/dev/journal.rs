@@ -49,6 +49,8 @@ pub struct Entry {
     pub body_truncated: bool,
     /// The connection was dropped by fault injection: no status reached the client.
     pub dropped: bool,
+    /// The status page's own call (it says so in [`super::PAGE_HEADER`]).
+    pub from_page: bool,
 }
 
 impl Entry {
@@ -79,6 +81,9 @@ impl Entry {
         if self.body_truncated {
             v["bodyTruncated"] = json!(true);
         }
+        if self.from_page {
+            v["fromStatusPage"] = json!(true);
+        }
         v
     }
 }
@@ -92,6 +97,8 @@ pub struct Filter {
     pub status: Option<StatusMatch>,
     pub method: Option<String>,
     pub since: Option<DateTime<Utc>>,
+    /// Whether the status page's own calls (its polls) are wanted too.
+    pub with_page: bool,
 }
 
 /// A status, or a class such as `4xx`.
@@ -157,6 +164,7 @@ impl Filter {
                 .as_deref()
                 .is_none_or(|m| m.eq_ignore_ascii_case(&e.method))
             && self.since.is_none_or(|t| e.time >= t)
+            && (self.with_page || !e.from_page)
     }
 }
 
@@ -295,6 +303,7 @@ pub async fn record(State(dev): State<super::DevState>, req: Request, next: Next
             .map(str::to_owned)
     });
     let caller = crate::http::extract::authenticate(app, req.headers()).await;
+    let from_page = super::from_status_page(req.headers());
     let ids = req.extensions().get::<RequestIds>().cloned();
     // Token requests carry client secrets: never kept.
     let keep_body = (path.starts_with("/partner/") || !matches!(method.as_str(), "GET" | "HEAD"))
@@ -345,6 +354,7 @@ pub async fn record(State(dev): State<super::DevState>, req: Request, next: Next
         body,
         body_truncated: truncated,
         dropped: res.extensions().get::<super::faults::Dropped>().is_some(),
+        from_page,
     });
     res
 }
@@ -373,6 +383,7 @@ mod tests {
             body: None,
             body_truncated: false,
             dropped: false,
+            from_page: false,
         }
     }
 

@@ -131,6 +131,18 @@ impl DevState {
     }
 }
 
+/// The header the status page sends on each of its calls, so they count as control
+/// traffic: never faulted (the page can always show and stop the faults it set),
+/// and left out of the journal unless asked for (its polls would fill it).
+pub const PAGE_HEADER: &str = "x-cloudpc-partners-client";
+
+/// Whether a request is the status page's own, by [`PAGE_HEADER`].
+pub(crate) fn from_status_page(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(PAGE_HEADER)
+        .is_some_and(|v| v.as_bytes() == b"status-page")
+}
+
 /// The first field of a dev-API object that is not in `known`, as the message that
 /// lists what is.
 pub(crate) fn refuse_unknown(

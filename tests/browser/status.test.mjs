@@ -263,6 +263,51 @@ test("dev panels: the journal, the clock and the fault switches", async () => {
   }
 });
 
+test("a read-only token in dev mode sees its connections, with the controls disabled and why", async () => {
+  const { page, errors, close } = await openPage();
+  try {
+    await page.fill("#token-input", token(TENANT, "--scopes", "CloudPC.Read.All"));
+    await page.click("#token-form button");
+    await row(page, P.healthy).waitFor();
+    await page.locator("#dev-refused").waitFor();
+    assert.match(await page.locator("#dev-refused").textContent(), /CloudPC\.ReadWrite\.All/);
+    assert.equal(await page.locator("#faults-form button[type=submit]").isDisabled(), true);
+    assert.equal(await page.locator("#connections tbody tr").count(), 4);
+    assert.equal(await page.locator("#message.error").count(), 0);
+    assert.deepEqual(errors, []);
+  } finally {
+    await close();
+  }
+});
+
+test("faults set from the page never stop the page: after a reload it still shows and stops them", async () => {
+  const { page, close } = await openPage();
+  try {
+    await signInWithDevToken(page, TENANT);
+    await page.locator("#dev").waitFor();
+    await page.selectOption("#faults-scope", "graph");
+    await page.fill("#faults-rate", "1");
+    await page.fill("#faults-errors", "500");
+    await page.click("#faults-form button[type=submit]");
+    await page.waitForFunction(() => document.querySelector("#faults-now").textContent.includes("\"errorRate\":1"));
+    // A client of the tenant meets them; the page's own calls do not.
+    assert.equal((await call("GET", SET, token(TENANT))).status, 500);
+    await page.reload();
+    await page.locator("#connections tbody tr").first().waitFor();
+    await page.waitForFunction(() => document.querySelector("#faults-now").textContent.includes("\"errorRate\":1"));
+    await page.click("#faults-clear");
+    await page.waitForFunction(() => document.querySelector("#faults-now").textContent === "none");
+    assert.equal((await call("GET", SET, token(TENANT))).status, 200);
+    // The page's polls stay out of the journal unless asked for.
+    const mine = await call("GET", "/dev/v1/journal?path=/beta/*&top=1000", token(TENANT));
+    assert.ok(mine.body.value.every((e) => !e.fromStatusPage), "page polls in the default journal");
+    const all = await call("GET", "/dev/v1/journal?path=/beta/*&top=1000&page=true", token(TENANT));
+    assert.ok(all.body.value.some((e) => e.fromStatusPage), "page polls with page=true");
+  } finally {
+    await close();
+  }
+});
+
 test("the page links the OpenAPI document, which describes every API", async () => {
   const { page, close } = await openPage();
   try {

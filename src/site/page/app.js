@@ -20,7 +20,9 @@ class ApiError extends Error {
 }
 
 async function api(method, path, body) {
-  const headers = { Authorization: `Bearer ${token}` };
+  // The page's own calls are control traffic: never faulted, and left out of the
+  // journal unless it is asked for them.
+  const headers = { Authorization: `Bearer ${token}`, "X-CloudPC-Partners-Client": "status-page" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const res = await fetch(path, {
     method,
@@ -189,15 +191,36 @@ async function renderDeployments() {
   section.hidden = false;
 }
 
+// The controls take an admin token; with a read-only one the connections stay shown
+// and the controls are disabled, with the reason.
+function devRefused(e) {
+  const note = $("dev-refused");
+  note.textContent = `The stand-in controls are disabled: they need a token with CloudPC.ReadWrite.All, and the service refused this one (${e.message}).`;
+  note.hidden = false;
+  for (const c of $("dev").querySelectorAll("input, select, button")) c.disabled = true;
+  $("dev").hidden = false;
+}
+
 async function renderDev() {
-  const [clock, faults, journal] = await Promise.all([
-    api("GET", "/dev/v1/clock"),
-    api("GET", "/dev/v1/faults"),
-    api("GET", `/dev/v1/journal?top=15${journalPath()}`),
-  ]);
+  let clock, faults, journal;
+  try {
+    [clock, faults, journal] = await Promise.all([
+      api("GET", "/dev/v1/clock"),
+      api("GET", "/dev/v1/faults"),
+      api("GET", `/dev/v1/journal?top=15${journalPath()}`),
+    ]);
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 403) return devRefused(e);
+    throw e;
+  }
+  $("dev-refused").hidden = true;
+  for (const c of $("dev").querySelectorAll("input, select, button")) c.disabled = false;
   $("clock-now").textContent = when(clock.now);
   $("clock-offset").textContent = clock.offsetSeconds ? `(${clock.offsetSeconds > 0 ? "+" : ""}${clock.offsetSeconds}s from real time)` : "(real time)";
-  $("faults-now").textContent = faults.faults ? JSON.stringify(faults.faults) : "none";
+  const inForce = [];
+  if (faults.faults) inForce.push(`this tenant's: ${JSON.stringify(faults.faults)}`);
+  if (faults.startFaults) inForce.push(`everyone's, from the start flag: ${JSON.stringify(faults.startFaults)}`);
+  $("faults-now").textContent = inForce.length ? inForce.join("; ") : "none";
   const body = $("journal").querySelector("tbody");
   body.replaceChildren(...journal.value.slice().reverse().map((e) => {
     const tr = el("tr");
