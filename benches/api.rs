@@ -30,68 +30,55 @@ const PARTNERS: usize = 1000;
 /// The anchor's body: 265 bytes of static JSON.
 const HELLO: &str = r#"{"@odata.context":"https://graph.microsoft.com/beta/$metadata#hello","id":"00000000-0000-4000-8000-000000000000","partnerId":"00000000-0000-4000-8000-000000000001","enableConnection":true,"lastSyncDateTime":null,"connectionStatus":"available","statusDetails":"hi"}"#;
 
+/// The API bench's options (`cargo bench --bench api -- --help`).
+#[derive(clap::Parser)]
+#[command(
+    name = "api bench",
+    bin_name = "cargo bench --bench api --",
+    about = "Loads the service with wrk side by side with a bare hello server, and prints each request's throughput and ratio to it"
+)]
 struct Options {
+    /// Rounds per request kind (the ratio is the median over them).
+    #[arg(long, default_value_t = 3)]
     rounds: usize,
+    /// Seconds of load per round.
+    #[arg(long, default_value_t = 5)]
     seconds: u64,
+    /// wrk's open connections.
+    #[arg(long, default_value_t = 32)]
     connections: usize,
+    /// Only these request kinds, comma-separated (get,list,count,post,patch,heartbeat).
+    #[arg(long, value_delimiter = ',')]
     only: Option<Vec<String>>,
+    /// Also run on this PostgreSQL database (postgres://…).
+    #[arg(long)]
     postgres: Option<String>,
+    /// Add a run over this many partners in one tenant (counts, pages, $skip).
+    #[arg(long)]
     scale: Option<usize>,
     /// Another build of the service to load instead of this one (an earlier commit's).
+    #[arg(long)]
     binary: Option<PathBuf>,
     /// Load the service this many seconds with creates, reads and heartbeats, and
     /// print its RSS every tenth of it.
+    #[arg(long)]
     soak: Option<u64>,
     /// Also load each database with throttling on, to show what counting costs.
+    #[arg(long)]
     throttling: bool,
-}
-
-fn options(args: &[String]) -> Options {
-    let mut o = Options {
-        rounds: 3,
-        seconds: 5,
-        connections: 32,
-        only: None,
-        postgres: None,
-        scale: None,
-        binary: None,
-        soak: None,
-        throttling: false,
-    };
-    let mut i = 0;
-    while i < args.len() {
-        let value = args.get(i + 1).cloned().unwrap_or_default();
-        match args[i].as_str() {
-            "--rounds" => o.rounds = value.parse().expect("--rounds N"),
-            "--seconds" => o.seconds = value.parse().expect("--seconds N"),
-            "--connections" => o.connections = value.parse().expect("--connections N"),
-            "--only" => o.only = Some(value.split(',').map(str::to_owned).collect()),
-            "--postgres" => o.postgres = Some(value),
-            "--scale" => o.scale = Some(value.parse().expect("--scale N")),
-            "--binary" => o.binary = Some(PathBuf::from(value)),
-            "--soak" => o.soak = Some(value.parse().expect("--soak SECONDS")),
-            "--throttling" => {
-                o.throttling = true;
-                i += 1;
-                continue;
-            }
-            // cargo bench passes --bench; anything else is not ours.
-            _ => {
-                i += 1;
-                continue;
-            }
-        }
-        i += 2;
-    }
-    o
+    /// Passed by `cargo bench`.
+    #[arg(long, hide = true)]
+    bench: bool,
+    /// Runs the hello anchor server (the bench starts itself with it).
+    #[arg(long, hide = true)]
+    serve_hello: bool,
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("--serve-hello") {
+    let o = <Options as clap::Parser>::parse();
+    if o.serve_hello {
         return serve_hello();
     }
-    let o = options(&args);
     ensure_wrk();
     let work = tempfile::tempdir().expect("tempdir");
     println!("{}", machine_note());

@@ -17,42 +17,32 @@ use uuid::Uuid;
 /// Partners per tenant: keeps setup within one app's write budget per tenant.
 const PER_TENANT: usize = 100;
 
+/// The heartbeat bench's options (`cargo bench --bench heartbeat -- --help`).
+#[derive(clap::Parser)]
+#[command(
+    name = "heartbeat bench",
+    bin_name = "cargo bench --bench heartbeat --",
+    about = "Sends heartbeats from many partners at once and prints the rate, latency, memory and health after"
+)]
 struct Options {
+    /// Partner connections, spread over tenants.
+    #[arg(long, default_value_t = 10_000)]
     partners: usize,
+    /// Seconds measured, after a 2-second warm-up.
+    #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 64)]
     concurrency: usize,
+    /// Also run on this PostgreSQL database (postgres://…).
+    #[arg(long)]
     postgres: Option<String>,
     /// Also run this many server processes over one PostgreSQL database.
+    #[arg(long, default_value_t = 1)]
     processes: usize,
-}
-
-fn options() -> Options {
-    let mut o = Options {
-        partners: 10_000,
-        seconds: 10,
-        concurrency: 64,
-        postgres: None,
-        processes: 1,
-    };
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut i = 0;
-    while i < args.len() {
-        let value = args.get(i + 1).cloned().unwrap_or_default();
-        match args[i].as_str() {
-            "--partners" => o.partners = value.parse().expect("--partners N"),
-            "--seconds" => o.seconds = value.parse().expect("--seconds N"),
-            "--concurrency" => o.concurrency = value.parse().expect("--concurrency N"),
-            "--postgres" => o.postgres = Some(value),
-            "--processes" => o.processes = value.parse().expect("--processes N"),
-            // cargo bench passes --bench; anything else is not ours.
-            _ => {
-                i += 1;
-                continue;
-            }
-        }
-        i += 2;
-    }
-    o
+    /// Passed by `cargo bench`.
+    #[arg(long, hide = true)]
+    bench: bool,
 }
 
 struct Report {
@@ -225,11 +215,11 @@ async fn run(backend: &str, database: Option<&str>, processes: usize, o: &Option
 fn main() {
     // `cargo bench` passes --bench; `cargo test --all-targets` runs this binary without
     // it, and a load run is no test.
-    if !std::env::args().any(|a| a == "--bench") {
+    let o = <Options as clap::Parser>::parse();
+    if !o.bench {
         println!("heartbeat bench: not run (use `cargo bench --bench heartbeat`)");
         return;
     }
-    let o = options();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -9,6 +9,15 @@ cd "$(dirname "$0")/.."
 
 # Builds the binary too: the integration tests start it.
 cargo test
+# The benches' own arguments, without running any load: --help prints help and an
+# unknown argument is an error (clap), for both.
+for bench in api heartbeat; do
+  cargo test -q --bench "$bench" -- --help | grep -q "^Usage: cargo bench --bench $bench --"
+  if cargo test -q --bench "$bench" -- --no-such-flag >/dev/null 2>&1; then
+    echo "the $bench bench accepted an unknown argument" >&2
+    exit 1
+  fi
+done
 echo "== [${SECONDS}s] the Rust suites passed"
 
 target_dir=$(realpath "${CARGO_TARGET_DIR:-target}")
