@@ -122,7 +122,7 @@ fn serve(mut config: ServeConfig, data_dir_given: bool) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let server = cloudpc_partners::start(&config, Arc::new(SystemClock)).await?;
-        let stop = shutdown_signal();
+        let mut signals = Signals::install();
         // Tools read this line to learn the port; it must come first on stdout.
         // Not `println!`: a closed stdout must not stop the service.
         {
@@ -133,29 +133,50 @@ fn serve(mut config: ServeConfig, data_dir_given: bool) -> anyhow::Result<()> {
             }
         }
         tracing::info!(addr = %server.addr, data_dir = %config.data_dir.display(), "cloudpc-partners started");
-        stop.await;
-        tracing::info!("shutting down: draining in-flight requests");
-        server.shutdown().await
+        signals.next().await;
+        tracing::info!(
+            "shutting down: answering what was received and draining in-flight requests (a second Ctrl-C stops at once)"
+        );
+        tokio::select! {
+            done = server.shutdown() => done,
+            () = signals.next() => {
+                tracing::warn!("a second signal: stopping now, without waiting for the drain (heartbeats not yet written are lost)");
+                Ok(())
+            }
+        }
     })
 }
 
-/// Resolves on SIGTERM or SIGINT (Ctrl-C). The handlers are installed when this is
-/// called, not when it is first polled, so a signal sent as soon as the server
-/// announces itself is caught rather than killing the process.
+/// SIGTERM and SIGINT (Ctrl-C): the first asks for a graceful stop, a second for
+/// an immediate one. The handlers are installed when this is made, not when it is
+/// first polled, so a signal sent as soon as the server announces itself is caught
+/// rather than killing the process.
 #[cfg(unix)]
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let term = signal(SignalKind::terminate()).ok();
-    let int = signal(SignalKind::interrupt()).ok();
-    async move {
-        tokio::select! { _ = received(term) => {}, _ = received(int) => {} }
+struct Signals {
+    term: Option<tokio::signal::unix::Signal>,
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+#[cfg(unix)]
+impl Signals {
+    fn install() -> Self {
+        use tokio::signal::unix::{signal, SignalKind};
+        Self {
+            term: signal(SignalKind::terminate()).ok(),
+            int: signal(SignalKind::interrupt()).ok(),
+        }
+    }
+
+    /// The next signal of either kind.
+    async fn next(&mut self) {
+        tokio::select! { () = received(&mut self.term) => {}, () = received(&mut self.int) => {} }
     }
 }
 
 #[cfg(unix)]
-async fn received(signal: Option<tokio::signal::unix::Signal>) {
+async fn received(signal: &mut Option<tokio::signal::unix::Signal>) {
     match signal {
-        Some(mut s) => {
+        Some(s) => {
             s.recv().await;
         }
         None => std::future::pending::<()>().await,
@@ -163,8 +184,15 @@ async fn received(signal: Option<tokio::signal::unix::Signal>) {
 }
 
 #[cfg(not(unix))]
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
-    async {
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn install() -> Self {
+        Signals
+    }
+
+    async fn next(&mut self) {
         let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -174,6 +174,30 @@ fn sigterm_exits_within_the_grace_despite_a_half_sent_request() {
     );
 }
 
+/// A second signal cuts the shutdown grace short: the process exits at once, however
+/// long the drain would still take.
+#[test]
+fn a_second_signal_stops_without_waiting_for_the_drain() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = ServerProcess::spawn(
+        dir.path(),
+        &["--shutdown-grace", "60s", "--header-timeout", "60s"],
+    );
+    // Headers half sent: the drain waits for the rest (up to the header timeout).
+    let mut stuck = connect(&server.base);
+    stuck.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    server.signal_term();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(server.child.try_wait().unwrap().is_none(), "still draining");
+    let started = Instant::now();
+    server.signal_term();
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    // Far below the 60 s grace; not a benchmark.
+    assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
+}
+
 /// Requests whose bytes arrived before SIGTERM are all answered (with
 /// `Connection: close`), including those on connections not yet accepted.
 #[test]
