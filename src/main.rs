@@ -132,7 +132,16 @@ fn serve(mut config: ServeConfig, data_dir_given: bool) -> anyhow::Result<()> {
                 let _ = writeln!(out, "proxying on http://{proxy}").and_then(|()| out.flush());
             }
         }
-        tracing::info!(addr = %server.addr, data_dir = %config.data_dir.display(), "cloudpc-partners started");
+        tracing::info!(
+            version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("CLOUDPC_PARTNERS_COMMIT"), ")"),
+            url = %server.url(),
+            data_dir = %config.data_dir.display(),
+            database = %database_summary(&config),
+            dev = config.dev.enabled,
+            proxy = %server.proxy_addr.map_or("off".to_owned(), |a| format!("http://{a}")),
+            tokens = %tokens_summary(&config),
+            "cloudpc-partners started"
+        );
         signals.next().await;
         tracing::info!(
             "shutting down: answering what was received and draining in-flight requests (a second Ctrl-C stops at once)"
@@ -145,6 +154,34 @@ fn serve(mut config: ServeConfig, data_dir_given: bool) -> anyhow::Result<()> {
             }
         }
     })
+}
+
+/// Which database serves, for the start-up line: the SQLite file, or PostgreSQL's
+/// URL with its password hidden.
+fn database_summary(config: &ServeConfig) -> String {
+    use cloudpc_partners::store::{redact, DatabaseUrl};
+    if config.in_memory {
+        return "in memory (a throwaway SQLite file)".into();
+    }
+    match DatabaseUrl::parse(config.database.as_deref(), &config.data_dir) {
+        Ok(DatabaseUrl::Sqlite(path)) => format!("SQLite {}", path.display()),
+        Ok(DatabaseUrl::Postgres(url)) => format!("PostgreSQL {}", redact(&url)),
+        Ok(DatabaseUrl::Memory) => "in memory (a throwaway SQLite file)".into(),
+        Err(e) => format!("unreadable ({e})"),
+    }
+}
+
+/// Whose tokens are taken, for the start-up line.
+fn tokens_summary(config: &ServeConfig) -> String {
+    let tokens = &config.tokens;
+    match (&tokens.authority, &tokens.jwks_file) {
+        (Some(authority), _) => format!("signed by the keys of {authority} (--authority)"),
+        (None, Some(file)) => format!("signed by the keys in {} (--jwks-file)", file.display()),
+        (None, None) => format!(
+            "signed by this installation's own keys in {}",
+            config.data_dir.join("signing-keys").display()
+        ),
+    }
 }
 
 /// SIGTERM and SIGINT (Ctrl-C): the first asks for a graceful stop, a second for

@@ -162,11 +162,17 @@ async fn readyz(State(app): State<AppState>) -> Response {
         Ok(()) => "ready".into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
+            use crate::connections::ConnectionsError;
             let why = match e {
-                crate::connections::ConnectionsError::StorageFailing(_) => {
-                    "writes are failing (disk full or I/O error)"
+                ConnectionsError::StorageFailing(_) => {
+                    "writes are failing (disk full or I/O error)".to_owned()
                 }
-                _ => "database unreachable",
+                ConnectionsError::Busy => {
+                    "every database connection is busy (the database answers a direct connection)"
+                        .to_owned()
+                }
+                ConnectionsError::Unreachable(cause) => format!("database unreachable: {cause}"),
+                other => format!("database unreachable: {other}"),
             };
             (StatusCode::SERVICE_UNAVAILABLE, why).into_response()
         }

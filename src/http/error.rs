@@ -223,8 +223,10 @@ impl From<ConnectionsError> for ApiError {
                 )
             }
             ConnectionsError::Busy => {
-                tracing::warn!("database pool timed out");
-                ApiError::Unavailable("The database is busy; retry shortly.".into())
+                tracing::warn!("no database connection within the acquire timeout: every connection is busy, or the database is unreachable (GET /readyz names the cause)");
+                ApiError::Unavailable(
+                    "The database is busy or unreachable; retry shortly.".into(),
+                )
             }
             ConnectionsError::Store(e) => {
                 tracing::error!(error = %e, "store failure");

@@ -332,7 +332,37 @@ impl Pools {
                 sqlx::query("SELECT 1").execute(readers).await?;
             }
             Pools::Postgres(pool) => {
-                sqlx::query("SELECT 1").execute(pool).await?;
+                // Within a second in all: a readiness probe must not hang on an outage.
+                const PROBE: Duration = Duration::from_millis(450);
+                match tokio::time::timeout(PROBE, sqlx::query("SELECT 1").execute(pool)).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) if !matches!(e, sqlx::Error::PoolTimedOut) => return Err(e.into()),
+                    // Every pooled connection busy, or none can be made: a direct
+                    // connection tells which, and why (the pool says only "timed out").
+                    _ => {
+                        use sqlx::Connection;
+                        let options = pool.connect_options();
+                        let direct =
+                            tokio::time::timeout(PROBE, sqlx::PgConnection::connect_with(&options))
+                                .await;
+                        return Err(match direct {
+                            Ok(Ok(conn)) => {
+                                let _ = conn.close().await;
+                                StoreError::Database(sqlx::Error::PoolTimedOut)
+                            }
+                            Ok(Err(e)) => StoreError::Unreachable(e),
+                            Err(_) => {
+                                StoreError::Unreachable(sqlx::Error::Io(std::io::Error::new(
+                                    std::io::ErrorKind::TimedOut,
+                                    format!(
+                                        "no answer from PostgreSQL within {} ms",
+                                        PROBE.as_millis()
+                                    ),
+                                )))
+                            }
+                        });
+                    }
+                }
             }
         }
         Ok(())

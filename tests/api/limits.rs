@@ -185,7 +185,9 @@ fn a_second_signal_stops_without_waiting_for_the_drain() {
     );
     // Headers half sent: the drain waits for the rest (up to the header timeout).
     let mut stuck = connect(&server.base);
-    stuck.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").unwrap();
+    stuck
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
     std::thread::sleep(Duration::from_millis(200));
     server.signal_term();
     std::thread::sleep(Duration::from_millis(500));
@@ -195,7 +197,11 @@ fn a_second_signal_stops_without_waiting_for_the_drain() {
     let status = server.child.wait().unwrap();
     assert!(status.success(), "{status:?}");
     // Far below the 60 s grace; not a benchmark.
-    assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 /// Requests whose bytes arrived before SIGTERM are all answered (with
