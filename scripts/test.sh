@@ -80,6 +80,29 @@ sdk_suites() { # $1: a database URL, or empty for the embedded database
   "$openapi_venv/bin/python" tests/openapi/run.py "$openapi_venv/bin/schemathesis" ${1:+"$1"}
 }
 
+# /metrics held to Prometheus' own conventions: promtool (Debian's prometheus
+# package, installed here when missing) checks a live scrape, after a request.
+if ! command -v promtool >/dev/null; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "promtool is missing and this is not root: run 'apt-get install prometheus' as root, then this again." >&2
+    exit 1
+  fi
+  echo "installing Debian's prometheus (for promtool)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+metrics_dir=$(mktemp -d)
+"$CLOUDPC_PARTNERS_BIN" serve --listen 127.0.0.1:0 --in-memory --data-dir "$metrics_dir" >"$metrics_dir/out" 2>/dev/null &
+metrics_pid=$!
+for _ in $(seq 100); do grep -q "^listening on" "$metrics_dir/out" && break; sleep 0.1; done
+metrics_url=$(sed -n 's/^listening on //p' "$metrics_dir/out")
+python3 -c 'import sys, urllib.request as u; u.urlopen(sys.argv[1] + "/healthz").read(); sys.stdout.write(u.urlopen(sys.argv[1] + "/metrics").read().decode())' "$metrics_url" >"$metrics_dir/metrics"
+kill "$metrics_pid"; wait "$metrics_pid" || true
+grep -q '^cloudpc_partners_build_info{' "$metrics_dir/metrics"
+grep -q '^process_resident_memory_bytes ' "$metrics_dir/metrics"
+promtool check metrics <"$metrics_dir/metrics"
+rm -rf "$metrics_dir"
+echo "== [${SECONDS}s] /metrics passes promtool check metrics"
+
 # The embedded and the PostgreSQL halves run side by side (each mostly waits on its
 # clients and servers), each into its own log, shown when both have ended.
 halves=()

@@ -77,8 +77,31 @@ pub fn prometheus() -> &'static PrometheusHandle {
         // then our handle still renders what this service records through it.
         let _ = metrics::set_global_recorder(recorder);
         describe();
+        process_collector().describe();
+        // Counters from zero, so a rate is defined before the first event.
+        for name in [
+            "heartbeats_received_total",
+            "connections_refused_total",
+            "connections_evicted_total",
+            "log_lines_dropped_total",
+        ] {
+            metrics::counter!(name).absolute(0);
+        }
+        metrics::gauge!(
+            "cloudpc_partners_build_info",
+            "version" => env!("CARGO_PKG_VERSION"),
+            "commit" => env!("CLOUDPC_PARTNERS_COMMIT"),
+        )
+        .set(1.0);
         handle
     })
+}
+
+/// The process's own metrics (`process_cpu_seconds_total`,
+/// `process_resident_memory_bytes`, open descriptors, start time), read at each scrape.
+fn process_collector() -> &'static metrics_process::Collector {
+    static COLLECTOR: OnceLock<metrics_process::Collector> = OnceLock::new();
+    COLLECTOR.get_or_init(metrics_process::Collector::default)
 }
 
 /// Drains recorded histogram samples into their buckets every few seconds. Without
@@ -127,8 +150,12 @@ fn describe() {
         "Writes sharing one commit (and one fsync) on the embedded database."
     );
     describe_gauge!(
-        "cloudpc_partners",
+        "cloudpc_partners_connections",
         "Partner connections across all tenants, by status (at most 5 s old)."
+    );
+    describe_gauge!(
+        "cloudpc_partners_build_info",
+        "Always 1; the version and the commit the binary was built from, as labels."
     );
     describe_counter!(
         "connections_refused_total",
@@ -184,12 +211,14 @@ async fn render_metrics(State(app): State<AppState>) -> Response {
         Ok(counts) => {
             for s in crate::model::ConnectionStatus::ALL {
                 let n = counts[s.value() as usize];
-                metrics::gauge!("cloudpc_partners", "status" => s.as_str()).set(n as f64);
+                metrics::gauge!("cloudpc_partners_connections", "status" => s.as_str())
+                    .set(n as f64);
             }
         }
         Err(e) => tracing::warn!(error = %e, "cannot count partners by status"),
     }
     metrics::gauge!("heartbeats_pending").set(app.connections.pending_heartbeats() as f64);
+    process_collector().collect();
     let mut res = prometheus().render().into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,
