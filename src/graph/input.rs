@@ -307,13 +307,13 @@ mod tests {
         let s = &SETTINGS;
         let ok = parse_update(s, json!({"@odata.type": "#microsoft.graph.cloudPcExternalPartnerSetting", "enableConnection": false}).as_object().unwrap());
         assert_eq!(ok.unwrap().values.bool("enableConnection"), Some(false));
-        // Read-only properties may come back as read: server-maintained ones are
-        // only type-checked, immutable ones are handed on to be compared.
-        let u = parse_update(s, json!({"status": "healthy", "enableConnection": true, "partnerId": "198D7140-80BB-4843-8CC4-811377A49A92"}).as_object().unwrap()).unwrap();
-        assert_eq!(u.unchanged.len(), 1);
-        assert_eq!(u.unchanged[0].0.name, "partnerId");
+        // Read-only properties may come back as read: each is type-checked and
+        // handed on to be compared with the connection, but the status sentence.
+        let u = parse_update(s, json!({"status": "healthy", "statusDetails": "words", "enableConnection": true, "partnerId": "198D7140-80BB-4843-8CC4-811377A49A92"}).as_object().unwrap()).unwrap();
+        let names: Vec<&str> = u.unchanged.iter().map(|(p, _)| p.name).collect();
+        assert_eq!(names, ["connectionStatus", "partnerId"]);
         assert_eq!(
-            u.unchanged[0].1,
+            u.unchanged[1].1,
             Scalar::Text("198d7140-80bb-4843-8cc4-811377a49a92".into())
         );
         let e = parse_update(
