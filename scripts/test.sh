@@ -91,10 +91,16 @@ if ! command -v promtool >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 fi
 metrics_dir=$(mktemp -d)
-"$CLOUDPC_PARTNERS_BIN" serve --listen 127.0.0.1:0 --in-memory --data-dir "$metrics_dir" >"$metrics_dir/out" 2>/dev/null &
+env -u DATABASE_URL "$CLOUDPC_PARTNERS_BIN" serve --listen 127.0.0.1:0 --in-memory --data-dir "$metrics_dir" \
+  >"$metrics_dir/out" 2>"$metrics_dir/err" &
 metrics_pid=$!
 for _ in $(seq 100); do grep -q "^listening on" "$metrics_dir/out" && break; sleep 0.1; done
 metrics_url=$(sed -n 's/^listening on //p' "$metrics_dir/out")
+if [ -z "$metrics_url" ]; then
+  echo "the server for the metrics check did not start:" >&2
+  cat "$metrics_dir/err" >&2
+  exit 1
+fi
 python3 -c 'import sys, urllib.request as u; u.urlopen(sys.argv[1] + "/healthz").read(); sys.stdout.write(u.urlopen(sys.argv[1] + "/metrics").read().decode())' "$metrics_url" >"$metrics_dir/metrics"
 kill "$metrics_pid"; wait "$metrics_pid" || true
 grep -q '^cloudpc_partners_build_info{' "$metrics_dir/metrics"
