@@ -325,10 +325,22 @@ async fn seed_from_file(state: &AppState, path: &std::path::Path) -> anyhow::Res
     let records =
         crate::dev::seed::parse_tenants(&seed, state.clock.now(), &state.connections.health())
             .map_err(|e| anyhow::anyhow!("the seed file {}: {e}", path.display()))?;
+    // Started again on the same data (a restart with the same flags), the file adds
+    // only the connections not there yet; those there are kept as they are now.
+    let given = records.len();
+    let records = state
+        .connections
+        .not_yet_seeded(records)
+        .await
+        .map_err(|e| anyhow::anyhow!("the seed file {}: {e}", path.display()))?;
     state.connections.seed(&records).await.map_err(|e| {
         anyhow::anyhow!("the seed file {} could not be stored: {e}", path.display())
     })?;
-    tracing::info!(connections = records.len(), "seeded");
+    tracing::info!(
+        added = records.len(),
+        already_there = given - records.len(),
+        "seeded (connections already there are kept as stored; --in-memory or POST /dev/v1/reset starts afresh)"
+    );
     Ok(())
 }
 

@@ -479,9 +479,15 @@ pub struct TokenConfig {
     #[arg(long, env = "CLOUDPC_PARTNERS_TENANT", value_parser = crate::auth::parse_tenant_flag)]
     pub tenant: uuid::Uuid,
 
-    /// Permissions, separated by spaces or commas.
+    /// Permissions, separated by spaces or commas: CloudPC.Read.All or
+    /// CloudPC.ReadWrite.All (others only with --any-scope).
     #[arg(long, env = "CLOUDPC_PARTNERS_SCOPES", default_value = crate::auth::READ_WRITE_ALL)]
     pub scopes: String,
+
+    /// Mint the scopes as given, even ones this service does not know (to test how
+    /// a client meets a 403).
+    #[arg(long, env = "CLOUDPC_PARTNERS_ANY_SCOPE", value_parser = clap::builder::BoolishValueParser::new())]
+    pub any_scope: bool,
 
     /// Mint an application token (`roles`) instead of a delegated one (`scp`).
     #[arg(long, env = "CLOUDPC_PARTNERS_TOKEN_APP", value_parser = clap::builder::BoolishValueParser::new(), conflicts_with = "partner")]

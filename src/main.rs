@@ -44,6 +44,11 @@ enum Command {
         #[arg(default_value = "http://127.0.0.1:8080/healthz")]
         url: String,
     },
+    /// Print shell completions for bash, zsh, fish, elvish or powershell:
+    /// `cloudpc-partners completions bash > ~/.local/share/bash-completion/completions/cloudpc-partners`.
+    Completions { shell: clap_complete::Shell },
+    /// Print the manual page (roff): `cloudpc-partners man | man -l -`.
+    Man,
 }
 
 fn main() -> std::process::ExitCode {
@@ -61,6 +66,18 @@ fn main() -> std::process::ExitCode {
         Command::MigrateData(config) => migrate_data(config),
         Command::Env(config) => env(config),
         Command::Probe { url } => probe(&url),
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "cloudpc-partners", &mut out);
+            print_all(&out)
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut out)
+                .map_err(anyhow::Error::from)
+                .and_then(|()| print_all(&out))
+        }
     };
     // Log lines still gathering go out before the process ends.
     cloudpc_partners::logging::flush();
@@ -79,6 +96,14 @@ fn main() -> std::process::ExitCode {
             let _ = writeln!(std::io::stderr(), "error: {}", causes.join(": "));
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// Writes `bytes` to standard output; a reader that stops early (`| head`) is fine.
+fn print_all(bytes: &[u8]) -> anyhow::Result<()> {
+    match std::io::stdout().write_all(bytes) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        done => Ok(done?),
     }
 }
 
@@ -291,6 +316,19 @@ fn token(config: TokenConfig) -> anyhow::Result<()> {
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect();
+    let known = [
+        cloudpc_partners::auth::READ_ALL,
+        cloudpc_partners::auth::READ_WRITE_ALL,
+    ];
+    if let Some(unknown) = names
+        .iter()
+        .find(|n| !config.any_scope && !known.contains(&n.as_str()))
+    {
+        anyhow::bail!(
+            "--scopes names '{unknown}', a permission this service does not know; give {} (or add --any-scope to mint it anyway, to test a 403)",
+            known.join(" or ")
+        );
+    }
     let kind = match (config.partner, config.app) {
         (Some(partner_id), _) => TokenKind::Partner { partner_id },
         (None, true) => TokenKind::Application { roles: names },

@@ -408,6 +408,23 @@ impl Connections {
     }
 
     /// Stores seeded connections as given, all or none.
+    /// The records whose tenant has no connection for their partner yet: a seed
+    /// file loaded again at the next start adds only what is missing.
+    pub async fn not_yet_seeded(
+        &self,
+        records: Vec<(TenantId, PartnerRecord)>,
+    ) -> Result<Vec<(TenantId, PartnerRecord)>> {
+        let mut missing = Vec::with_capacity(records.len());
+        for (tenant, r) in records {
+            match self.store.find_by_partner(tenant, r.partner_id()).await {
+                Ok(_) => {}
+                Err(StoreError::NotFound) => missing.push((tenant, r)),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(missing)
+    }
+
     pub async fn seed(&self, records: &[(TenantId, PartnerRecord)]) -> Result<()> {
         match self.observed(self.store.insert_records(records).await) {
             Ok(()) => Ok(()),

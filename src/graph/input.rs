@@ -154,17 +154,13 @@ fn typed(p: Property, name: &str, v: &Value) -> Result<Scalar, ApiError> {
         (EdmType::Enum(e), other) => {
             return Err(wrong_type(name, &format!("one of {}", e.members.join(", ")), other))
         }
-        (EdmType::Complex(c), v) => {
-            let checked = c
-                .check(v)
-                .map_err(|why| bad(format!("The property '{name}' {why}.")))?;
-            // A value with no field set (Kiota sends `{}` for a null it read) is no value.
-            if checked.as_object().is_some_and(|m| m.values().all(Value::is_null)) {
-                Scalar::Null
-            } else {
-                Scalar::Json(checked)
-            }
-        }
+        // A value with no field set (Kiota sends `{}`, or every field null, for a null
+        // it read) is no value, whatever the fields' facets say.
+        (EdmType::Complex(_), Value::Object(m)) if m.values().all(Value::is_null) => Scalar::Null,
+        (EdmType::Complex(c), v) => Scalar::Json(
+            c.check(v)
+                .map_err(|why| bad(format!("The property '{name}' {why}.")))?,
+        ),
         (EdmType::StringCollection, other) => {
             return Err(wrong_type(name, "an array of strings", other))
         }

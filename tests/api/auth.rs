@@ -586,3 +586,32 @@ async fn a_key_rollover_keeps_old_tokens_until_the_key_is_withdrawn() {
     assert!(msg.contains("unknown 'kid'"), "{msg}");
     assert_eq!(s.get(SET, &fresh).await.status(), StatusCode::OK);
 }
+
+/// `token` refuses a permission this service does not know, unless told to mint it
+/// anyway (to test how a client meets a 403).
+#[test]
+fn the_token_command_refuses_unknown_scopes() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_cloudpc-partners"))
+            .args(["token", "--tenant", &TENANT_A.to_string(), "--data-dir"])
+            .arg(dir.path())
+            .args(extra)
+            .env_remove("CLOUDPC_PARTNERS_SCOPES")
+            .output()
+            .unwrap()
+    };
+    let refused = run(&["--scopes", "CloudPC.Read.All User.Read"]);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("'User.Read'") && err.contains("--any-scope"),
+        "{err}"
+    );
+    assert!(run(&["--scopes", "User.Read", "--any-scope"])
+        .status
+        .success());
+    assert!(run(&["--scopes", "CloudPC.Read.All,CloudPC.ReadWrite.All"])
+        .status
+        .success());
+}

@@ -237,6 +237,22 @@ fn serve_seed_loads_a_file_at_start() {
             assert_eq!(api.list("").await["value"][0]["connectionStatus"], status);
         }
     });
+    // Started again on the same data with the same file: what is there is kept, and
+    // nothing is added twice.
+    drop(server);
+    let again = ServerProcess::spawn(dir.path(), &["--dev", "--seed", seed.to_str().unwrap()]);
+    rt.block_on(async {
+        let client = reqwest::Client::new();
+        for tenant in [TENANT_A, TENANT_B] {
+            let api = Api::new(
+                client.clone(),
+                &again.base,
+                token_from_cli(dir.path(), tenant),
+            );
+            assert_eq!(api.count(None).await, 1);
+        }
+    });
+    drop(again);
     // A bad seed stops the start with a message that says where.
     std::fs::write(&seed, r#"{"tenants": [{"id": "x", "connections": []}]}"#).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_cloudpc-partners"))

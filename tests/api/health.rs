@@ -465,7 +465,9 @@ async fn filter_and_orderby_on_derived_status_agree_across_pages() {
     let metrics = s.text("/metrics").await;
     for status in ["notAvailable", "available", "healthy", "unhealthy"] {
         assert!(
-            metrics.contains(&format!("cloudpc_partners_connections{{status=\"{status}\"}}")),
+            metrics.contains(&format!(
+                "cloudpc_partners_connections{{status=\"{status}\"}}"
+            )),
             "{metrics}"
         );
     }

@@ -104,3 +104,24 @@ async fn every_405_carries_a_body() {
         );
     }
 }
+
+/// Shell completions and the manual page come from the same description as the
+/// command line itself.
+#[test]
+fn completions_and_the_manual_page_are_printed() {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_cloudpc-partners"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    for shell in ["bash", "zsh", "fish"] {
+        let script = run(&["completions", shell]);
+        assert!(script.contains("--proxy-listen"), "{shell}");
+    }
+    let man = run(&["man"]);
+    assert!(man.contains(".TH cloudpc-partners 1"), "{man}");
+    assert!(man.contains("serve"), "{man}");
+}

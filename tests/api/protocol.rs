@@ -112,6 +112,13 @@ async fn a_patch_may_send_back_read_only_properties_unchanged_but_not_change_the
     assert_eq!(v["enableConnection"], false);
     assert_eq!(v["connectionStatus"], "notAvailable");
 
+    // An agent setting never configured comes back from Kiota as an object of
+    // nulls, non-nullable fields included: no value, as it was read.
+    let mut kiota = v.clone();
+    kiota["agentSetting"] = json!({"agentUrl": null, "agentSha256": null, "installParameters": null, "autoDeploymentEnabled": null});
+    let res = s.patch_json(&format!("{SET}/{id}"), &tok, &kiota).await;
+    assert_eq!(res.status(), StatusCode::OK);
+
     // The status sentence moves on with every heartbeat: any string is taken.
     let mut sentence = v.clone();
     sentence["statusDetails"] = json!("old words");
