@@ -125,8 +125,11 @@ pub fn paths(paths: &mut Map<String, Value>, schemas: &mut Map<String, Value>) {
     schemas.insert(
         "cloudpcPartners.faults".into(),
         closed(
-            json!({ "faults": { "anyOf": [settings.clone(), { "type": "null" }] } }),
-            &["faults"],
+            json!({
+                "faults": { "anyOf": [settings.clone(), { "type": "null" }], "description": "The token's tenant's faults." },
+                "startFaults": { "anyOf": [settings.clone(), { "type": "null" }], "description": "Those given at start (--faults), which every request in their scope meets." },
+            }),
+            &["faults", "startFaults"],
         ),
     );
     let get_faults = operation(
@@ -183,10 +186,12 @@ pub fn paths(paths: &mut Map<String, Value>, schemas: &mut Map<String, Value>) {
             "body": {},
             "dropped": { "type": "boolean" },
             "bodyTruncated": { "type": "boolean" },
+            "fromStatusPage": { "type": "boolean" },
         },
     });
     let journal_query = [
-        ("tenant", "A tenant GUID, or all; the token's tenant by default."),
+        ("tenant", "A tenant GUID, or all; the token's tenant by default (another tenant's, or all, needs --dev-shared)."),
+        ("page", "true: the status page's own calls too (left out by default)."),
         ("path", "A path, * as a wildcard, such as /partner/*."),
         ("status", "A status such as 204 or a class such as 4xx."),
         ("method", "An HTTP method."),
