@@ -31,6 +31,8 @@ pub struct DevKit {
     /// `--dev-shared`: the stand-in belongs to one tester, so a control may reach
     /// past the token's tenant (a reset of every tenant, another tenant's journal).
     pub shared: bool,
+    /// The client secret each tenant's tokens were first asked for with.
+    pub claims: Arc<oauth::TenantClaims>,
 }
 
 impl DevKit {
@@ -48,6 +50,7 @@ impl DevKit {
             journal: journal::Journal::new(journal_capacity),
             simulations: Arc::default(),
             shared,
+            claims: Arc::new(oauth::TenantClaims::new(shared)),
         };
         kit.faults.set_start(faults);
         kit
@@ -92,7 +95,7 @@ impl DevState {
 
     /// The dev authority: OpenID configuration, keys and the token endpoint.
     pub fn authority(&self) -> Router<AppState> {
-        oauth::routes()
+        oauth::routes().layer(axum::Extension(self.kit.claims.clone()))
     }
 
     /// `routes` with fault and latency injection.

@@ -3,8 +3,9 @@
 //! the intercepting proxy they answer as `login.microsoftonline.com`, so an unchanged
 //! `ClientSecretCredential(tenant, id, secret)` gets its token here; on the service's
 //! own address they serve an app given this authority. Tokens are the same local
-//! ones the `token` command mints. Dev mode only: any client id and secret are
-//! accepted, as there is no app registry.
+//! ones the `token` command mints. Dev mode only: there is no app registry, so any
+//! client id is accepted; a tenant is bound to the first client secret it is asked
+//! for with (see [`TenantClaims`]), unless the stand-in is shared (`--dev-shared`).
 
 use crate::auth::{
     mint_local_token, parse_tenant, MintRequest, TenantName, TokenKind, READ_WRITE_ALL,
@@ -19,7 +20,66 @@ use axum::routing::{get, post, MethodRouter};
 use axum::{Form, Json, Router};
 use serde_json::json;
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use uuid::Uuid;
+
+/// Which client secret each tenant was first asked for with. Tokens for a tenant are
+/// then minted only for that secret, so tests sharing one stand-in (each with its
+/// own tenant) cannot take each other's tenants by asking for a token. With
+/// `--dev-shared` (one tester) any secret is taken. Certificate credentials (a
+/// `client_assertion`) are not bound: the stand-in checks no signatures.
+#[derive(Debug, Default)]
+pub struct TenantClaims {
+    shared: bool,
+    secrets: Mutex<HashMap<Uuid, [u8; 32]>>,
+}
+
+impl TenantClaims {
+    pub fn new(shared: bool) -> Self {
+        Self {
+            shared,
+            secrets: Mutex::default(),
+        }
+    }
+
+    /// Binds `tenant` to `secret` on first use; refuses another secret later.
+    fn check(&self, tenant: Uuid, secret: Option<&str>) -> Result<(), OAuthError> {
+        use sha2::Digest;
+        let (false, Some(secret)) = (self.shared, secret) else {
+            return Ok(());
+        };
+        let hash: [u8; 32] = sha2::Sha256::digest(secret.as_bytes()).into();
+        let mut secrets = self.secrets.lock().unwrap_or_else(|e| e.into_inner());
+        match secrets.get(&tenant) {
+            Some(bound) if *bound != hash => Err(oauth_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                7000215,
+                &format!("Invalid client secret provided. Tenant '{tenant}' was first asked for with another client secret on this stand-in, which binds a tenant to its first secret so that tests sharing it keep their tenants apart; send that secret, use a tenant of your own, or start the stand-in with --dev-shared."),
+            )),
+            Some(_) => Ok(()),
+            None => {
+                secrets.insert(tenant, hash);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The client a token request names, and its secret (none for a certificate).
+struct Client {
+    id: String,
+    secret: Option<String>,
+}
+
+/// The secret never shows in a debug print.
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
 
 /// How long minted tokens live, as Entra's do by default.
 const LIFETIME_SECS: u64 = 3599;
@@ -269,13 +329,15 @@ async fn token_v2(
     Path(raw): Path<String>,
     headers: HeaderMap,
     State(app): State<AppState>,
+    axum::Extension(claims): axum::Extension<Arc<TenantClaims>>,
     form: Result<Form<HashMap<String, String>>, FormRejection>,
 ) -> Result<Response, OAuthError> {
     let tenant = single_tenant(&raw)?;
     let form = form_of(form, "scope")?;
-    let client_id = grant(&form, &headers)?;
+    let client = grant(&form, &headers)?;
     default_scope(&form)?;
-    let (access_token, _) = mint(&app, tenant, client_id)?;
+    claims.check(tenant, client.secret.as_deref())?;
+    let (access_token, _) = mint(&app, tenant, client.id)?;
     Ok(issued(json!({
         "token_type": "Bearer",
         "expires_in": LIFETIME_SECS,
@@ -290,11 +352,12 @@ async fn token_v1(
     Path(raw): Path<String>,
     headers: HeaderMap,
     State(app): State<AppState>,
+    axum::Extension(claims): axum::Extension<Arc<TenantClaims>>,
     form: Result<Form<HashMap<String, String>>, FormRejection>,
 ) -> Result<Response, OAuthError> {
     let tenant = single_tenant(&raw)?;
     let form = form_of(form, "resource")?;
-    let client_id = grant(&form, &headers)?;
+    let client = grant(&form, &headers)?;
     let resource = form
         .get("resource")
         .map(|r| r.trim())
@@ -308,7 +371,8 @@ async fn token_v1(
             )
         })?
         .to_owned();
-    let (access_token, now) = mint(&app, tenant, client_id)?;
+    claims.check(tenant, client.secret.as_deref())?;
+    let (access_token, now) = mint(&app, tenant, client.id)?;
     let expires_on = now.timestamp() + LIFETIME_SECS as i64;
     Ok(issued(json!({
         "token_type": "Bearer",
@@ -379,7 +443,7 @@ fn issued(body: serde_json::Value) -> Response {
 }
 
 /// Checks a client credentials request; the client id it names.
-fn grant(form: &HashMap<String, String>, headers: &HeaderMap) -> Result<String, OAuthError> {
+fn grant(form: &HashMap<String, String>, headers: &HeaderMap) -> Result<Client, OAuthError> {
     let bad =
         |code, what: &str| oauth_error(StatusCode::BAD_REQUEST, "invalid_request", code, what);
     match form.get("grant_type").map(String::as_str) {
@@ -412,10 +476,13 @@ fn grant(form: &HashMap<String, String>, headers: &HeaderMap) -> Result<String, 
                 "The request body must contain the following parameter: 'client_id'.",
             )
         })?;
-    let has_secret = form.get("client_secret").is_some_and(|s| !s.is_empty())
-        || form.get("client_assertion").is_some_and(|s| !s.is_empty())
-        || basic.is_some_and(|(_, s)| !s.is_empty());
-    if !has_secret {
+    let secret = form
+        .get("client_secret")
+        .filter(|s| !s.is_empty())
+        .cloned()
+        .or_else(|| basic.map(|(_, s)| s).filter(|s| !s.is_empty()));
+    let has_assertion = form.get("client_assertion").is_some_and(|s| !s.is_empty());
+    if secret.is_none() && !has_assertion {
         return Err(oauth_error(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
@@ -423,7 +490,10 @@ fn grant(form: &HashMap<String, String>, headers: &HeaderMap) -> Result<String, 
             "'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.",
         ));
     }
-    Ok(client_id)
+    Ok(Client {
+        id: client_id,
+        secret,
+    })
 }
 
 /// The v2.0 endpoint's scope: one resource's `/.default`, as client credentials need.
@@ -483,7 +553,7 @@ mod tests {
             ("client_secret", "s"),
             ("scope", "https://graph.microsoft.com/.default"),
         ];
-        assert_eq!(grant(&form(&ok), &HeaderMap::new()).unwrap(), "app");
+        assert_eq!(grant(&form(&ok), &HeaderMap::new()).unwrap().id, "app");
         let without = |k: &str| {
             let pairs: Vec<_> = ok.iter().copied().filter(|(key, _)| *key != k).collect();
             error_of(grant(&form(&pairs), &HeaderMap::new()).unwrap_err())
@@ -525,6 +595,29 @@ mod tests {
             ("grant_type", "client_credentials"),
             ("scope", "api://x/.default"),
         ];
-        assert_eq!(grant(&form(&pairs), &headers).unwrap(), "app");
+        assert_eq!(grant(&form(&pairs), &headers).unwrap().id, "app");
+    }
+
+    #[test]
+    fn a_tenant_is_bound_to_its_first_secret_unless_shared() {
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let claims = TenantClaims::new(false);
+        assert!(claims.check(a, Some("first")).is_ok());
+        assert!(claims.check(a, Some("first")).is_ok());
+        let (status, body) = error_of(claims.check(a, Some("other")).unwrap_err());
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(body["error"], "invalid_client");
+        assert!(body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("--dev-shared"));
+        assert!(
+            claims.check(b, Some("other")).is_ok(),
+            "another tenant is free"
+        );
+        assert!(claims.check(a, None).is_ok(), "certificates are not bound");
+        let shared = TenantClaims::new(true);
+        assert!(shared.check(a, Some("first")).is_ok());
+        assert!(shared.check(a, Some("other")).is_ok());
     }
 }

@@ -997,3 +997,56 @@ async fn a_heartbeat_shows_whatever_the_dev_clock_says() {
         .unwrap();
     assert_eq!(got["connectionStatus"], "healthy", "{got}");
 }
+
+/// A tenant is bound to the first client secret its token is asked for with, so
+/// tests sharing a stand-in cannot take each other's tenants; `--dev-shared` lifts it.
+#[tokio::test]
+async fn a_tenant_is_bound_to_its_first_client_secret() {
+    let form = |secret: &'static str| {
+        vec![
+            ("grant_type", "client_credentials"),
+            ("client_id", "some-app"),
+            ("client_secret", secret),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ]
+    };
+    let tenant = Uuid::new_v4();
+    let path = format!("/{tenant}/oauth2/v2.0/token");
+    let s = test_server!(|c| c.dev.enabled = true);
+    assert_eq!(
+        request_at(&s, &path, &form("mine")).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        request_at(&s, &path, &form("mine")).await.status(),
+        StatusCode::OK
+    );
+    let res = request_at(&s, &path, &form("theirs")).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_client");
+    assert_eq!(body["error_codes"], json!([7000215]));
+    let v1 = format!("/{tenant}/oauth2/token");
+    let mut v1_form = form("theirs");
+    v1_form[3] = ("resource", "https://graph.microsoft.com");
+    assert_eq!(
+        request_at(&s, &v1, &v1_form).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let other = format!("/{}/oauth2/v2.0/token", Uuid::new_v4());
+    assert_eq!(
+        request_at(&s, &other, &form("theirs")).await.status(),
+        StatusCode::OK
+    );
+
+    let shared = test_server!(|c| {
+        c.dev.enabled = true;
+        c.dev.dev_shared = true;
+    });
+    for secret in ["mine", "theirs"] {
+        assert_eq!(
+            request_at(&shared, &path, &form(secret)).await.status(),
+            StatusCode::OK
+        );
+    }
+}
