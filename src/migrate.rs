@@ -5,10 +5,12 @@
 //!
 //! Re-runnable: records already in the target (same tenant and id) are skipped. A
 //! record whose `partnerId` is already taken by a different record in the same
-//! tenant stops the copy with an error, leaving earlier batches in place.
+//! tenant stops the copy with an error that names them, leaving earlier batches in
+//! place. A source this process may not write (a read-only mount) is read as it is,
+//! provided no writes wait in its `-wal` file.
 
 use crate::store::agent::{REPORTS, RESULTS};
-use crate::store::pools::{Access, PgSettings};
+use crate::store::pools::{self, Access, PgSettings};
 use crate::store::row::{names, Cell, Kind, FULL_ROW_COLUMNS};
 use crate::store::sql::Statement;
 use crate::store::{DatabaseUrl, SqlStore, StoreError};
@@ -42,9 +44,7 @@ pub async fn migrate_data(
     if !path.exists() {
         bail!("{} does not exist", path.display());
     }
-    let source = SqlStore::sqlite(&path)
-        .await
-        .with_context(|| format!("cannot open {}", path.display()))?;
+    let source = Source::open(&path).await?;
     let target = SqlStore::postgres(&to, settings)
         .await
         .with_context(|| format!("cannot connect to {}", crate::store::redact(&to)))?;
@@ -72,7 +72,7 @@ pub async fn migrate_data(
 
 /// Copies one table, a keyset-paged batch per statement.
 async fn copy_table(
-    source: &SqlStore,
+    source: &Source,
     target: &SqlStore,
     table: &str,
     columns: &[(&'static str, Kind)],
@@ -99,7 +99,7 @@ async fn copy_table(
             params.join(", "),
             key.join(", ")
         );
-        let rows = source.pools().rows(Access::Write, &page, &kinds).await?;
+        let rows = source.rows(&page, &kinds).await?;
         let Some(last) = rows.last() else { break };
         after = key_at
             .iter()
@@ -108,21 +108,137 @@ async fn copy_table(
                 _ => String::new(),
             })
             .collect();
-        let copied = target
+        let copied = match target
             .pools()
             .execute(&insert_rows(table, &list, key, rows.iter()))
             .await
-            .map_err(|e| match &e {
-                StoreError::Database(sqlx::Error::Database(d)) if d.is_unique_violation() => anyhow::anyhow!(
-                    "a record of {table} in the batch ending at {after:?} conflicts with a different record already in the target (for connections: the same partnerId in the same tenant); resolve it there and run again"
-                ),
-                _ => anyhow::Error::new(e),
-            })?;
+        {
+            Ok(n) => n,
+            Err(StoreError::Database(sqlx::Error::Database(d))) if d.is_unique_violation() => {
+                let named = match table {
+                    "external_partners" => taken_partners(target, columns, &rows).await,
+                    _ => String::new(),
+                };
+                bail!(
+                    "a record of {table} conflicts with a different record already in the target{named}; resolve it there (delete one of the two) and run again: the batches before it are copied, and records already copied are skipped"
+                );
+            }
+            Err(e) => return Err(e.into()),
+        };
         report.read += rows.len() as u64;
         report.copied += copied;
         report.skipped += rows.len() as u64 - copied;
     }
     Ok(report)
+}
+
+/// The source database: opened as the service opens it, or, where this process may
+/// not write it, read as it is.
+enum Source {
+    Store(SqlStore),
+    ReadOnly(sqlx::SqlitePool),
+}
+
+impl Source {
+    async fn open(path: &std::path::Path) -> anyhow::Result<Self> {
+        match SqlStore::sqlite(path).await {
+            Ok(store) => Ok(Source::Store(store)),
+            Err(e) if read_only(path) => {
+                let mut wal = path.as_os_str().to_owned();
+                wal.push("-wal");
+                if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
+                    bail!(
+                        "{} cannot be written ({e}), and writes wait in its -wal file, which a read-only copy would miss: start and stop the service on it once where it can write, or copy its folder somewhere writable",
+                        path.display()
+                    );
+                }
+                let pool = pools::sqlite_read_only(path)
+                    .await
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                Ok(Source::ReadOnly(pool))
+            }
+            Err(e) => Err(anyhow::Error::new(e).context(format!("cannot open {}", path.display()))),
+        }
+    }
+
+    async fn rows(&self, s: &Statement, kinds: &[Kind]) -> Result<Vec<Vec<Cell>>, StoreError> {
+        match self {
+            Source::Store(store) => store.pools().rows(Access::Write, s, kinds).await,
+            Source::ReadOnly(pool) => pools::sqlite_rows(pool, s, kinds).await,
+        }
+    }
+}
+
+/// Whether this process may not write the database file or its folder (a read-only
+/// mount, permissions).
+fn read_only(path: &std::path::Path) -> bool {
+    let folder = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    std::fs::OpenOptions::new().append(true).open(path).is_err() || tempfile_denied(folder)
+}
+
+/// Whether a file cannot be made in `folder` (a read-only mount says so only then).
+fn tempfile_denied(folder: &std::path::Path) -> bool {
+    let probe = folder.join(format!(".cloudpc-partners-probe-{}", std::process::id()));
+    match std::fs::File::create(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            false
+        }
+        Err(_) => true,
+    }
+}
+
+/// For a conflict in a batch of connections: which records of the batch have a
+/// `partnerId` the target already holds under another id in the same tenant.
+async fn taken_partners(
+    target: &SqlStore,
+    columns: &[(&'static str, Kind)],
+    rows: &[Vec<Cell>],
+) -> String {
+    let at = |name: &str| columns.iter().position(|(c, _)| *c == name);
+    let (Some(tenant_at), Some(partner_at), Some(id_at)) =
+        (at("tenant_id"), at("partner_id"), at("id"))
+    else {
+        return String::new();
+    };
+    let text = |c: &Cell| match c {
+        Cell::Text(s) => s.clone(),
+        _ => String::new(),
+    };
+    let mut named = Vec::new();
+    for row in rows {
+        let (tenant, partner, id) = (
+            text(&row[tenant_at]),
+            text(&row[partner_at]),
+            text(&row[id_at]),
+        );
+        let mut q = Statement::default();
+        let (t, p, i) = (
+            q.bind(Cell::Text(tenant.clone())),
+            q.bind(Cell::Text(partner.clone())),
+            q.bind(Cell::Text(id.clone())),
+        );
+        q.sql = format!(
+            "SELECT id FROM external_partners WHERE tenant_id = {t} AND partner_id = {p} AND id <> {i}"
+        );
+        if let Ok(found) = target.pools().rows(Access::Write, &q, &[Kind::Text]).await {
+            if let Some(other) = found.first().map(|r| text(&r[0])) {
+                named.push(format!(
+                    "tenant {tenant}, partnerId {partner}: id {id} here, id {other} in the target"
+                ));
+            }
+        }
+        if named.len() >= 5 {
+            break;
+        }
+    }
+    match named.is_empty() {
+        true => String::new(),
+        false => format!(" ({})", named.join("; ")),
+    }
 }
 
 /// One multi-row `INSERT` that skips rows already present.

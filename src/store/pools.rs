@@ -369,6 +369,33 @@ impl Pools {
     }
 }
 
+/// An embedded database opened only to read it, for `migrate-data` from a file this
+/// process may not write (a read-only mount, another user's folder): no lock, no
+/// migrations, SQLite told the file will not change. The caller makes sure nothing
+/// waits in a `-wal` file, which such a connection would not see.
+pub async fn sqlite_read_only(path: &Path) -> Result<SqlitePool, StoreError> {
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .read_only(true)
+        .immutable(true);
+    Ok(SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await?)
+}
+
+/// Rows of a statement on a pool from [`sqlite_read_only`].
+pub async fn sqlite_rows(
+    pool: &SqlitePool,
+    s: &Statement,
+    kinds: &[Kind],
+) -> Result<Vec<Vec<Cell>>, StoreError> {
+    let rows = sqlx::query_with(&s.sql, sqlite_arguments(&s.binds)?)
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(|r| decode(r, kinds)).collect()
+}
+
 /// A writer's answer of the wrong shape: a bug here, never the client's doing.
 fn unexpected(done: Done) -> StoreError {
     StoreError::Corrupt(format!(

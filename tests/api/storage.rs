@@ -50,6 +50,18 @@ impl SmallDisk {
     }
 }
 
+impl SmallDisk {
+    /// From now on nothing on it can be written.
+    fn remount_read_only(&self) {
+        let done = Command::new("mount")
+            .args(["-o", "remount,ro"])
+            .arg(&self.path)
+            .status()
+            .unwrap();
+        assert!(done.success());
+    }
+}
+
 impl Drop for SmallDisk {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg(&self.path).status();
@@ -292,4 +304,79 @@ async fn a_database_outage_is_named_and_readyz_answers_at_once() {
     // Clients get a 503 to retry, never a 500.
     let res = s.get(SET, &tok).await;
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+}
+
+/// `migrate-data` reads a source on a read-only mount as it is, and a conflict in the
+/// target names the partner and both ids.
+#[tokio::test]
+async fn migrate_data_reads_a_read_only_source_and_names_a_conflict() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let Some(disk) = SmallDisk::mount() else {
+        return;
+    };
+    // An embedded deployment, stopped cleanly (nothing left in its -wal file).
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = ServerProcess::spawn(dir.path(), &[]);
+    let tok = token_from_cli(dir.path(), TENANT_A);
+    let api = Api::new(reqwest::Client::new(), &server.base, &tok);
+    let taken = Uuid::new_v4();
+    let here = api.create(taken, true).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    api.create(Uuid::new_v4(), true).await;
+    assert!(server.terminate().success());
+    for name in ["cloudpc-partners.db", "cloudpc-partners.db-wal"] {
+        let from = dir.path().join(name);
+        if from.exists() {
+            std::fs::copy(&from, disk.path.join(name)).unwrap();
+        }
+    }
+    disk.remount_read_only();
+    let from = format!("sqlite:{}", disk.path.join("cloudpc-partners.db").display());
+    let migrate = || {
+        Command::new(env!("CARGO_BIN_EXE_cloudpc-partners"))
+            .args(["migrate-data", "--from", &from, "--to", &db.url])
+            .output()
+            .unwrap()
+    };
+    // The same partner already in the target under another id.
+    let target_dir = tempfile::tempdir().unwrap();
+    let mut target = ServerProcess::spawn(target_dir.path(), &["--database", &db.url]);
+    let there = Api::new(
+        reqwest::Client::new(),
+        &target.base,
+        token_from_cli(target_dir.path(), TENANT_A),
+    )
+    .create(taken, true)
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(target.terminate().success());
+    let out = migrate();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("partnerId {taken}")), "{err}");
+    assert!(err.contains(&here) && err.contains(&there), "{err}");
+    // Resolved in the target: the copy goes through, from the read-only source.
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    sqlx::query("DELETE FROM external_partners WHERE id = $1")
+        .bind(&there)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let out = migrate();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "read 2 records: copied 2, skipped 0 already present"
+    );
 }
