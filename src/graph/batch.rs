@@ -83,8 +83,17 @@ pub async fn batch(
     }
     // Answer in request order, which clients find easiest to read.
     responses.sort_by_key(|(i, _)| *i);
-    let responses = responses.into_iter().map(|(_, r)| r).collect();
-    Ok(SerializedJson::of(StatusCode::OK, &Answers { responses }))
+    let responses: Vec<Answer> = responses.into_iter().map(|(_, r)| r).collect();
+    // Written into a buffer of the answer's size: grown by doubling, a batch of large
+    // pages would briefly hold twice its size again.
+    let size: usize = responses
+        .iter()
+        .map(|r| r.body.as_ref().map_or(0, |b| b.get().len()) + 512)
+        .sum();
+    let answers = Answers { responses };
+    Ok(SerializedJson::written(StatusCode::OK, size + 64, |out| {
+        out.value(&answers)
+    }))
 }
 
 fn bad(message: impl Into<String>) -> ApiError {
