@@ -102,7 +102,8 @@ fn created_of(text: &str) -> Option<i64> {
 
 /// A new key file's text: a comment with the time, the PKCS#8 key, a certificate.
 fn new_key_file(now: i64) -> anyhow::Result<String> {
-    let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), RSA_BITS)?;
+    // rsa's own generator (the OS's), from the rand_core version rsa is built on.
+    let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, RSA_BITS)?;
     let pem = key.to_pkcs8_pem(LineEnding::LF)?;
     let pair = rcgen::KeyPair::from_pkcs8_pem_and_sign_algo(&pem, &rcgen::PKCS_RSA_SHA256)?;
     let mut params = rcgen::CertificateParams::new(Vec::new())?;

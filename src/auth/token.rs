@@ -56,7 +56,7 @@ pub fn mint_local_token(
         Uuid::new_v5(&PRINCIPALS, format!("{}/{what}", req.tenant).as_bytes()).to_string()
     };
     let mut uti = [0u8; 16];
-    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut uti);
+    rand::fill(&mut uti);
     let mut claims = json!({
         "aud": LOCAL_AUDIENCE,
         "iss": issuer,

@@ -13,7 +13,6 @@ use crate::model::TenantId;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use rand::Rng;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -277,13 +276,12 @@ pub async fn inject(State(dev): State<super::DevState>, req: Request, next: Next
         return next.run(req).await;
     };
     let (delay, fate) = {
-        let mut rng = rand::thread_rng();
-        let delay = rng.gen_range(s.latency_ms.0..=s.latency_ms.1);
-        let roll = rng.gen::<f64>();
+        let delay = rand::random_range(s.latency_ms.0..=s.latency_ms.1);
+        let roll = rand::random::<f64>();
         let fate = if roll < s.drop_rate {
             Fate::Drop
         } else if roll < s.drop_rate + s.error_rate {
-            Fate::Fail(s.errors[rng.gen_range(0..s.errors.len())])
+            Fate::Fail(s.errors[rand::random_range(0..s.errors.len())])
         } else {
             Fate::Serve
         };
