@@ -61,10 +61,7 @@ pub async fn build_state(
     };
     let heartbeat_timeout = chrono::Duration::from_std(config.heartbeats.timeout.get())
         .context("--heartbeat-timeout is too large")?;
-    let url = match config.in_memory {
-        true => DatabaseUrl::Memory,
-        false => DatabaseUrl::parse(config.database.as_deref(), &config.data_dir)?,
-    };
+    let url = database_url(config)?;
     let store = store::open(&url, &config.postgres.settings()).await?;
     store.check_writable().await.map_err(|e| {
         anyhow::anyhow!(
@@ -95,6 +92,18 @@ pub async fn build_state(
         request_timeout: config.connections.request_timeout.get(),
     });
     Ok((state, kit))
+}
+
+/// The database a configuration names: `--in-memory`, `--database`, or the embedded
+/// one in the data dir.
+pub fn database_url(config: &ServeConfig) -> anyhow::Result<DatabaseUrl> {
+    match config.in_memory {
+        true => Ok(DatabaseUrl::Memory),
+        false => Ok(DatabaseUrl::parse(
+            config.database.as_deref(),
+            &config.data_dir,
+        )?),
+    }
 }
 
 /// Dev mode's kit, with the faults `--faults` starts with.

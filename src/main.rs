@@ -15,10 +15,18 @@ use std::sync::Arc;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The version and the commit the binary was built from, as `--version` says it.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("CLOUDPC_PARTNERS_COMMIT"),
+    ")"
+);
+
 #[derive(Parser)]
 #[command(
     name = "cloudpc-partners",
-    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("CLOUDPC_PARTNERS_COMMIT"), ")"),
+    version = VERSION,
     about = "Microsoft Graph Cloud PC externalPartners API, self-hosted"
 )]
 struct Cli {
@@ -123,14 +131,10 @@ fn migrate_data(config: MigrateConfig) -> anyhow::Result<()> {
 
 fn serve(mut config: ServeConfig, data_dir_given: bool) -> anyhow::Result<()> {
     init_logging(&config.log_format);
-    let in_memory = config.in_memory
-        || matches!(
-            cloudpc_partners::store::DatabaseUrl::parse(
-                config.database.as_deref(),
-                &config.data_dir
-            ),
-            Ok(cloudpc_partners::store::DatabaseUrl::Memory)
-        );
+    let in_memory = matches!(
+        cloudpc_partners::app::database_url(&config),
+        Ok(cloudpc_partners::store::DatabaseUrl::Memory)
+    );
     let _throwaway = match in_memory && !data_dir_given {
         true => {
             let dir = cloudpc_partners::throwaway::Throwaway::create().map_err(|e| {
@@ -158,7 +162,7 @@ fn serve(mut config: ServeConfig, data_dir_given: bool) -> anyhow::Result<()> {
             }
         }
         tracing::info!(
-            version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("CLOUDPC_PARTNERS_COMMIT"), ")"),
+            version = VERSION,
             url = %server.url(),
             data_dir = %config.data_dir.display(),
             database = %database_summary(&config),
@@ -185,10 +189,7 @@ fn serve(mut config: ServeConfig, data_dir_given: bool) -> anyhow::Result<()> {
 /// URL with its password hidden.
 fn database_summary(config: &ServeConfig) -> String {
     use cloudpc_partners::store::{redact, DatabaseUrl};
-    if config.in_memory {
-        return "in memory (a throwaway SQLite file)".into();
-    }
-    match DatabaseUrl::parse(config.database.as_deref(), &config.data_dir) {
+    match cloudpc_partners::app::database_url(config) {
         Ok(DatabaseUrl::Sqlite(path)) => format!("SQLite {}", path.display()),
         Ok(DatabaseUrl::Postgres(url)) => format!("PostgreSQL {}", redact(&url)),
         Ok(DatabaseUrl::Memory) => "in memory (a throwaway SQLite file)".into(),

@@ -325,9 +325,8 @@ impl Connections {
         }
         // Counted no earlier than the connection's enable time: with the dev clock
         // moved back before it, a heartbeat answered 204 must still show.
-        let at = conn
-            .enabled_at
-            .map_or(self.clock.now(), |enabled| enabled.max(self.clock.now()));
+        let now = self.clock.now();
+        let at = conn.enabled_at.map_or(now, |enabled| enabled.max(now));
         self.heartbeats.record(tenant, conn.id, at);
         Ok(())
     }
@@ -407,7 +406,6 @@ impl Connections {
         self.health
     }
 
-    /// Stores seeded connections as given, all or none.
     /// The records whose tenant has no connection for their partner yet: a seed
     /// file loaded again at the next start adds only what is missing.
     pub async fn not_yet_seeded(
@@ -425,6 +423,7 @@ impl Connections {
         Ok(missing)
     }
 
+    /// Stores seeded connections as given, all or none.
     pub async fn seed(&self, records: &[(TenantId, PartnerRecord)]) -> Result<()> {
         match self.observed(self.store.insert_records(records).await) {
             Ok(()) => Ok(()),

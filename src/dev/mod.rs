@@ -55,9 +55,7 @@ impl DevKit {
         kit.faults.set_start(faults);
         kit
     }
-}
 
-impl DevKit {
     /// Refuses `what`, a control that reaches past the caller's tenant, unless the
     /// stand-in was started with `--dev-shared`.
     pub(crate) fn shared_only(&self, what: &str) -> Result<(), crate::http::ApiError> {

@@ -62,47 +62,50 @@ pub struct StatusReport {
     pub details: std::borrow::Cow<'static, str>,
 }
 
-/// The one place that decides a connection's health.
-///
-/// A heartbeat counts only if it arrived at or after the connection was (last)
-/// enabled, so re-enabling starts again at `available`.
+/// The one place that decides a connection's health, and the sentence that says why.
 pub fn derive_status(
     partner: &PartnerRecord,
     now: DateTime<Utc>,
     policy: &HealthPolicy,
 ) -> StatusReport {
-    if !partner.enable_connection() {
-        return StatusReport {
-            status: ConnectionStatus::NotAvailable,
-            details: "The connection is disabled; set enableConnection to true to accept calls from the external partner".into(),
-        };
+    let status = status_as_of(partner, policy.fresh_since(now));
+    let details = match (status, counted_heartbeat(partner)) {
+        (ConnectionStatus::NotAvailable, _) => "The connection is disabled; set enableConnection to true to accept calls from the external partner".into(),
+        (ConnectionStatus::Healthy, Some(hb)) => format!(
+            "The external partner is healthy; last heartbeat at {}",
+            format_graph_time(hb)
+        )
+        .into(),
+        (ConnectionStatus::Unhealthy, Some(hb)) => format!(
+            "No heartbeat since {} (timeout {}); check that the external partner's service is running and can reach this service",
+            format_graph_time(hb),
+            format_timeout(policy.heartbeat_timeout)
+        )
+        .into(),
+        _ => "The external partner is available; no heartbeat received yet".into(),
+    };
+    StatusReport { status, details }
+}
+
+/// The status alone, with heartbeats at or after `fresh_since` counted fresh (the
+/// SQL in `store::sql` computes the same in a query).
+///
+/// A heartbeat counts only if it arrived at or after the connection was (last)
+/// enabled, so re-enabling starts again at `available`.
+pub fn status_as_of(partner: &PartnerRecord, fresh_since: DateTime<Utc>) -> ConnectionStatus {
+    match (partner.enable_connection(), counted_heartbeat(partner)) {
+        (false, _) => ConnectionStatus::NotAvailable,
+        (true, None) => ConnectionStatus::Available,
+        (true, Some(hb)) if hb >= fresh_since => ConnectionStatus::Healthy,
+        (true, Some(_)) => ConnectionStatus::Unhealthy,
     }
-    let heartbeat = partner
+}
+
+/// The last heartbeat, if it came since the connection was (last) enabled.
+fn counted_heartbeat(partner: &PartnerRecord) -> Option<DateTime<Utc>> {
+    partner
         .last_heartbeat_at
-        .filter(|hb| partner.enabled_at.is_none_or(|enabled| *hb >= enabled));
-    match heartbeat {
-        None => StatusReport {
-            status: ConnectionStatus::Available,
-            details: "The external partner is available; no heartbeat received yet".into(),
-        },
-        Some(hb) if hb >= policy.fresh_since(now) => StatusReport {
-            status: ConnectionStatus::Healthy,
-            details: format!(
-                "The external partner is healthy; last heartbeat at {}",
-                format_graph_time(hb)
-            )
-            .into(),
-        },
-        Some(hb) => StatusReport {
-            status: ConnectionStatus::Unhealthy,
-            details: format!(
-                "No heartbeat since {} (timeout {}); check that the external partner's service is running and can reach this service",
-                format_graph_time(hb),
-                format_timeout(policy.heartbeat_timeout)
-            )
-            .into(),
-        },
-    }
+        .filter(|hb| partner.enabled_at.is_none_or(|enabled| *hb >= enabled))
 }
 
 /// Renders a timeout the way operators write it on the command line (`90s`, `5m`, `2h`).

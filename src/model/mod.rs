@@ -6,5 +6,5 @@ pub mod health;
 pub mod partner;
 pub mod schema;
 
-pub use health::{derive_status, ConnectionStatus, HealthPolicy, StatusReport};
+pub use health::{derive_status, status_as_of, ConnectionStatus, HealthPolicy, StatusReport};
 pub use partner::{NewPartner, PartnerRecord, PartnerUpdate, TenantId};

@@ -174,10 +174,7 @@ impl Pools {
                 {
                     return Ok(rows);
                 }
-                let rows = sqlx::query_with(&s.sql, sqlite_arguments(&s.binds)?)
-                    .fetch_all(readers)
-                    .await?;
-                rows.iter().map(|r| decode(r, kinds)).collect()
+                sqlite_rows(readers, s, kinds).await
             }
             Pools::Sqlite { writer, .. } => {
                 match writer.write(Work::Rows(s.clone(), kinds.to_vec())).await? {
@@ -384,7 +381,8 @@ pub async fn sqlite_read_only(path: &Path) -> Result<SqlitePool, StoreError> {
         .await?)
 }
 
-/// Rows of a statement on a pool from [`sqlite_read_only`].
+/// Rows of a statement on an SQLite pool: the readers', or one from
+/// [`sqlite_read_only`].
 pub async fn sqlite_rows(
     pool: &SqlitePool,
     s: &Statement,

@@ -72,7 +72,7 @@ impl Builder {
         self.stmt.bind(b)
     }
 
-    /// The SQL for `connectionStatus`' underlying enum value; mirrors `derive_status`.
+    /// The SQL for `connectionStatus`' underlying enum value; mirrors `model::status_as_of`.
     fn status_expr(&mut self) -> String {
         let fresh = match &self.fresh_param {
             Some(p) => p.clone(),
@@ -248,7 +248,9 @@ pub fn partner_cursor(
         keys.push(match o.property.source {
             Source::Key => Scalar::Text(record.id.to_string()),
             Source::Column(_) => record.values.get(o.property.name).clone(),
-            Source::Derived(Derived::Status) => Scalar::Enum(status_at(record, status).value()),
+            Source::Derived(Derived::Status) => {
+                Scalar::Enum(crate::model::status_as_of(record, status.fresh_since).value())
+            }
             Source::Derived(Derived::StatusDetails) => return None,
         });
     }
@@ -266,19 +268,6 @@ fn fits(edm: &EdmType, nullable: bool, v: &Scalar) -> bool {
         | (EdmType::DateTimeOffset, Scalar::Time(_))
         | (EdmType::Enum(_), Scalar::Enum(_)) => true,
         _ => false,
-    }
-}
-
-/// `connectionStatus` at the clock's instant, as [`Builder::status_expr`] computes it.
-fn status_at(record: &PartnerRecord, clock: StatusClock) -> ConnectionStatus {
-    match (record.enable_connection(), record.last_heartbeat_at) {
-        (false, _) => ConnectionStatus::NotAvailable,
-        (true, None) => ConnectionStatus::Available,
-        (true, Some(hb)) if record.enabled_at.is_some_and(|e| hb < e) => {
-            ConnectionStatus::Available
-        }
-        (true, Some(hb)) if hb >= clock.fresh_since => ConnectionStatus::Healthy,
-        (true, Some(_)) => ConnectionStatus::Unhealthy,
     }
 }
 

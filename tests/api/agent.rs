@@ -678,11 +678,6 @@ async fn an_agent_hash_reads_back_as_sent() {
     )
     .await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    let got: Value = s
-        .get(&format!("{SET}/{id}"), &tok)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let got = s.api(&tok).get(&id).await;
     assert_eq!(got["agentSetting"]["agentSha256"], upper);
 }

@@ -347,3 +347,11 @@ pub fn token_from_cli(data_dir: &std::path::Path, tenant: Uuid) -> String {
     assert!(out.status.success());
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
+
+/// `migrate-data --from FROM --to TO`, run to its end.
+pub fn migrate_data(from: &str, to: &str) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_cloudpc-partners"))
+        .args(["migrate-data", "--from", from, "--to", to])
+        .output()
+        .unwrap()
+}

@@ -989,12 +989,7 @@ async fn a_heartbeat_shows_whatever_the_dev_clock_says() {
     assert_eq!(res.status(), StatusCode::OK);
     let res = s.heartbeat(&s.partner(TENANT_A, partner_id)).await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    let got: Value = s
-        .get(&format!("{SET}/{id}"), &tok)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let got = s.api(&tok).get(&id).await;
     assert_eq!(got["connectionStatus"], "healthy", "{got}");
 }
 

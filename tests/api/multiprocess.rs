@@ -278,12 +278,7 @@ async fn migrate_data_moves_an_embedded_deployment_to_postgres() {
         "sqlite:{}",
         dir.path().join("cloudpc-partners.db").display()
     );
-    let run = || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_cloudpc-partners"))
-            .args(["migrate-data", "--from", &sqlite, "--to", &db.url])
-            .output()
-            .unwrap()
-    };
+    let run = || migrate_data(&sqlite, &db.url);
     let out = run();
     assert!(
         out.status.success(),

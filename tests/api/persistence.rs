@@ -190,18 +190,7 @@ async fn serve_without_flags_works_in_an_empty_folder() {
 async fn an_in_memory_database_reads_what_it_wrote() {
     for flags in [&["--in-memory"][..], &["--database", "sqlite::memory:"][..]] {
         let dir = tempfile::tempdir().unwrap();
-        let throwaways = || {
-            std::fs::read_dir(std::env::temp_dir())
-                .unwrap()
-                .filter_map(Result::ok)
-                .filter(|e| {
-                    e.file_name()
-                        .to_string_lossy()
-                        .starts_with("cloudpc-partners-")
-                })
-                .map(|e| e.path())
-                .collect::<std::collections::HashSet<_>>()
-        };
+        let throwaways = || temp_dirs_named("cloudpc-partners-");
         let before = throwaways();
         let mut server = ServerProcess::spawn(dir.path(), flags);
         let tok = token_from_cli(dir.path(), TENANT_A);
@@ -248,18 +237,7 @@ fn an_in_memory_server_leaves_nothing_behind_even_killed() {
             .stderr(std::process::Stdio::null());
         ServerProcess::start(cmd).expect("an in-memory server starts")
     };
-    let owned_by = |pid: u32| -> Vec<std::path::PathBuf> {
-        std::fs::read_dir(std::env::temp_dir())
-            .unwrap()
-            .filter_map(Result::ok)
-            .filter(|e| {
-                e.file_name()
-                    .to_string_lossy()
-                    .starts_with(&format!("cloudpc-partners-{pid}-"))
-            })
-            .map(|e| e.path())
-            .collect()
-    };
+    let owned_by = |pid: u32| temp_dirs_named(&format!("cloudpc-partners-{pid}-"));
     let mut first = start();
     let pid = first.child.id();
     let dirs = owned_by(pid);
@@ -322,4 +300,14 @@ async fn a_second_server_on_the_same_embedded_database_is_refused() {
             "{other}: {err}"
         );
     }
+}
+
+/// The entries of the system's temporary directory whose names start with `prefix`.
+fn temp_dirs_named(prefix: &str) -> std::collections::HashSet<std::path::PathBuf> {
+    std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
+        .map(|e| e.path())
+        .collect()
 }

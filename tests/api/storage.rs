@@ -336,12 +336,7 @@ async fn migrate_data_reads_a_read_only_source_and_names_a_conflict() {
     }
     disk.remount_read_only();
     let from = format!("sqlite:{}", disk.path.join("cloudpc-partners.db").display());
-    let migrate = || {
-        Command::new(env!("CARGO_BIN_EXE_cloudpc-partners"))
-            .args(["migrate-data", "--from", &from, "--to", &db.url])
-            .output()
-            .unwrap()
-    };
+    let migrate = || migrate_data(&from, &db.url);
     // The same partner already in the target under another id.
     let target_dir = tempfile::tempdir().unwrap();
     let mut target = ServerProcess::spawn(target_dir.path(), &["--database", &db.url]);
