@@ -764,8 +764,11 @@ fn fill(data_dir: &Path, postgres: Option<&str>, tenant: Uuid, n: usize) {
     rt.block_on(async {
         match postgres {
             Some(url) => {
-                let pool = sqlx::PgPool::connect(url).await.expect("connect");
-                sqlx::query(
+                let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                    .await
+                    .expect("connect");
+                tokio::spawn(connection);
+                client.execute(
                     "INSERT INTO external_partners (tenant_id, id, partner_id, enable_connection, enabled_at, last_heartbeat_at, last_sync_at, created_at, updated_at)
                      SELECT $1, lpad(to_hex(i), 8, '0') || '-0000-4000-8000-' || lpad(to_hex(i), 12, '0'),
                             lpad(to_hex(i), 8, '0') || '-0000-4000-8000-' || lpad(to_hex(i), 12, '0'),
@@ -773,19 +776,16 @@ fn fill(data_dir: &Path, postgres: Option<&str>, tenant: Uuid, n: usize) {
                             CASE i % 9 WHEN 1 THEN $2 - (i % 240000) WHEN 2 THEN $2 - 86400000 ELSE NULL END,
                             NULL, $2 - ($3 - i), $2
                      FROM generate_series(0, $3 - 1) AS i",
+                    &[&tenant.to_string(), &now, &(n as i64)],
                 )
-                .bind(tenant.to_string())
-                .bind(now)
-                .bind(n as i64)
-                .execute(&pool)
                 .await
                 .expect("fill");
-                sqlx::query("ANALYZE external_partners").execute(&pool).await.expect("analyze");
+                client.batch_execute("ANALYZE external_partners").await.expect("analyze");
             }
             None => {
                 let path = data_dir.join("cloudpc-partners.db");
-                let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", path.display())).await.expect("open");
-                sqlx::query(
+                let conn = rusqlite::Connection::open(&path).expect("open");
+                conn.execute(
                     "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ?3 - 1)
                      INSERT INTO external_partners (tenant_id, id, partner_id, enable_connection, enabled_at, last_heartbeat_at, last_sync_at, created_at, updated_at)
                      SELECT ?1, printf('%08x-0000-4000-8000-%012x', i, i), printf('%08x-0000-4000-8000-%012x', i, i),
@@ -793,15 +793,10 @@ fn fill(data_dir: &Path, postgres: Option<&str>, tenant: Uuid, n: usize) {
                             CASE i % 9 WHEN 1 THEN ?2 - (i % 240000) WHEN 2 THEN ?2 - 86400000 ELSE NULL END,
                             NULL, ?2 - (?3 - i), ?2
                      FROM n",
+                    rusqlite::params![tenant.to_string(), now, n as i64],
                 )
-                .bind(tenant.to_string())
-                .bind(now)
-                .bind(n as i64)
-                .execute(&pool)
-                .await
                 .expect("fill");
-                sqlx::query("ANALYZE").execute(&pool).await.expect("analyze");
-                pool.close().await;
+                conn.execute_batch("ANALYZE").expect("analyze");
             }
         }
     });

@@ -243,11 +243,11 @@ fn main() {
         let admin = |sql: String| {
             let url = url.clone();
             runtime.block_on(async move {
-                let pool = sqlx::PgPool::connect(&url)
+                let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
                     .await
                     .expect("connect to --postgres");
-                sqlx::query(&sql).execute(&pool).await.expect("schema");
-                pool.close().await;
+                tokio::spawn(connection);
+                client.batch_execute(&sql).await.expect("schema");
             })
         };
         let mut counts = vec![1];

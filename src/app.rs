@@ -62,6 +62,7 @@ pub async fn build_state(
     let heartbeat_timeout = chrono::Duration::from_std(config.heartbeats.timeout.get())
         .context("--heartbeat-timeout is too large")?;
     let url = database_url(config)?;
+    use crate::store::Store as _;
     let store = store::open(&url, &config.postgres.settings()).await?;
     store.check_writable().await.map_err(|e| {
         anyhow::anyhow!(
@@ -74,10 +75,15 @@ pub async fn build_state(
             config.data_dir.display()
         )
     })?;
-    let throttle = Arc::new(match store.shared_buckets() {
-        Some(shared) => Throttle::shared(config.throttling.limits(), clock.clone(), shared),
+    let throttle = Arc::new(match store.pools().buckets() {
+        Some(buckets) => Throttle::shared(
+            config.throttling.limits(),
+            clock.clone(),
+            Arc::new(DatabaseBuckets(buckets)),
+        ),
         None => Throttle::new(config.throttling.limits(), clock.clone()),
     });
+    let store: Arc<dyn crate::store::Store> = Arc::new(store);
     let state = AppState::new(crate::state::Shared {
         connections: Arc::new(Connections::new(
             store,
@@ -92,6 +98,32 @@ pub async fn build_state(
         request_timeout: config.connections.request_timeout.get(),
     });
     Ok((state, kit))
+}
+
+/// The throttle's shared buckets, kept in the database several processes share.
+struct DatabaseBuckets(store::postgres::buckets::Buckets);
+
+#[async_trait::async_trait]
+impl crate::throttle::SharedBuckets for DatabaseBuckets {
+    async fn lease(
+        &self,
+        key: &str,
+        capacity: f64,
+        per_ms: f64,
+        want: u32,
+        now_ms: i64,
+    ) -> Result<crate::throttle::Lease, String> {
+        let (granted, left) = self
+            .0
+            .lease(key, capacity, per_ms, want, now_ms)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(crate::throttle::Lease { granted, left })
+    }
+
+    async fn forget_idle(&self, now_ms: i64) -> Result<u64, String> {
+        self.0.forget_idle(now_ms).await.map_err(|e| e.to_string())
+    }
 }
 
 /// The database a configuration names: `--in-memory`, `--database`, or the embedded

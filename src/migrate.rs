@@ -10,9 +10,10 @@
 //! provided no writes wait in its `-wal` file.
 
 use crate::store::agent::{REPORTS, RESULTS};
-use crate::store::pools::{self, Access, PgSettings};
+use crate::store::pools::{Access, PgSettings};
 use crate::store::row::{names, Cell, Kind, FULL_ROW_COLUMNS};
 use crate::store::sql::Statement;
+use crate::store::sqlite;
 use crate::store::{DatabaseUrl, SqlStore, StoreError};
 use anyhow::{bail, Context};
 
@@ -114,7 +115,7 @@ async fn copy_table(
             .await
         {
             Ok(n) => n,
-            Err(StoreError::Database(sqlx::Error::Database(d))) if d.is_unique_violation() => {
+            Err(e) if e.is_unique_violation() => {
                 let named = match table {
                     "external_partners" => taken_partners(target, columns, &rows).await,
                     _ => String::new(),
@@ -136,7 +137,7 @@ async fn copy_table(
 /// not write it, read as it is.
 enum Source {
     Store(SqlStore),
-    ReadOnly(sqlx::SqlitePool),
+    ReadOnly(sqlite::Readers),
 }
 
 impl Source {
@@ -152,10 +153,7 @@ impl Source {
                         path.display()
                     );
                 }
-                let pool = pools::sqlite_read_only(path)
-                    .await
-                    .with_context(|| format!("cannot read {}", path.display()))?;
-                Ok(Source::ReadOnly(pool))
+                Ok(Source::ReadOnly(sqlite::read_only(path)))
             }
             Err(e) => Err(anyhow::Error::new(e).context(format!("cannot open {}", path.display()))),
         }
@@ -164,7 +162,7 @@ impl Source {
     async fn rows(&self, s: &Statement, kinds: &[Kind]) -> Result<Vec<Vec<Cell>>, StoreError> {
         match self {
             Source::Store(store) => store.pools().rows(Access::Write, s, kinds).await,
-            Source::ReadOnly(pool) => pools::sqlite_rows(pool, s, kinds).await,
+            Source::ReadOnly(readers) => readers.rows(s, kinds).await,
         }
     }
 }

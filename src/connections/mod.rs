@@ -75,9 +75,9 @@ impl From<StoreError> for ConnectionsError {
         match e {
             StoreError::DuplicatePartner(p) => ConnectionsError::DuplicatePartner(p),
             StoreError::VersionMismatch => ConnectionsError::VersionMismatch,
-            StoreError::Database(sqlx::Error::PoolTimedOut) => ConnectionsError::Busy,
-            StoreError::Storage(e) => ConnectionsError::StorageFailing(e.to_string()),
-            StoreError::Unreachable(e) => ConnectionsError::Unreachable(e.to_string()),
+            StoreError::Busy(_) => ConnectionsError::Busy,
+            StoreError::Storage(e) => ConnectionsError::StorageFailing(e),
+            StoreError::Unreachable(e) => ConnectionsError::Unreachable(e),
             StoreError::Uncommitted(why) => ConnectionsError::StorageFailing(why),
             other => ConnectionsError::Store(other),
         }

@@ -1,6 +1,7 @@
 //! Storage behind one trait, every call scoped to a tenant, implemented once
 //! (`sql_store`) over either database: SQLite, the embedded default, or PostgreSQL,
-//! shared by several server processes. Only `pools` knows which one it talks to.
+//! shared by several server processes. Only `pools` knows which one it talks to;
+//! `sqlite` and `postgres` know how each runs a statement.
 
 use crate::model::{NewPartner, PartnerRecord, PartnerUpdate, TenantId};
 use crate::odata::{Filter, OrderBy};
@@ -9,16 +10,16 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 pub mod agent;
-mod buckets;
 mod counts;
-mod group_commit;
-mod inline_reads;
+pub mod migrations;
 pub mod open;
 pub mod pools;
+pub mod postgres;
 mod record_cache;
 pub mod row;
 pub mod sql;
 pub mod sql_store;
+pub mod sqlite;
 
 pub use agent::{AgentStore, ResultScope, ResultUpdate, RowsPage};
 pub use open::{open, redact, DatabaseUrl, SQLITE_FILE};
@@ -47,18 +48,21 @@ pub enum StoreError {
     #[error("stored data is not valid: {0}")]
     Corrupt(String),
     #[error("the database cannot store data now (disk full or I/O error): {0}")]
-    Storage(sqlx::Error),
+    Storage(String),
     #[error("the database cannot be reached: {0}")]
-    Unreachable(sqlx::Error),
+    Unreachable(String),
+    /// Every connection stayed in use for the whole wait.
+    #[error("every database connection is in use: {0}")]
+    Busy(String),
     #[error("the write was not committed: {0}")]
     Uncommitted(String),
     #[error("database error: {0}")]
-    Database(sqlx::Error),
+    Database(String),
     #[error("schema migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(String),
     #[error("{0}")]
     CannotOpen(String),
-    /// A statement the embedded database refused for a constraint; SQLite undid it.
+    /// A statement the database refused for a constraint (and undid).
     #[error("{1}")]
     Violation(Violation, String),
 }
@@ -77,7 +81,6 @@ impl StoreError {
     pub fn is_unique_violation(&self) -> bool {
         match self {
             StoreError::Violation(v, _) => *v == Violation::Unique,
-            StoreError::Database(sqlx::Error::Database(d)) => d.is_unique_violation(),
             _ => false,
         }
     }
@@ -86,7 +89,6 @@ impl StoreError {
     pub fn is_foreign_key_violation(&self) -> bool {
         match self {
             StoreError::Violation(v, _) => *v == Violation::ForeignKey,
-            StoreError::Database(sqlx::Error::Database(d)) => d.is_foreign_key_violation(),
             _ => false,
         }
     }
@@ -249,39 +251,6 @@ pub trait Store: AgentStore + Send + Sync + 'static {
 
     /// Writes everything to the main database file and closes the connections.
     async fn close(&self);
-
-    /// Throttling buckets shared with the other processes over this database; `None`
-    /// where there are none (the embedded database has one process).
-    fn shared_buckets(&self) -> Option<std::sync::Arc<dyn crate::throttle::SharedBuckets>>;
-}
-
-impl From<sqlx::Error> for StoreError {
-    /// A full disk or an I/O error is the operator's to fix, and the client's to
-    /// retry: told apart from other database errors.
-    fn from(e: sqlx::Error) -> Self {
-        if matches!(
-            e,
-            sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolClosed
-        ) {
-            return StoreError::Unreachable(e);
-        }
-        let storage = match &e {
-            sqlx::Error::Database(d) => {
-                let code = d.code();
-                let code = code.as_deref().unwrap_or_default();
-                // SQLite: SQLITE_IOERR (10, with extended codes), SQLITE_FULL (13);
-                // PostgreSQL: class 53 (insufficient resources), 58030 (io_error).
-                let sqlite = code.parse::<i32>().ok().map(|c| c & 0xff);
-                matches!(sqlite, Some(10) | Some(13)) || code.starts_with("53") || code == "58030"
-            }
-            _ => false,
-        };
-        if storage {
-            StoreError::Storage(e)
-        } else {
-            StoreError::Database(e)
-        }
-    }
 }
 
 /// The record a create stores: a new id, version 1, and, if enabled, enabled now.

@@ -1,9 +1,8 @@
 //! Opening the store a database URL names, and showing such URLs safely.
 
-use super::{PgSettings, SqlStore, Store};
+use super::{PgSettings, SqlStore};
 use anyhow::Context;
 use std::path::Path;
-use std::sync::Arc;
 
 /// The embedded database's file name inside the data dir.
 pub const SQLITE_FILE: &str = "cloudpc-partners.db";
@@ -42,29 +41,23 @@ impl DatabaseUrl {
 }
 
 /// Opens (creating and migrating as needed) the store `url` names.
-pub async fn open(url: &DatabaseUrl, pg: &PgSettings) -> anyhow::Result<Arc<dyn Store>> {
+pub async fn open(url: &DatabaseUrl, pg: &PgSettings) -> anyhow::Result<SqlStore> {
     match url {
         DatabaseUrl::Sqlite(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("cannot create data dir {}", dir.display()))?;
             }
-            let store = SqlStore::sqlite(path)
+            SqlStore::sqlite(path)
                 .await
-                .with_context(|| format!("cannot open SQLite database {}", path.display()))?;
-            Ok(Arc::new(store))
+                .with_context(|| format!("cannot open SQLite database {}", path.display()))
         }
-        DatabaseUrl::Memory => Ok(Arc::new(
-            SqlStore::memory()
-                .await
-                .context("cannot create the in-memory database")?,
-        )),
-        DatabaseUrl::Postgres(url) => {
-            let store = SqlStore::postgres(url, pg)
-                .await
-                .with_context(|| format!("cannot connect to PostgreSQL at {}", redact(url)))?;
-            Ok(Arc::new(store))
-        }
+        DatabaseUrl::Memory => SqlStore::memory()
+            .await
+            .context("cannot create the in-memory database"),
+        DatabaseUrl::Postgres(url) => SqlStore::postgres(url, pg)
+            .await
+            .with_context(|| format!("cannot connect to PostgreSQL at {}", redact(url))),
     }
 }
 

@@ -70,19 +70,14 @@ fn tally<const N: usize>(rows: Vec<Vec<i64>>) -> [i64; N] {
     out
 }
 
-/// SQLite's reader connections (see `Pools::sqlite`).
-const SQLITE_READERS: usize = 4;
-
 impl SqlStore {
     fn over(pools: Pools, read_connections: usize) -> Self {
-        let fold =
-            matches!(pools, Pools::Postgres(_)).then(|| Arc::new(FoldTask::spawn(pools.clone())));
-        let kept = match &pools {
-            Pools::Sqlite { writer, .. } => {
-                Some(Arc::new(RecordCache::new(writer.writes().clone())))
-            }
-            Pools::Postgres(_) => None,
-        };
+        let fold = pools
+            .is_shared()
+            .then(|| Arc::new(FoldTask::spawn(pools.clone())));
+        let kept = pools
+            .sole_writer()
+            .map(|writes| Arc::new(RecordCache::new(writes)));
         Self {
             pools,
             heavy: Arc::new(tokio::sync::Semaphore::new((read_connections / 2).max(1))),
@@ -93,7 +88,10 @@ impl SqlStore {
 
     /// The embedded database: an SQLite file, created and migrated as needed.
     pub async fn sqlite(path: &Path) -> Result<Self, StoreError> {
-        Ok(Self::over(Pools::sqlite(path).await?, SQLITE_READERS))
+        Ok(Self::over(
+            Pools::sqlite(path).await?,
+            super::sqlite::READERS,
+        ))
     }
 
     /// An SQLite database in memory, for tests and throwaway runs.
@@ -114,7 +112,7 @@ impl SqlStore {
         self.heavy
             .acquire()
             .await
-            .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))
+            .map_err(|_| StoreError::Unreachable("the store is closed".into()))
     }
 
     /// How many connections (of a tenant, or all) are in each status, from the
@@ -432,15 +430,6 @@ impl Store for SqlStore {
 
     async fn close(&self) {
         self.pools.close().await
-    }
-
-    fn shared_buckets(&self) -> Option<std::sync::Arc<dyn crate::throttle::SharedBuckets>> {
-        match &self.pools {
-            super::pools::Pools::Postgres(pool) => {
-                Some(std::sync::Arc::new(super::buckets::PgBuckets(pool.clone())))
-            }
-            super::pools::Pools::Sqlite { .. } => None,
-        }
     }
 }
 

@@ -42,14 +42,13 @@ impl TestDatabase {
             return None;
         };
         let schema = format!("cpt_{}", Uuid::new_v4().simple());
-        let pool = sqlx::PgPool::connect(&admin_url)
+        let client = pg_client(&admin_url)
             .await
             .unwrap_or_else(|e| panic!("DATABASE_URL is set but PostgreSQL is unreachable: {e}"));
-        sqlx::query(&format!("CREATE SCHEMA {schema}"))
-            .execute(&pool)
+        client
+            .batch_execute(&format!("CREATE SCHEMA {schema}"))
             .await
             .unwrap();
-        pool.close().await;
         let sep = if admin_url.contains('?') { '&' } else { '?' };
         let url = format!("{admin_url}{sep}options=-c%20search_path%3D{schema}");
         Some(TestDatabase {
@@ -70,16 +69,22 @@ impl Drop for TestDatabase {
                 .build()
                 .unwrap();
             rt.block_on(async {
-                if let Ok(pool) = sqlx::PgPool::connect(&url).await {
-                    let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                        .execute(&pool)
+                if let Ok(client) = pg_client(&url).await {
+                    let _ = client
+                        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
                         .await;
-                    pool.close().await;
                 }
             });
         })
         .join();
     }
+}
+
+/// A client of the PostgreSQL server at `url`, its connection driven in the background.
+pub async fn pg_client(url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    Ok(client)
 }
 
 /// Says once, on the real stderr (past the test harness's capture), that the
@@ -273,14 +278,14 @@ impl TestServer {
     /// triggers appended into the running totals (it does so every second).
     pub async fn await_counts_folded(&self) {
         let Some(db) = &self._database else { return };
-        let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+        let client = pg_client(&db.url).await.unwrap();
         for _ in 0..100 {
-            let (left,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM partner_count_changes")
-                .fetch_one(&pool)
+            let left: i64 = client
+                .query_one("SELECT COUNT(*) FROM partner_count_changes", &[])
                 .await
-                .unwrap();
+                .unwrap()
+                .get(0);
             if left == 0 {
-                pool.close().await;
                 return;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;

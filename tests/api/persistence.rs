@@ -142,15 +142,9 @@ async fn serve_drains_and_exits_on_sigterm() {
         copy.path().join("alone.db"),
     )
     .unwrap();
-    let pool = sqlx::SqlitePool::connect(&format!(
-        "sqlite:{}",
-        copy.path().join("alone.db").display()
-    ))
-    .await
-    .unwrap();
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM external_partners")
-        .fetch_one(&pool)
-        .await
+    let conn = rusqlite::Connection::open(copy.path().join("alone.db")).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT COUNT(*) FROM external_partners", [], |r| r.get(0))
         .unwrap();
     assert_eq!(n, 1);
 }

@@ -357,13 +357,11 @@ async fn migrate_data_reads_a_read_only_source_and_names_a_conflict() {
     assert!(err.contains(&format!("partnerId {taken}")), "{err}");
     assert!(err.contains(&here) && err.contains(&there), "{err}");
     // Resolved in the target: the copy goes through, from the read-only source.
-    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-    sqlx::query("DELETE FROM external_partners WHERE id = $1")
-        .bind(&there)
-        .execute(&pool)
+    let client = pg_client(&db.url).await.unwrap();
+    client
+        .execute("DELETE FROM external_partners WHERE id = $1", &[&there])
         .await
         .unwrap();
-    pool.close().await;
     let out = migrate();
     assert!(
         out.status.success(),

@@ -10,13 +10,13 @@
 //! is atomic by itself, so one that fails (a duplicate partner, a stale ETag) is undone
 //! alone and the others in its batch still commit.
 
-use super::inline_reads::{bind_all, cells};
-use super::record_cache::WriteEpoch;
-use super::row::{Cell, Kind};
-use super::sql::Statement;
-use super::{StoreError, Violation};
-use rusqlite::{ErrorCode, OpenFlags};
-use sqlx::SqlitePool;
+use super::inline_reads::query;
+use super::store_error;
+use crate::store::record_cache::WriteEpoch;
+use crate::store::row::{Cell, Kind};
+use crate::store::sql::Statement;
+use crate::store::StoreError;
+use rusqlite::OpenFlags;
 use std::path::Path;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -45,6 +45,12 @@ pub enum Work {
     /// Statements that stand or fall together; a step paired with an expected row
     /// count that affects another number undoes them all and answers `Err(index)`.
     Steps(Vec<(Statement, Option<u64>)>),
+    /// Makes a table and undoes it: fails where writes would. SQLite lets a read-only
+    /// connection begin a transaction and refuses only the write itself.
+    Probe,
+    /// Copies the write-ahead log into the database file and empties it, outside any
+    /// transaction (so a copy of the file alone holds everything).
+    Checkpoint,
 }
 
 /// What a write answered.
@@ -53,6 +59,8 @@ pub enum Done {
     Affected(u64),
     Rows(Vec<Vec<Cell>>),
     Steps(Result<(), usize>),
+    /// A probe or a checkpoint finished.
+    Finished,
 }
 
 struct Job {
@@ -63,7 +71,6 @@ struct Job {
 /// The handle writes go through; clones share the one writer thread.
 #[derive(Debug, Clone)]
 pub struct SqliteWriter {
-    pool: SqlitePool,
     jobs: mpsc::Sender<Job>,
     /// Moves around every batch, so what was read between writes can be kept.
     writes: Arc<WriteEpoch>,
@@ -81,8 +88,12 @@ impl SqliteWriter {
     /// Starts the writer thread on a connection of its own to `path`. `durable`
     /// (every file a client's data lives in) syncs each commit to disk; a throwaway
     /// database (`--in-memory`) does not.
-    pub fn start(pool: SqlitePool, path: &Path, durable: bool) -> Result<Self, StoreError> {
-        let conn = open(path, durable).map_err(store_error)?;
+    pub fn open(path: &Path, durable: bool) -> Result<Self, StoreError> {
+        Self::start(open(path, durable).map_err(store_error)?)
+    }
+
+    /// Starts the writer thread on `conn`.
+    pub fn start(conn: rusqlite::Connection) -> Result<Self, StoreError> {
         let (jobs, queue) = mpsc::channel(QUEUE);
         let writes = Arc::new(WriteEpoch::default());
         let counted = writes.clone();
@@ -91,7 +102,6 @@ impl SqliteWriter {
             .spawn(move || run(conn, queue, counted))
             .map_err(|e| StoreError::Uncommitted(format!("cannot start the writer: {e}")))?;
         Ok(SqliteWriter {
-            pool,
             jobs,
             writes,
             lock: Arc::default(),
@@ -103,7 +113,7 @@ impl SqliteWriter {
     /// heartbeats wait in its memory, its budgets are its own, and it keeps records
     /// read between its own writes. A second process on the same file would see
     /// none of that, so it is refused at start-up instead.
-    pub fn lock_file(db: &std::path::Path) -> Result<std::fs::File, StoreError> {
+    pub fn lock_file(db: &Path) -> Result<std::fs::File, StoreError> {
         // Beside the file itself, whatever path names it (a symbolic link, `..`, a
         // relative path): two processes on one file always meet at one lock. A hard
         // link is another name for the file, which no path can tell; don't make one.
@@ -149,12 +159,6 @@ impl SqliteWriter {
         &self.writes
     }
 
-    /// A pool of one connection, for what is not a client's write (migrations,
-    /// probes, the checkpoint at shutdown).
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
-
     /// Queues a write and waits until its batch is committed (or failed).
     pub async fn write(&self, work: Work) -> Result<Done, StoreError> {
         let (reply, answer) = oneshot::channel();
@@ -196,9 +200,18 @@ fn run(conn: rusqlite::Connection, mut queue: mpsc::Receiver<Job>, writes: Arc<W
         }
         // Ended only once the batch has: a writer stopped midway leaves the epoch
         // "writing", and nothing is kept after it.
+        let (alone, batch): (Vec<Job>, Vec<Job>) = batch
+            .into_iter()
+            .partition(|j| matches!(j.work, Work::Checkpoint));
         writes.begin();
-        commit(&conn, batch);
+        if !batch.is_empty() {
+            commit(&conn, batch);
+        }
         writes.end();
+        for job in alone {
+            let done = sql(&conn, "PRAGMA wal_checkpoint(TRUNCATE)").map(|_| Done::Finished);
+            let _ = job.reply.send(done);
+        }
     }
 }
 
@@ -220,7 +233,7 @@ fn commit(conn: &rusqlite::Connection, batch: Vec<Job>) {
                     Err(e) => Err(e),
                     Ok(done) => Ok(Ok(done)),
                 },
-                Work::Steps(_) => in_savepoint(conn, &job.work),
+                Work::Steps(_) | Work::Probe | Work::Checkpoint => in_savepoint(conn, &job.work),
             };
             match answer {
                 Ok(answer) => answers.push(answer),
@@ -251,7 +264,7 @@ fn commit(conn: &rusqlite::Connection, batch: Vec<Job>) {
             for job in batch {
                 let message = e.to_string();
                 let _ = job.reply.send(Err(if storage {
-                    StoreError::Storage(sqlx::Error::Protocol(message))
+                    StoreError::Storage(message)
                 } else {
                     StoreError::Uncommitted(message)
                 }));
@@ -276,7 +289,7 @@ fn in_savepoint(
     let keep = matches!(
         answer,
         Ok(Done::Affected(_) | Done::Rows(_) | Done::Steps(Ok(())))
-    );
+    ) && !matches!(work, Work::Probe);
     if !keep {
         if let Err(undo) = sql(conn, "ROLLBACK TO job") {
             // The job's own storage error says more than "no such savepoint".
@@ -293,20 +306,7 @@ fn in_savepoint(
 fn run_work(conn: &rusqlite::Connection, work: &Work) -> Result<Done, StoreError> {
     match work {
         Work::Execute(s) => Ok(Done::Affected(execute(conn, s)?)),
-        Work::Rows(s, kinds) => {
-            let mut stmt = conn.prepare_cached(&s.sql).map_err(store_error)?;
-            bind_all(&mut stmt, s).map_err(store_error)?;
-            let mut rows = stmt.raw_query();
-            let mut out = Vec::new();
-            // To the end: a write with `RETURNING` reports a failure only then.
-            while let Some(row) = rows.next().map_err(store_error)? {
-                let row = cells(row, kinds).map_err(store_error)?.ok_or_else(|| {
-                    StoreError::Corrupt("a column holds a value of another type".into())
-                })?;
-                out.push(row);
-            }
-            Ok(Done::Rows(out))
-        }
+        Work::Rows(s, kinds) => Ok(Done::Rows(query(conn, s, kinds).map_err(store_error)?)),
         Work::Steps(steps) => {
             for (i, (s, expect)) in steps.iter().enumerate() {
                 let n = execute(conn, s)?;
@@ -316,49 +316,27 @@ fn run_work(conn: &rusqlite::Connection, work: &Work) -> Result<Done, StoreError
             }
             Ok(Done::Steps(Ok(())))
         }
+        Work::Probe => {
+            sql(
+                conn,
+                "CREATE TABLE cloudpc_partners_write_probe (x INTEGER)",
+            )?;
+            Ok(Done::Finished)
+        }
+        // Run alone by `run`, never inside a batch.
+        Work::Checkpoint => Ok(Done::Finished),
     }
 }
 
 /// Runs a statement to its end; the rows it changed (not counting triggers').
 fn execute(conn: &rusqlite::Connection, s: &Statement) -> Result<u64, StoreError> {
-    let mut stmt = conn.prepare_cached(&s.sql).map_err(store_error)?;
-    bind_all(&mut stmt, s).map_err(store_error)?;
-    let mut rows = stmt.raw_query();
-    while rows.next().map_err(store_error)?.is_some() {}
+    query(conn, s, &[]).map_err(store_error)?;
     Ok(conn.changes())
-}
-
-/// SQLite's refusal in the store's terms: a broken constraint by kind, a full disk or
-/// an I/O error as storage failing, anything else as a database error.
-fn store_error(e: rusqlite::Error) -> StoreError {
-    use rusqlite::ffi;
-    let rusqlite::Error::SqliteFailure(failure, message) = &e else {
-        return StoreError::Database(sqlx::Error::Protocol(e.to_string()));
-    };
-    let text = message.clone().unwrap_or_else(|| failure.to_string());
-    match failure.code {
-        ErrorCode::ConstraintViolation => {
-            let kind = match failure.extended_code {
-                ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
-                    Violation::Unique
-                }
-                ffi::SQLITE_CONSTRAINT_FOREIGNKEY => Violation::ForeignKey,
-                ffi::SQLITE_CONSTRAINT_NOTNULL => Violation::NotNull,
-                ffi::SQLITE_CONSTRAINT_CHECK => Violation::Check,
-                _ => return StoreError::Database(sqlx::Error::Protocol(text)),
-            };
-            StoreError::Violation(kind, text)
-        }
-        ErrorCode::SystemIoFailure | ErrorCode::DiskFull => {
-            StoreError::Storage(sqlx::Error::Protocol(text))
-        }
-        _ => StoreError::Database(sqlx::Error::Protocol(text)),
-    }
 }
 
 /// `path` with every symbolic link and `.`/`..` resolved, its last part included when
 /// the file exists; as given when even its folder cannot be resolved.
-fn canonical(path: &std::path::Path) -> std::path::PathBuf {
+fn canonical(path: &Path) -> std::path::PathBuf {
     if let Ok(real) = std::fs::canonicalize(path) {
         return real;
     }

@@ -6,8 +6,8 @@
 //! is abandoned at no cost to the data and goes to the read pool instead, so the
 //! runtime thread is never held for more than about a millisecond.
 
-use super::row::{Cell, Kind};
-use super::sql::Statement;
+use crate::store::row::{Cell, Kind};
+use crate::store::sql::Statement;
 use rusqlite::types::ValueRef;
 use rusqlite::{ErrorCode, OpenFlags};
 use std::cell::RefCell;
@@ -84,11 +84,11 @@ impl InlineReads {
     }
 
     fn connect(&self) -> rusqlite::Result<ThreadConnection> {
-        let conn = rusqlite::Connection::open_with_flags(
+        let mut conn = rusqlite::Connection::open_with_flags(
             &self.path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        // Never wait for a lock here: the pool waits, on its own thread.
+        // Never wait for a lock here: the readers wait, on blocking threads.
         conn.busy_timeout(std::time::Duration::ZERO)?;
         conn.set_prepared_statement_cache_capacity(64);
         let ticks = Arc::new(AtomicU32::new(0));
@@ -96,7 +96,7 @@ impl InlineReads {
         conn.progress_handler(
             STEPS_PER_TICK,
             Some(move || counter.fetch_add(1, Ordering::Relaxed) >= TICKS),
-        );
+        )?;
         Ok(ThreadConnection {
             db: Arc::downgrade(&self.open),
             conn,
@@ -121,19 +121,29 @@ fn run(
     s: &Statement,
     kinds: &[Kind],
 ) -> Result<Vec<Vec<Cell>>, Fallback> {
-    let mut stmt = conn.prepare_cached(&s.sql).map_err(fallback)?;
-    bind_all(&mut stmt, s).map_err(fallback)?;
+    query(conn, s, kinds).map_err(fallback)
+}
+
+/// Every row of a statement, run to its end (a write with `RETURNING` reports a
+/// failure only then), each column as `kinds` says.
+pub(super) fn query(
+    conn: &rusqlite::Connection,
+    s: &Statement,
+    kinds: &[Kind],
+) -> rusqlite::Result<Vec<Vec<Cell>>> {
+    let mut stmt = conn.prepare_cached(&s.sql)?;
+    bind_all(&mut stmt, s)?;
     let mut rows = stmt.raw_query();
     let mut out = Vec::new();
-    while let Some(row) = rows.next().map_err(fallback)? {
-        out.push(cells(row, kinds).map_err(fallback)?.ok_or("error")?);
+    while let Some(row) = rows.next()? {
+        out.push(cells(row, kinds)?);
     }
     Ok(out)
 }
 
 /// Binds `s`'s values to its prepared statement. Parameters are written `$N` (see
 /// `sql::Statement`); SQLite names them "$N".
-pub(super) fn bind_all(stmt: &mut rusqlite::Statement<'_>, s: &Statement) -> rusqlite::Result<()> {
+fn bind_all(stmt: &mut rusqlite::Statement<'_>, s: &Statement) -> rusqlite::Result<()> {
     for i in 1..=stmt.parameter_count() {
         let value = stmt
             .parameter_name(i)
@@ -151,23 +161,19 @@ pub(super) fn bind_all(stmt: &mut rusqlite::Statement<'_>, s: &Statement) -> rus
     Ok(())
 }
 
-/// A row's columns as `kinds` says; `None` when one has a type the pool's decoder
-/// would refuse.
-pub(super) fn cells(
-    row: &rusqlite::Row<'_>,
-    kinds: &[Kind],
-) -> rusqlite::Result<Option<Vec<Cell>>> {
+/// A row's columns as `kinds` says; a column holding another type is an error.
+fn cells(row: &rusqlite::Row<'_>, kinds: &[Kind]) -> rusqlite::Result<Vec<Cell>> {
     let mut out = Vec::with_capacity(kinds.len());
     for (i, kind) in kinds.iter().enumerate() {
-        match cell(row.get_ref(i)?, *kind) {
-            Some(c) => out.push(c),
-            None => return Ok(None),
-        }
+        let v = row.get_ref(i)?;
+        out.push(cell(v, *kind).ok_or_else(|| {
+            rusqlite::Error::InvalidColumnType(i, format!("{kind:?}"), v.data_type())
+        })?);
     }
-    Ok(Some(out))
+    Ok(out)
 }
 
-/// A column value as the pool's decoder reads it; `None` for a type it would refuse.
+/// A column value as `kind`; `None` for a value of another type.
 fn cell(v: ValueRef<'_>, kind: Kind) -> Option<Cell> {
     Some(match (kind, v) {
         (_, ValueRef::Null) => Cell::Null,
@@ -181,7 +187,7 @@ fn cell(v: ValueRef<'_>, kind: Kind) -> Option<Cell> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::pools::Pools;
+    use crate::store::sqlite::Sqlite as Pools;
 
     fn statement(sql: &str, binds: Vec<Cell>) -> Statement {
         Statement {
@@ -194,7 +200,7 @@ mod tests {
     async fn short_reads_run_here_and_see_every_commit() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
-        let pools = Pools::sqlite(&path).await.unwrap();
+        let pools = Pools::open(&path).await.unwrap();
         let inline = InlineReads::new(path);
         let read = statement(
             "SELECT COUNT(*), MAX(n) FROM partner_counts WHERE tenant_id = $2 AND n > $1",
@@ -238,7 +244,7 @@ mod tests {
     async fn long_statements_and_closed_databases_go_to_the_pool() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
-        let pools = Pools::sqlite(&path).await.unwrap();
+        let pools = Pools::open(&path).await.unwrap();
         let inline = InlineReads::new(path);
         let scan = statement(
             "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 10000000) \
