@@ -6,6 +6,7 @@
 //!                                [--only get,list,count,post,patch,heartbeat]
 //!                                [--postgres postgres://…] [--scale 1000000]
 //!                                [--binary path/to/another/cloudpc-partners] [--throttling]
+//!                                [--pool-size 10]
 //!     cargo bench --bench api -- --soak 600      (RSS over ten minutes of mixed load)
 //!
 //! Prints, per request kind and database: req/s, p50, p99, server CPU per request and
@@ -16,6 +17,8 @@
 //! the table shows what counting requests costs, shared buckets on PostgreSQL included.
 //! Installs Debian's `wrk` when it is missing (as root).
 
+#[path = "api/pgbench.rs"]
+mod pgbench;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -66,6 +69,9 @@ struct Options {
     /// Also load each database with throttling on, to show what counting costs.
     #[arg(long)]
     throttling: bool,
+    /// The service's PostgreSQL connections, and pgbench's clients beside it.
+    #[arg(long, default_value_t = 10)]
+    pool_size: u32,
     /// Passed by `cargo bench`.
     #[arg(long, hide = true)]
     bench: bool,
@@ -121,8 +127,12 @@ fn main() {
                 let script = b.script(*k, work.path());
                 let anchor = wrk(hello.base(), &script, &o, hello.pid());
                 let service = wrk(&b.server.base, &script, &o, b.server.child.id());
+                let database = b.pgbench.iter().find(|(kind, _)| kind == k).map(|(_, s)| {
+                    let url = b.database.as_deref().unwrap_or_default();
+                    pgbench::run(url, s, o.pool_size, o.seconds)
+                });
                 let slot = bi * kinds.len() + kinds.iter().position(|x| x == k).unwrap_or(0);
-                results[slot].2.push((anchor, service));
+                results[slot].2.push((anchor, service, database));
             }
         }
     }
@@ -295,6 +305,8 @@ struct Backend {
     creator: String,
     ids: Vec<String>,
     partner_tokens: Vec<String>,
+    /// On PostgreSQL, pgbench running the service's statement for each request kind.
+    pgbench: Vec<(Kind, pgbench::Script)>,
     _dir: tempfile::TempDir,
 }
 
@@ -318,14 +330,42 @@ impl Backend {
         } else {
             vec!["--no-throttling"]
         };
+        let pool_size = o.pool_size.to_string();
         if let Some(db) = &database {
-            extra.extend(["--database", db.as_str()]);
+            extra.extend(["--database", db.as_str(), "--db-pool-size", &pool_size]);
         }
         let server = spawn(dir.path(), &extra, o);
         let tokens = Tokens::for_data_dir(dir.path());
         let now = chrono::Utc::now().timestamp();
         let tenant = Uuid::new_v4();
+        let creator = Uuid::new_v4();
         let admin = tokens.admin(tenant, now);
+        if let Some(db) = database.as_deref().filter(|_| !throttled) {
+            // Written straight into the database, with ids pgbench can compute.
+            fill(dir.path(), Some(db), tenant, PARTNERS);
+            let partners: Vec<Uuid> = (0..PARTNERS).map(filled_id).collect();
+            let tag = name.replace(' ', "_");
+            return Backend {
+                pgbench: Kind::ALL
+                    .iter()
+                    .filter_map(|k| {
+                        pgbench::script(*k, tenant, creator, work, &tag).map(|s| (*k, s))
+                    })
+                    .collect(),
+                ids: partners.iter().map(Uuid::to_string).collect(),
+                partner_tokens: partners
+                    .iter()
+                    .map(|p| tokens.partner(tenant, *p, now))
+                    .collect(),
+                name,
+                throttled,
+                database,
+                server,
+                admin,
+                creator: tokens.admin(creator, now),
+                _dir: dir,
+            };
+        }
         let partners: Vec<Uuid> = (0..PARTNERS).map(|_| Uuid::new_v4()).collect();
         let rt = tokio::runtime::Runtime::new().expect("runtime");
         let ids = rt.block_on(async {
@@ -354,9 +394,10 @@ impl Backend {
             database,
             server,
             admin,
-            creator: tokens.admin(Uuid::new_v4(), now),
+            creator: tokens.admin(creator, now),
             ids,
             partner_tokens,
+            pgbench: Vec::new(),
             _dir: dir,
         }
     }
@@ -435,6 +476,8 @@ struct Run {
     p99_ms: f64,
     /// Server CPU (user + system) per request, in microseconds.
     cpu_us: f64,
+    /// CPU of every PostgreSQL process per request, in microseconds.
+    db_cpu_us: f64,
     rss_mib: f64,
     errors: u64,
 }
@@ -451,6 +494,30 @@ fn cpu_ticks(pid: u32) -> u64 {
     f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)
 }
 
+/// CPU ticks of each process named `postgres` (the server and its backends).
+fn database_cpu() -> std::collections::HashMap<u32, u64> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Default::default();
+    };
+    dir.filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim() == "postgres")
+        })
+        .map(|pid| (pid, cpu_ticks(pid)))
+        .collect()
+}
+
+/// The database's CPU ticks between two readings, counting processes that started
+/// in between from zero (a backend lives only as long as its connection).
+fn database_cpu_since(before: &std::collections::HashMap<u32, u64>) -> u64 {
+    database_cpu()
+        .into_iter()
+        .map(|(pid, now)| now.saturating_sub(before.get(&pid).copied().unwrap_or(0)))
+        .sum()
+}
+
 fn rss_mib(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
@@ -463,6 +530,7 @@ fn rss_mib(pid: u32) -> f64 {
 
 fn wrk(base: &str, script: &Path, o: &Options, pid: u32) -> Run {
     let before = cpu_ticks(pid);
+    let db_before = database_cpu();
     let out = Command::new("wrk")
         .args([
             "-t1",
@@ -476,6 +544,7 @@ fn wrk(base: &str, script: &Path, o: &Options, pid: u32) -> Run {
         .output()
         .expect("run wrk");
     let after = cpu_ticks(pid);
+    let db_ticks = database_cpu_since(&db_before);
     let text = String::from_utf8_lossy(&out.stdout);
     let requests = field_after(&text, "requests in").unwrap_or(0.0);
     let ticks_per_sec = 100.0; // USER_HZ on Linux
@@ -500,6 +569,7 @@ fn wrk(base: &str, script: &Path, o: &Options, pid: u32) -> Run {
         } else {
             f64::NAN
         },
+        db_cpu_us: pgbench::per_request(db_ticks, requests),
         rss_mib: rss_mib(pid),
         errors: non2xx,
     }
@@ -544,30 +614,53 @@ fn stats(mut v: Vec<f64>) -> (f64, f64, f64) {
     }
 }
 
-/// One database and request kind: (anchor, service) per round.
-type Series = (String, Kind, Vec<(Run, Run)>);
+/// One database and request kind: (hello anchor, service, pgbench on the service's
+/// statement where the database is PostgreSQL) per round.
+type Series = (String, Kind, Vec<(Run, Run, Option<Run>)>);
 
 fn table(results: &[Series], o: &Options) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "\nwrk -t1 -c{} -d{}s, {} interleaved rounds; ratio = service / hello anchor in the same round (min / median / max)\n",
-        o.connections, o.seconds, o.rounds
+        "\nwrk -t1 -c{} -d{}s, {} interleaved rounds; ratio = service / anchor in the same round (min / median / max); on PostgreSQL the second anchor is pgbench -M prepared -c{} on the service's own statement, and DB CPU is every postgres process's\n",
+        o.connections, o.seconds, o.rounds, o.pool_size
     );
     let _ = writeln!(
         s,
-        "| db | request | req/s | × hello req/s | p50 ms | p99 ms | CPU µs/req | × hello CPU | RSS MiB | non-2xx |"
+        "| db | request | req/s | × hello req/s | × pgbench | pgbench tps | p50 ms | p99 ms | CPU µs/req | × hello CPU | DB CPU µs/req (service / pgbench) | RSS MiB | non-2xx |"
     );
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut anchors: Vec<Run> = Vec::new();
     for (db, kind, runs) in results {
-        let med = |f: fn(&Run) -> f64| stats(runs.iter().map(|(_, s)| f(s)).collect()).1;
-        let ratio = stats(runs.iter().map(|(a, s)| s.rps / a.rps).collect());
-        let cpu_ratio = stats(runs.iter().map(|(a, s)| s.cpu_us / a.cpu_us).collect());
-        let errors: u64 = runs.iter().map(|(_, s)| s.errors).sum();
+        let med = |f: fn(&Run) -> f64| stats(runs.iter().map(|(_, s, _)| f(s)).collect()).1;
+        let ratio = stats(runs.iter().map(|(a, s, _)| s.rps / a.rps).collect());
+        let cpu_ratio = stats(runs.iter().map(|(a, s, _)| s.cpu_us / a.cpu_us).collect());
+        let pg: Vec<(&Run, &Run)> = runs
+            .iter()
+            .filter_map(|(_, s, p)| p.as_ref().map(|p| (s, p)))
+            .collect();
+        let (pg_ratio, pg_tps, pg_cpu) = match pg.is_empty() {
+            true => ("–".to_owned(), "–".to_owned(), "–".to_owned()),
+            false => {
+                let r = stats(pg.iter().map(|(s, p)| s.rps / p.rps).collect());
+                (
+                    format!("{:.2} / {:.2} / {:.2}", r.0, r.1, r.2),
+                    format!("{:.0}", stats(pg.iter().map(|(_, p)| p.rps).collect()).1),
+                    format!(
+                        "{:.0} / {:.0}",
+                        med(|r| r.db_cpu_us),
+                        stats(pg.iter().map(|(_, p)| p.db_cpu_us).collect()).1
+                    ),
+                )
+            }
+        };
+        let errors: u64 = runs
+            .iter()
+            .map(|(_, s, p)| s.errors + p.map_or(0, |p| p.errors))
+            .sum();
         let _ = writeln!(
             s,
-            "| {db} | {} | {:.0} | {:.2} / {:.2} / {:.2} | {:.2} | {:.2} | {:.0} | {:.1} | {:.0} | {errors} |",
+            "| {db} | {} | {:.0} | {:.2} / {:.2} / {:.2} | {pg_ratio} | {pg_tps} | {:.2} | {:.2} | {:.0} | {:.1} | {pg_cpu} | {:.0} | {errors} |",
             kind.label(),
             med(|r| r.rps),
             ratio.0,
@@ -579,7 +672,7 @@ fn table(results: &[Series], o: &Options) -> String {
             cpu_ratio.1,
             med(|r| r.rss_mib),
         );
-        anchors.extend(runs.iter().map(|(a, _)| *a));
+        anchors.extend(runs.iter().map(|(a, _, _)| *a));
     }
     let (lo, mid, hi) = stats(anchors.iter().map(|a| a.rps).collect());
     let cpu = stats(anchors.iter().map(|a| a.cpu_us).collect()).1;
@@ -754,6 +847,11 @@ fn spawn(dir: &Path, extra: &[&str], o: &Options) -> ServerProcess {
     }
 }
 
+/// The id (and partner id) of the `i`th partner `fill` writes.
+fn filled_id(i: usize) -> Uuid {
+    Uuid::parse_str(&format!("{i:08x}-0000-4000-8000-{i:012x}")).expect("a GUID")
+}
+
 /// Writes `n` partners into the stopped server's database: ids and partner ids are
 /// `{i:08x}-0000-4000-8000-{i:012x}`; two in three enabled (two days ago); of all, a
 /// ninth beat within the last four minutes (spread over its seconds), a ninth a day
@@ -772,10 +870,10 @@ fn fill(data_dir: &Path, postgres: Option<&str>, tenant: Uuid, n: usize) {
                     "INSERT INTO external_partners (tenant_id, id, partner_id, enable_connection, enabled_at, last_heartbeat_at, last_sync_at, created_at, updated_at)
                      SELECT $1, lpad(to_hex(i), 8, '0') || '-0000-4000-8000-' || lpad(to_hex(i), 12, '0'),
                             lpad(to_hex(i), 8, '0') || '-0000-4000-8000-' || lpad(to_hex(i), 12, '0'),
-                            i % 3 <> 0, $2 - 172800000,
+                            i % 3 <> 0, $2::bigint - 172800000,
                             CASE i % 9 WHEN 1 THEN $2 - (i % 240000) WHEN 2 THEN $2 - 86400000 ELSE NULL END,
                             NULL, $2 - ($3 - i), $2
-                     FROM generate_series(0, $3 - 1) AS i",
+                     FROM generate_series(0, $3::bigint - 1) AS i",
                     &[&tenant.to_string(), &now, &(n as i64)],
                 )
                 .await

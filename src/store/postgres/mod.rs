@@ -5,6 +5,7 @@
 //! round trip; values are bound and read by position.
 
 pub mod buckets;
+mod shared;
 
 use super::migrations::{self, Applied};
 use super::row::{Cell, Kind};
@@ -14,6 +15,7 @@ use crate::clock::to_millis;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use std::error::Error as _;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_postgres::types::{IsNull, ToSql, Type};
 use tokio_postgres::NoTls;
@@ -38,9 +40,12 @@ const PREPARED_PER_CONNECTION: usize = 256;
 /// A PostgreSQL database: a pool of connections, shared by clones.
 #[derive(Clone)]
 pub struct Postgres {
+    /// Connections checked out whole: transactions, scans, batches.
     pool: Pool,
+    /// Connections every request uses at once, for single short statements.
+    shared: Option<Arc<shared::Shared>>,
     /// For direct connections: migrations, and telling why the pool cannot connect.
-    config: std::sync::Arc<tokio_postgres::Config>,
+    config: Arc<tokio_postgres::Config>,
 }
 
 impl std::fmt::Debug for Postgres {
@@ -81,15 +86,25 @@ impl Postgres {
                 recycling_method: RecyclingMethod::Fast,
             },
         );
+        let config = Arc::new(config);
+        let (shared, pooled) = split(settings.pool_size);
+        let shared = (shared > 0).then(|| {
+            Arc::new(shared::Shared::new(
+                config.clone(),
+                shared,
+                settings.acquire_timeout,
+            ))
+        });
         let pool = Pool::builder(manager)
-            .max_size(settings.pool_size.max(1) as usize)
+            .max_size(pooled)
             .wait_timeout(Some(settings.acquire_timeout))
             .runtime(Runtime::Tokio1)
             .build()
             .map_err(|e| StoreError::CannotOpen(e.to_string()))?;
         Ok(Self {
             pool,
-            config: std::sync::Arc::new(config),
+            shared,
+            config,
         })
     }
 
@@ -99,6 +114,16 @@ impl Postgres {
 
     /// Runs a statement to completion; returns the rows it affected.
     pub async fn execute(&self, s: &Statement) -> Result<u64, StoreError> {
+        if let Some(shared) = &self.shared {
+            let lent = shared.lend().await?;
+            let prepared = lent.connection.prepare(&s.sql, &types(&s.binds)).await?;
+            return lent
+                .connection
+                .client
+                .execute(&prepared, &params(&s.binds))
+                .await
+                .map_err(store_error);
+        }
         let client = self.client().await?;
         let prepared = prepare(&client, &s.sql, &types(&s.binds)).await?;
         client
@@ -107,8 +132,25 @@ impl Postgres {
             .map_err(store_error)
     }
 
-    /// Runs a statement and reads every row it returns, each column as `kinds` says.
-    pub async fn rows(&self, s: &Statement, kinds: &[Kind]) -> Result<Vec<Vec<Cell>>, StoreError> {
+    /// Runs a statement and reads every row it returns, each column as `kinds` says;
+    /// a `long` one (a scan) on a connection of its own.
+    pub async fn rows(
+        &self,
+        s: &Statement,
+        kinds: &[Kind],
+        long: bool,
+    ) -> Result<Vec<Vec<Cell>>, StoreError> {
+        if let Some(shared) = self.shared.as_ref().filter(|_| !long) {
+            let lent = shared.lend().await?;
+            let prepared = lent.connection.prepare(&s.sql, &types(&s.binds)).await?;
+            let rows = lent
+                .connection
+                .client
+                .query(&prepared, &params(&s.binds))
+                .await
+                .map_err(store_error)?;
+            return rows.iter().map(|r| decode(r, kinds)).collect();
+        }
         let client = self.client().await?;
         let prepared = prepare(&client, &s.sql, &types(&s.binds)).await?;
         let rows = client
@@ -183,6 +225,9 @@ impl Postgres {
 
     /// Closes the pool; connections in use close when they come back.
     pub fn close(&self) {
+        if let Some(shared) = &self.shared {
+            shared.close();
+        }
         self.pool.close();
     }
 
@@ -216,6 +261,17 @@ impl Postgres {
             ))),
         }
     }
+}
+
+/// How `pool_size` connections divide: about a quarter shared (at least one), the
+/// rest checked out whole (at least one). Below two, none is shared.
+fn split(pool_size: u32) -> (usize, usize) {
+    let total = pool_size.max(1) as usize;
+    if total < 2 {
+        return (0, 1);
+    }
+    let shared = total.div_ceil(4);
+    (shared, total - shared)
 }
 
 /// The connection's prepared statement for `text` with parameters of `types`,
@@ -434,5 +490,39 @@ fn pool_error(e: PoolError) -> StoreError {
         PoolError::Backend(e) => store_error(e),
         PoolError::Closed => StoreError::Unreachable("the connection pool is closed".into()),
         other => StoreError::Unreachable(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_quarter_of_the_connections_is_shared_and_the_total_kept() {
+        assert_eq!(split(1), (0, 1));
+        assert_eq!(split(2), (1, 1));
+        assert_eq!(split(10), (3, 7));
+        assert_eq!(split(100), (25, 75));
+        for n in 2..200 {
+            let (shared, pooled) = split(n);
+            assert!(shared >= 1 && pooled >= 1);
+            assert_eq!(shared + pooled, n as usize);
+        }
+    }
+
+    #[test]
+    fn cells_bind_to_the_types_the_server_asks_for() {
+        let mut out = bytes::BytesMut::new();
+        assert!(Cell::Int(7).to_sql_checked(&Type::INT4, &mut out).is_ok());
+        assert!(Cell::Int(i64::MAX)
+            .to_sql_checked(&Type::INT4, &mut out)
+            .is_err());
+        assert!(Cell::Bool(true)
+            .to_sql_checked(&Type::INT8, &mut out)
+            .is_err());
+        assert!(Cell::Text("x".into())
+            .to_sql_checked(&Type::VARCHAR, &mut out)
+            .is_ok());
+        assert!(!<Cell as ToSql>::accepts(&Type::BYTEA));
     }
 }
