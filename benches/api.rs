@@ -6,7 +6,7 @@
 //!                                [--only get,list,count,post,patch,heartbeat]
 //!                                [--postgres postgres://…] [--scale 1000000]
 //!                                [--binary path/to/another/cloudpc-partners] [--throttling]
-//!                                [--pool-size 10]
+//!                                [--pool-size 10] [--processes 2]
 //!     cargo bench --bench api -- --soak 600      (RSS over ten minutes of mixed load)
 //!
 //! Prints, per request kind and database: req/s, p50, p99, server CPU per request and
@@ -22,6 +22,7 @@ mod pgbench;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+use cloudpc_partners::odata::query::MAX_SKIP;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -34,7 +35,7 @@ const PARTNERS: usize = 1000;
 const HELLO: &str = r#"{"@odata.context":"https://graph.microsoft.com/beta/$metadata#hello","id":"00000000-0000-4000-8000-000000000000","partnerId":"00000000-0000-4000-8000-000000000001","enableConnection":true,"lastSyncDateTime":null,"connectionStatus":"available","statusDetails":"hi"}"#;
 
 /// The API bench's options (`cargo bench --bench api -- --help`).
-#[derive(clap::Parser)]
+#[derive(clap::Parser, Clone)]
 #[command(
     name = "api bench",
     bin_name = "cargo bench --bench api --",
@@ -72,6 +73,10 @@ struct Options {
     /// The service's PostgreSQL connections, and pgbench's clients beside it.
     #[arg(long, default_value_t = 10)]
     pool_size: u32,
+    /// Also load this many service processes over the one PostgreSQL database, wrk's
+    /// connections split evenly among them, and print each process's CPU.
+    #[arg(long, default_value_t = 1)]
+    processes: usize,
     /// Passed by `cargo bench`.
     #[arg(long, hide = true)]
     bench: bool,
@@ -105,6 +110,13 @@ fn main() {
             backends.push(Backend::start(name, work.path(), *url, throttled, &o));
         }
     }
+    if let Some(url) = o.postgres.as_deref().filter(|_| o.processes > 1) {
+        let name = format!("postgres ×{}", o.processes);
+        let mut b = Backend::start(&name, work.path(), Some(url), false, &o);
+        b.add_processes(o.processes - 1, &o);
+        backends.push(b);
+    }
+    let mut per_process: Vec<String> = Vec::new();
     let kinds: Vec<Kind> = Kind::ALL
         .iter()
         .copied()
@@ -126,10 +138,29 @@ fn main() {
             for (bi, b) in backends.iter().enumerate() {
                 let script = b.script(*k, work.path());
                 let anchor = wrk(hello.base(), &script, &o, hello.pid());
-                let service = wrk(&b.server.base, &script, &o, b.server.child.id());
+                let service = match b.others.is_empty() {
+                    true => wrk(&b.server.base, &script, &o, b.server.child.id()),
+                    false => {
+                        let (total, each) = wrk_spread(b, &script, &o);
+                        per_process.push(format!(
+                            "| {} | {round} | {} | {} |",
+                            k.label(),
+                            each.iter()
+                                .map(|r| format!("{:.0}", r.rps))
+                                .collect::<Vec<_>>()
+                                .join(" / "),
+                            each.iter()
+                                .map(|r| format!("{:.0}", r.cpu_us))
+                                .collect::<Vec<_>>()
+                                .join(" / "),
+                        ));
+                        total
+                    }
+                };
+                let clients = o.pool_size * (1 + b.others.len() as u32);
                 let database = b.pgbench.iter().find(|(kind, _)| kind == k).map(|(_, s)| {
                     let url = b.database.as_deref().unwrap_or_default();
-                    pgbench::run(url, s, o.pool_size, o.seconds)
+                    pgbench::run(url, s, clients, o.seconds)
                 });
                 let slot = bi * kinds.len() + kinds.iter().position(|x| x == k).unwrap_or(0);
                 results[slot].2.push((anchor, service, database));
@@ -137,6 +168,13 @@ fn main() {
         }
     }
     println!("{}", table(&results, &o));
+    if !per_process.is_empty() {
+        println!(
+            "each of the {} processes over one PostgreSQL database (wrk's connections split evenly):\n\n| request | round | req/s per process | CPU µs/req per process |\n|---|---|---|---|\n{}\n",
+            o.processes,
+            per_process.join("\n")
+        );
+    }
     if let Some(n) = o.scale {
         for b in backends.iter().filter(|b| !b.throttled) {
             println!(
@@ -307,6 +345,8 @@ struct Backend {
     partner_tokens: Vec<String>,
     /// On PostgreSQL, pgbench running the service's statement for each request kind.
     pgbench: Vec<(Kind, pgbench::Script)>,
+    /// More processes serving the same database and data dir (`--processes`).
+    others: Vec<ServerProcess>,
     _dir: tempfile::TempDir,
 }
 
@@ -363,6 +403,7 @@ impl Backend {
                 server,
                 admin,
                 creator: tokens.admin(creator, now),
+                others: Vec::new(),
                 _dir: dir,
             };
         }
@@ -398,7 +439,24 @@ impl Backend {
             ids,
             partner_tokens,
             pgbench: Vec::new(),
+            others: Vec::new(),
             _dir: dir,
+        }
+    }
+
+    /// Starts `n` more processes on this backend's database and data dir.
+    fn add_processes(&mut self, n: usize, o: &Options) {
+        let pool_size = o.pool_size.to_string();
+        let db = self.database.clone().unwrap_or_default();
+        let extra = [
+            "--no-throttling",
+            "--database",
+            db.as_str(),
+            "--db-pool-size",
+            &pool_size,
+        ];
+        for _ in 0..n {
+            self.others.push(spawn(self._dir.path(), &extra, o));
         }
     }
 
@@ -573,6 +631,40 @@ fn wrk(base: &str, script: &Path, o: &Options, pid: u32) -> Run {
         rss_mib: rss_mib(pid),
         errors: non2xx,
     }
+}
+
+/// One wrk per process of `b`, side by side, the connections split evenly: the
+/// total, and each process's run.
+fn wrk_spread(b: &Backend, script: &Path, o: &Options) -> (Run, Vec<Run>) {
+    let servers: Vec<&ServerProcess> = std::iter::once(&b.server).chain(&b.others).collect();
+    let mut each_o = o.clone();
+    each_o.connections = (o.connections / servers.len()).max(1);
+    let each: Vec<Run> = std::thread::scope(|scope| {
+        let handles: Vec<_> = servers
+            .iter()
+            .map(|s| {
+                let each_o = &each_o;
+                scope.spawn(move || wrk(&s.base, script, each_o, s.child.id()))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("wrk thread"))
+            .collect()
+    });
+    let rps: f64 = each.iter().map(|r| r.rps).sum();
+    let weighted = |f: fn(&Run) -> f64| each.iter().map(|r| f(r) * r.rps).sum::<f64>() / rps;
+    let total = Run {
+        rps,
+        p50_ms: weighted(|r| r.p50_ms),
+        p99_ms: each.iter().map(|r| r.p99_ms).fold(f64::NAN, f64::max),
+        cpu_us: weighted(|r| r.cpu_us),
+        // Each run read the whole database's CPU over the same seconds.
+        db_cpu_us: each.first().map_or(f64::NAN, |r| r.db_cpu_us * r.rps / rps),
+        rss_mib: each.iter().map(|r| r.rss_mib).sum(),
+        errors: each.iter().map(|r| r.errors).sum(),
+    };
+    (total, each)
 }
 
 /// "  123456 requests in 5.00s" → 123456
@@ -781,8 +873,8 @@ fn scale_run(name: &str, postgres: Option<&str>, n: usize, work: &Path, o: &Opti
         ),
         ("first page $top=100".to_owned(), format!("{SET}?$top=100")),
         (
-            format!("$skip={}", n * 9 / 10),
-            format!("{SET}?$skip={}&$top=100", n * 9 / 10),
+            format!("$skip={MAX_SKIP} (the largest accepted)"),
+            format!("{SET}?$skip={MAX_SKIP}&$top=100"),
         ),
         ("deep nextLink (last page followed)".to_owned(), deep_link),
     ] {

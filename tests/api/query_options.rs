@@ -374,6 +374,8 @@ async fn bad_query_options_are_400_with_a_pointed_message() {
         (format!("{SET}?$top=1000"), "0 to 999"),
         (format!("{SET}?$top=abc"), "$top"),
         (format!("{SET}?$skip=1.5"), "$skip"),
+        (format!("{SET}?$skip=10001"), "follow @odata.nextLink"),
+        (format!("{SET}?$skip=99999999999999999999999"), "$skip"),
         (format!("{SET}?$count=maybe"), "$count"),
         (format!("{SET}?$orderby=partnerId up"), "not a direction"),
         (format!("{SET}?$orderby=ghost"), "Could not find a property named 'ghost'"),

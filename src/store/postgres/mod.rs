@@ -112,18 +112,11 @@ impl Postgres {
         self.pool.get().await.map_err(pool_error)
     }
 
-    /// Runs a statement to completion; returns the rows it affected.
+    /// Runs a statement to completion; returns the rows it affected. Writes take a
+    /// connection of their own: a commit waits for its flush to disk, and every
+    /// statement pipelined behind it on a shared connection would wait with it,
+    /// where separate connections' commits share one flush.
     pub async fn execute(&self, s: &Statement) -> Result<u64, StoreError> {
-        if let Some(shared) = &self.shared {
-            let lent = shared.lend().await?;
-            let prepared = lent.connection.prepare(&s.sql, &types(&s.binds)).await?;
-            return lent
-                .connection
-                .client
-                .execute(&prepared, &params(&s.binds))
-                .await
-                .map_err(store_error);
-        }
         let client = self.client().await?;
         let prepared = prepare(&client, &s.sql, &types(&s.binds)).await?;
         client
@@ -132,15 +125,16 @@ impl Postgres {
             .map_err(store_error)
     }
 
-    /// Runs a statement and reads every row it returns, each column as `kinds` says;
-    /// a `long` one (a scan) on a connection of its own.
+    /// Runs a statement and reads every row it returns, each column as `kinds` says.
+    /// Short reads share a connection; a write or a scan has one to itself (see
+    /// [`Postgres::execute`]; a scan would hold up every statement behind it).
     pub async fn rows(
         &self,
         s: &Statement,
         kinds: &[Kind],
-        long: bool,
+        short_read: bool,
     ) -> Result<Vec<Vec<Cell>>, StoreError> {
-        if let Some(shared) = self.shared.as_ref().filter(|_| !long) {
+        if let Some(shared) = self.shared.as_ref().filter(|_| short_read) {
             let lent = shared.lend().await?;
             let prepared = lent.connection.prepare(&s.sql, &types(&s.binds)).await?;
             let rows = lent

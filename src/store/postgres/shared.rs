@@ -1,14 +1,14 @@
-//! Connections shared by every request at once, for single statements (point reads,
-//! pages, single-row writes): `tokio-postgres` pipelines the statements concurrent
+//! Connections shared by every request at once, for short reads (point reads,
+//! pages): `tokio-postgres` pipelines the statements concurrent
 //! requests send on one connection, so under load a write to the socket carries
 //! several of them and one read brings several answers back, with no checkout.
 //! Measured against checking a connection out of the pool for each statement, with
 //! 32 clients on this 2-core box: 1.45× the statements a second, 17 µs of this
 //! process's CPU per statement against 26, and 37 µs of PostgreSQL's against 53.
 //!
-//! Statements that must have a connection to themselves (transactions) or that may
-//! run long (scans, which would hold up every statement queued behind them) use the
-//! pool instead.
+//! Statements that must have a connection to themselves (transactions), that may
+//! run long (scans, which would hold up every statement queued behind them) or that
+//! commit (whose wait for the disk would hold them up too) use the pool instead.
 
 use super::{describe, store_error};
 use crate::store::StoreError;
