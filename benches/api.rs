@@ -639,10 +639,26 @@ fn wrk_spread(b: &Backend, script: &Path, o: &Options) -> (Run, Vec<Run>) {
     let servers: Vec<&ServerProcess> = std::iter::once(&b.server).chain(&b.others).collect();
     let mut each_o = o.clone();
     each_o.connections = (o.connections / servers.len()).max(1);
+    // Each wrk its own random sequence: seeded alike, two would create the same
+    // partnerIds and meet 409s.
+    let text = std::fs::read_to_string(script).expect("read script");
+    let scripts: Vec<PathBuf> = (0..servers.len())
+        .map(|i| {
+            let path = script.with_extension(format!("{i}.lua"));
+            let seeded = text.replacen(
+                "math.randomseed(os.time())",
+                &format!("math.randomseed(os.time() * {} + {i})", servers.len()),
+                1,
+            );
+            std::fs::write(&path, seeded).expect("write script");
+            path
+        })
+        .collect();
     let each: Vec<Run> = std::thread::scope(|scope| {
         let handles: Vec<_> = servers
             .iter()
-            .map(|s| {
+            .zip(&scripts)
+            .map(|(s, script)| {
                 let each_o = &each_o;
                 scope.spawn(move || wrk(&s.base, script, each_o, s.child.id()))
             })

@@ -6,7 +6,7 @@ use super::schema::{self, component, reference};
 use super::{operation, Auth};
 use crate::edm::{EntityView, FilterOps, Operation, Returns};
 use crate::model::schema::{ACTION_REPORTS, ACTION_RESULTS, PARTNERS, PARTNER_OPERATIONS};
-use crate::odata::query::{MAX_TOP, PAGE_SIZE};
+use crate::odata::query::{MAX_SKIP, MAX_TOP, PAGE_SIZE};
 use serde_json::{json, Map, Value};
 
 /// Where every view's sets live.
@@ -423,8 +423,8 @@ fn collection_options(view: &EntityView) -> Vec<Value> {
             "name": "$skip",
             "in": "query",
             "required": false,
-            "description": "Rows to pass over once.",
-            "schema": { "type": "integer", "minimum": 0 },
+            "description": "Rows to pass over once; deeper than the maximum, follow @odata.nextLink.",
+            "schema": { "type": "integer", "minimum": 0, "maximum": MAX_SKIP },
         }),
         json!({
             "name": "$skiptoken",
