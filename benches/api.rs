@@ -380,56 +380,32 @@ impl Backend {
         let tenant = Uuid::new_v4();
         let creator = Uuid::new_v4();
         let admin = tokens.admin(tenant, now);
-        if let Some(db) = database.as_deref().filter(|_| !throttled) {
-            // Written straight into the database, with ids pgbench can compute.
-            fill(dir.path(), Some(db), tenant, PARTNERS);
-            let partners: Vec<Uuid> = (0..PARTNERS).map(filled_id).collect();
-            let tag = name.replace(' ', "_");
-            return Backend {
-                pgbench: Kind::ALL
+        let tag = name.replace(' ', "_");
+        let (partners, ids, pgbench) = match database.as_deref().filter(|_| !throttled) {
+            Some(db) => {
+                // Written straight into the database, with ids pgbench can compute.
+                fill(dir.path(), Some(db), tenant, PARTNERS);
+                let partners: Vec<Uuid> = (0..PARTNERS).map(filled_id).collect();
+                let ids = partners.iter().map(Uuid::to_string).collect();
+                let pgbench = Kind::ALL
                     .iter()
                     .filter_map(|k| {
                         pgbench::script(*k, tenant, creator, work, &tag).map(|s| (*k, s))
                     })
-                    .collect(),
-                ids: partners.iter().map(Uuid::to_string).collect(),
-                partner_tokens: partners
-                    .iter()
-                    .map(|p| tokens.partner(tenant, *p, now))
-                    .collect(),
-                name,
-                throttled,
-                database,
-                server,
-                admin,
-                creator: tokens.admin(creator, now),
-                others: Vec::new(),
-                _dir: dir,
-            };
-        }
-        let partners: Vec<Uuid> = (0..PARTNERS).map(|_| Uuid::new_v4()).collect();
-        let rt = tokio::runtime::Runtime::new().expect("runtime");
-        let ids = rt.block_on(async {
-            let client = reqwest::Client::new();
-            let mut ids = Vec::with_capacity(PARTNERS);
-            for p in &partners {
-                let res = client
-                    .post(format!("{}{SET}", server.base))
-                    .bearer_auth(&admin)
-                    .json(&serde_json::json!({"partnerId": p, "enableConnection": true}))
-                    .send()
-                    .await
-                    .expect("create");
-                let v: serde_json::Value = res.json().await.expect("created");
-                ids.push(v["id"].as_str().expect("id").to_owned());
+                    .collect();
+                (partners, ids, pgbench)
             }
-            ids
-        });
-        let partner_tokens = partners
-            .iter()
-            .map(|p| tokens.partner(tenant, *p, now))
-            .collect();
+            None => {
+                let partners: Vec<Uuid> = (0..PARTNERS).map(|_| Uuid::new_v4()).collect();
+                let ids = create(&server.base, &admin, &partners);
+                (partners, ids, Vec::new())
+            }
+        };
         Backend {
+            partner_tokens: partners
+                .iter()
+                .map(|p| tokens.partner(tenant, *p, now))
+                .collect(),
             name,
             throttled,
             database,
@@ -437,8 +413,7 @@ impl Backend {
             admin,
             creator: tokens.admin(creator, now),
             ids,
-            partner_tokens,
-            pgbench: Vec::new(),
+            pgbench,
             others: Vec::new(),
             _dir: dir,
         }
@@ -631,6 +606,27 @@ fn wrk(base: &str, script: &Path, o: &Options, pid: u32) -> Run {
         rss_mib: rss_mib(pid),
         errors: non2xx,
     }
+}
+
+/// Creates one enabled connection per partner through the API; their ids.
+fn create(base: &str, admin: &str, partners: &[Uuid]) -> Vec<String> {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let client = reqwest::Client::new();
+        let mut ids = Vec::with_capacity(partners.len());
+        for p in partners {
+            let res = client
+                .post(format!("{base}{SET}"))
+                .bearer_auth(admin)
+                .json(&serde_json::json!({"partnerId": p, "enableConnection": true}))
+                .send()
+                .await
+                .expect("create");
+            let v: serde_json::Value = res.json().await.expect("created");
+            ids.push(v["id"].as_str().expect("id").to_owned());
+        }
+        ids
+    })
 }
 
 /// One wrk per process of `b`, side by side, the connections split evenly: the
@@ -960,7 +956,8 @@ fn filled_id(i: usize) -> Uuid {
     Uuid::parse_str(&format!("{i:08x}-0000-4000-8000-{i:012x}")).expect("a GUID")
 }
 
-/// Writes `n` partners into the stopped server's database: ids and partner ids are
+/// Writes `n` partners into the database (an embedded one only while its server is
+/// stopped, since the server holds its lock): ids and partner ids are
 /// `{i:08x}-0000-4000-8000-{i:012x}`; two in three enabled (two days ago); of all, a
 /// ninth beat within the last four minutes (spread over its seconds), a ninth a day
 /// ago, the rest never.

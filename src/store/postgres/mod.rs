@@ -160,6 +160,7 @@ impl Postgres {
         steps: &[(Statement, Option<u64>)],
     ) -> Result<Result<(), usize>, StoreError> {
         let mut client = self.client().await?;
+        bound_prepared(&client);
         let tx = client.transaction().await.map_err(store_error)?;
         for (i, (s, expect)) in steps.iter().enumerate() {
             let prepared = tx
@@ -277,13 +278,19 @@ async fn prepare(
     text: &str,
     types: &[Type],
 ) -> Result<tokio_postgres::Statement, StoreError> {
-    if client.statement_cache.size() >= PREPARED_PER_CONNECTION {
-        client.statement_cache.clear();
-    }
+    bound_prepared(client);
     client
         .prepare_typed_cached(text, types)
         .await
         .map_err(store_error)
+}
+
+/// Drops the connection's prepared statements once there are
+/// [`PREPARED_PER_CONNECTION`] (they are prepared again as they come).
+fn bound_prepared(client: &deadpool_postgres::Object) {
+    if client.statement_cache.size() >= PREPARED_PER_CONNECTION {
+        client.statement_cache.clear();
+    }
 }
 
 /// The parameter types of a statement's values.

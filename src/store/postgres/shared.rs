@@ -45,7 +45,8 @@ struct Slot {
 /// One open connection and the statements prepared on it.
 pub struct Connection {
     pub client: Client,
-    prepared: Mutex<HashMap<(String, Vec<Type>), Statement>>,
+    /// By SQL text (looked up without copying it), with the types it was prepared for.
+    prepared: Mutex<HashMap<String, (Vec<Type>, Statement)>>,
 }
 
 /// A shared connection lent to one statement.
@@ -153,8 +154,7 @@ impl Slot {
 impl Connection {
     /// The statement prepared on this connection for `text` and `types`.
     pub async fn prepare(&self, text: &str, types: &[Type]) -> Result<Statement, StoreError> {
-        let key = (text.to_owned(), types.to_vec());
-        if let Some(s) = self.cache().get(&key) {
+        if let Some((_, s)) = self.cache().get(text).filter(|(t, _)| t == types) {
             return Ok(s.clone());
         }
         let statement = self
@@ -166,11 +166,11 @@ impl Connection {
         if cache.len() >= PREPARED {
             cache.clear();
         }
-        cache.insert(key, statement.clone());
+        cache.insert(text.to_owned(), (types.to_vec(), statement.clone()));
         Ok(statement)
     }
 
-    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<(String, Vec<Type>), Statement>> {
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Vec<Type>, Statement)>> {
         self.prepared.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
