@@ -168,39 +168,45 @@ pub fn router(
     let timeout = RequestTimeout(state.request_timeout);
     // A batch's items run through the Graph routes as layered here, but without
     // `$batch` itself and without any other front.
+    let items = graph::routes(state.legacy_settings);
+    let item_paths = graph::KnownPaths::new(items.paths());
     let items = envelope(
-        api(dev, graph::routes(state.legacy_settings), Router::new()),
+        api(dev, items.into_parts().0, Router::new(), item_paths),
         origin.clone(),
         timeout,
     )
     .with_state(state.clone());
-    let faulted = graph::routes(state.legacy_settings)
-        .merge(graph::batch_route(items))
-        .merge(crate::partner::routes());
-    let authority = dev.map(DevState::authority).unwrap_or_default();
-    let mut routes = api(dev, faulted, authority)
+    let graph = graph::routes(state.legacy_settings).merge(graph::batch_route(items));
+    let known = graph::KnownPaths::new(graph.paths());
+    let (faulted, mut described) = graph.merge(crate::partner::routes()).into_parts();
+    let (authority, authority_described) = dev
+        .map(DevState::authority)
+        .unwrap_or_default()
+        .into_parts();
+    let (controls, controls_described) =
+        dev.map(DevState::controls).unwrap_or_default().into_parts();
+    described.merge(controls_described);
+    described.merge(authority_described);
+    let routes = api(dev, faulted, authority, known)
+        .merge(controls)
         .merge(crate::ops::routes(metrics))
-        .merge(crate::site::routes(dev.is_some()));
-    if let Some(dev) = dev {
-        routes = routes.merge(dev.controls());
-    }
+        .merge(crate::site::routes(dev.is_some(), Arc::new(described)));
     envelope(routes, origin, timeout).with_state(state)
 }
 
 /// The API routes with what dev mode adds: faults on `faulted`, and the journal on
-/// those, on `unfaulted` (the token endpoint) and on unknown paths.
+/// those, on `unfaulted` (the token endpoint) and on unknown paths, which `known`
+/// answers.
 fn api(
     dev: Option<&DevState>,
     faulted: Router<AppState>,
     unfaulted: Router<AppState>,
+    known: graph::KnownPaths,
 ) -> Router<AppState> {
+    let unknown = graph::unknown_path(known);
     match dev {
-        None => faulted.merge(unfaulted).fallback(graph::unknown_path),
-        Some(dev) => dev.journaled(
-            dev.faulted(faulted)
-                .merge(unfaulted)
-                .fallback(graph::unknown_path),
-        ),
+        None => faulted.merge(unfaulted).fallback(unknown),
+        Some(dev) => dev.journaled(dev.faulted(faulted).merge(unfaulted).fallback(unknown)),
     }
 }
 

@@ -9,56 +9,79 @@
 //! may move it; tokens are still checked against real time, so moving the clock
 //! never expires the token that would move it back.
 
-use super::{faults, journal, seed, simulate, DevState};
+use super::{doc, faults, journal, seed, simulate, DevState};
 use crate::clock::{format_graph_time, Clock};
 use crate::http::body::{json_kind, JsonObject};
 use crate::http::extract::{GraphCaller, QueryParams, ReadWrite};
-use crate::http::respond::with_405;
 use crate::http::respond::GraphJson;
+use crate::http::routes::{Endpoint, Routes};
 use crate::http::ApiError;
 use crate::model::TenantId;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
-use axum::Router;
 use serde_json::{json, Value};
 
 /// `/dev/v1/…`
-pub(super) fn routes() -> Router<DevState> {
-    Router::new()
+pub(super) fn routes() -> Routes<DevState> {
+    let d = doc::controls();
+    let mut r = Routes::new()
+        .tag(
+            doc::TAG,
+            "Stand-in controls (serve --dev): clock, seed, reset, faults, journal, simulated partners, tokens.",
+        )
         .route(
             "/dev/v1/clock",
-            with_405(get(clock).post(move_clock), "GET, POST"),
+            [
+                Endpoint::get(clock, d.clock),
+                Endpoint::post(move_clock, d.move_clock),
+            ],
         )
-        .route("/dev/v1/reset", with_405(post(reset), "POST"))
-        .route("/dev/v1/seed", with_405(post(seed_tenant), "POST"))
+        .route("/dev/v1/reset", [Endpoint::post(reset, d.reset)])
+        .route("/dev/v1/seed", [Endpoint::post(seed_tenant, d.seed)])
         .route(
             "/dev/v1/faults",
-            with_405(
-                get(get_faults).post(set_faults).delete(clear_faults),
-                "GET, POST, DELETE",
-            ),
+            [
+                Endpoint::get(get_faults, d.get_faults),
+                Endpoint::post(set_faults, d.set_faults),
+                Endpoint::delete(clear_faults, d.clear_faults),
+            ],
         )
         .route(
             "/dev/v1/journal",
-            with_405(get(read_journal).delete(clear_journal), "GET, DELETE"),
+            [
+                Endpoint::get(read_journal, d.read_journal),
+                Endpoint::delete(clear_journal, d.clear_journal),
+            ],
         )
         .route(
             "/dev/v1/partners",
-            with_405(get(list_simulations).post(start_simulation), "GET, POST"),
+            [
+                Endpoint::get(list_simulations, d.list_simulations),
+                Endpoint::post(start_simulation, d.start_simulation),
+            ],
         )
         .route(
             "/dev/v1/partners/{id}",
-            with_405(get(get_simulation).delete(stop_simulation), "GET, DELETE"),
+            [
+                Endpoint::get(get_simulation, d.get_simulation),
+                Endpoint::delete(stop_simulation, d.stop_simulation),
+            ],
         )
         .route(
             "/dev/v1/keys",
-            with_405(get(list_keys).post(rotate_key), "GET, POST"),
+            [
+                Endpoint::get(list_keys, d.list_keys),
+                Endpoint::post(rotate_key, d.rotate_key),
+            ],
         )
         .route(
             "/dev/v1/keys/{kid}",
-            with_405(delete(withdraw_key), "DELETE"),
-        )
+            [Endpoint::delete(withdraw_key, d.withdraw_key)],
+        );
+    for (name, schema) in d.schemas {
+        r = r.schema(name, schema);
+    }
+    r
 }
 
 fn clock_body(dev: &DevState) -> GraphJson {

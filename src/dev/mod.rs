@@ -8,12 +8,14 @@
 
 use crate::clock::{AdjustableClock, Clock};
 use crate::connections::Connections;
+use crate::http::routes::Routes;
 use crate::state::AppState;
 use axum::Router;
 use serde_json::Value;
 use std::sync::Arc;
 
 mod controls;
+mod doc;
 pub mod faults;
 pub mod journal;
 pub mod oauth;
@@ -87,13 +89,15 @@ impl AsRef<AppState> for DevState {
 impl DevState {
     /// The controls under `/dev/v1`. They are neither faulted (they are how one
     /// recovers) nor journaled (a journal query would fill the journal).
-    pub fn controls(&self) -> Router<AppState> {
-        controls::routes().with_state(self.clone())
+    pub fn controls(&self) -> Routes<AppState> {
+        let dev = self.clone();
+        controls::routes().map(|r| r.with_state(dev))
     }
 
     /// The dev authority: OpenID configuration, keys and the token endpoint.
-    pub fn authority(&self) -> Router<AppState> {
-        oauth::routes().layer(axum::Extension(self.kit.claims.clone()))
+    pub fn authority(&self) -> Routes<AppState> {
+        let claims = self.kit.claims.clone();
+        oauth::routes().map(|r| r.layer(axum::Extension(claims)))
     }
 
     /// `routes` with fault and latency injection.

@@ -11,13 +11,13 @@ use crate::auth::{
     mint_local_token, parse_tenant, MintRequest, TenantName, TokenKind, READ_WRITE_ALL,
 };
 use crate::http::extract::ServiceRoot;
+use crate::http::routes::{Endpoint, Routes};
 use crate::state::AppState;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, MethodRouter};
-use axum::{Form, Json, Router};
+use axum::{Form, Json};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -86,40 +86,51 @@ const LIFETIME_SECS: u64 = 3599;
 
 /// `/{tenant}/…`, as `login.microsoftonline.com` serves them: the v2.0 and v1
 /// endpoints, OpenID configurations, key sets, and MSAL's instance discovery.
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Routes<AppState> {
+    let d = super::doc::authority();
+    let (name, schema) = d.error;
+    Routes::refusing_with(refuse_method)
+        .schema(name, schema)
         .route(
             "/{tenant}/v2.0/.well-known/openid-configuration",
-            only(get(openid_configuration_v2), "GET"),
+            [Endpoint::get(openid_configuration_v2, d.discovery_v2)],
         )
         .route(
             "/{tenant}/.well-known/openid-configuration",
-            only(get(openid_configuration_v1), "GET"),
+            [Endpoint::get(openid_configuration_v1, d.discovery_v1)],
         )
-        .route("/{tenant}/discovery/v2.0/keys", only(get(keys), "GET"))
-        .route("/{tenant}/discovery/keys", only(get(keys), "GET"))
+        .route(
+            "/{tenant}/discovery/v2.0/keys",
+            [Endpoint::get(keys, d.keys_v2)],
+        )
+        .route("/{tenant}/discovery/keys", [Endpoint::get(keys, d.keys_v1)])
         .route(
             "/{tenant}/discovery/instance",
-            only(get(instance_discovery), "GET"),
+            [Endpoint::get(instance_discovery, d.instance)],
         )
-        .route("/{tenant}/oauth2/v2.0/token", only(post(token_v2), "POST"))
-        .route("/{tenant}/oauth2/token", only(post(token_v1), "POST"))
+        .route(
+            "/{tenant}/oauth2/v2.0/token",
+            [Endpoint::post(token_v2, d.token_v2)],
+        )
+        .route(
+            "/{tenant}/oauth2/token",
+            [Endpoint::post(token_v1, d.token_v1)],
+        )
 }
 
-/// `r`, answering any other method with a 405 in Entra's shape and the `Allow` list.
-fn only(r: MethodRouter<AppState>, allow: &'static str) -> MethodRouter<AppState> {
-    r.fallback(move |method: axum::http::Method| async move {
-        let mut res = oauth_error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "invalid_request",
-            900561,
-            &format!("The endpoint only accepts {allow} requests. Received a {method} request."),
-        )
-        .into_response();
-        res.headers_mut()
-            .insert(header::ALLOW, axum::http::HeaderValue::from_static(allow));
-        res
-    })
+/// A method the endpoint does not take: a 405 in Entra's shape with the `Allow` list.
+fn refuse_method(method: axum::http::Method, allow: String) -> Response {
+    let mut res = oauth_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "invalid_request",
+        900561,
+        &format!("The endpoint only accepts {allow} requests. Received a {method} request."),
+    )
+    .into_response();
+    if let Ok(v) = axum::http::HeaderValue::from_str(&allow) {
+        res.headers_mut().insert(header::ALLOW, v);
+    }
+    res
 }
 
 /// An OAuth error as Entra answers it: `error`, an `AADSTS` description and its code.

@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod batch;
+mod doc;
 pub mod input;
 pub mod metadata;
 pub mod options;
@@ -9,15 +10,20 @@ pub mod partners;
 pub mod render;
 
 use crate::edm::EntityView;
-use crate::http::respond::{with_405, Xml};
+use crate::http::respond::Xml;
+use crate::http::routes::{Endpoint, Routes};
 use crate::http::ApiError;
 use crate::model::schema::{PARTNERS, SETTINGS};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, Uri};
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::{Extension, Router};
+use axum::Extension;
+use doc::ViewDocs;
+use std::sync::Arc;
+
+/// Where every view's sets live.
+const SETS: &str = "/beta/deviceManagement/virtualEndpoint";
 
 /// Microsoft deprecated the settings view on 2025-02-18 (RFC 9745 form: `@` + Unix time).
 const SETTINGS_DEPRECATION: &str = "@1739836800";
@@ -25,75 +31,112 @@ const SETTINGS_DEPRECATION: &str = "@1739836800";
 const SETTINGS_SUNSET: &str = "Tue, 31 Mar 2026 00:00:00 GMT";
 
 /// The `/beta` routes a batch item may address: every one but `$batch` itself.
-pub fn routes(legacy_settings: bool) -> Router<AppState> {
-    let mut r = Router::new()
-        .route("/beta/$metadata", with_405(get(metadata), "GET"))
-        .merge(set_routes(&PARTNERS))
-        .merge(agent_routes());
+pub fn routes(legacy_settings: bool) -> Routes<AppState> {
+    let mut r = Routes::new()
+        .tag(
+            PARTNERS.set_name,
+            "Graph: the tenant's partner connections.",
+        )
+        .merge(set_routes(&PARTNERS, false));
     if legacy_settings {
         r = r.merge(
-            set_routes(&SETTINGS).layer(axum::middleware::map_response(deprecation_headers)),
+            set_routes(&SETTINGS, true)
+                .tag(
+                    SETTINGS.set_name,
+                    "Graph: the same records through the view Microsoft deprecated.",
+                )
+                .map(|r| r.layer(axum::middleware::map_response(deprecation_headers))),
         );
     }
-    r
+    r.merge(agent_routes())
+        .tag("metadata", "Graph: the CSDL.")
+        .route(
+            "/beta/$metadata",
+            [Endpoint::get(metadata, doc::metadata())],
+        )
 }
 
 /// `POST /beta/$batch`, whose items run through `items`: the assembly hands it the
 /// Graph routes with the same layers as the main listener's, without `$batch`, so a
 /// batch cannot nest and its items reach nothing but the Graph API.
-pub fn batch_route(items: Router) -> Router<AppState> {
-    Router::new()
-        .route("/beta/$batch", with_405(post(batch::batch), "POST"))
-        .layer(Extension(batch::ItemRouter(items)))
+pub fn batch_route(items: axum::Router) -> Routes<AppState> {
+    Routes::new()
+        .tag("batch", "Graph: JSON batching.")
+        .route("/beta/$batch", [Endpoint::post(batch::batch, doc::batch())])
+        .map(|r| r.layer(Extension(batch::ItemRouter(items))))
 }
 
 /// Collection, `$count` and entity routes for one view of the records.
-fn set_routes(view: &'static EntityView) -> Router<AppState> {
-    let base = format!("/beta/deviceManagement/virtualEndpoint/{}", view.set_name);
-    Router::new()
+fn set_routes(view: &'static EntityView, deprecated: bool) -> Routes<AppState> {
+    let docs = ViewDocs::new(view, deprecated);
+    let set = format!("{SETS}/{}", view.set_name);
+    let mut r = Routes::new()
         .route(
-            &base,
-            with_405(get(partners::list).post(partners::create), "GET, POST"),
+            &set,
+            [
+                Endpoint::get(partners::list, docs.list()),
+                Endpoint::post(partners::create, docs.create()),
+            ],
         )
         .route(
-            &format!("{base}/$count"),
-            with_405(get(partners::count), "GET"),
+            &format!("{set}/$count"),
+            [Endpoint::get(partners::count, docs.count())],
         )
         .route(
-            &format!("{base}/{{id}}"),
-            with_405(
-                get(partners::get)
-                    .patch(partners::update)
-                    .delete(partners::delete),
-                "GET, PATCH, DELETE",
-            ),
-        )
-        .layer(Extension(view))
+            &format!("{set}/{{id}}"),
+            [
+                Endpoint::get(partners::get, docs.get()),
+                Endpoint::patch(partners::update, docs.update()),
+                Endpoint::delete(partners::delete, docs.delete()),
+            ],
+        );
+    for (name, schema) in doc::view_schemas(view) {
+        r = r.schema(name, schema);
+    }
+    r.map(|r| r.layer(Extension(view)))
 }
 
 /// The agent members, bound to a connection of the current view.
-fn agent_routes() -> Router<AppState> {
-    let entity = format!(
-        "/beta/deviceManagement/virtualEndpoint/{}/{{id}}",
-        PARTNERS.set_name
-    );
-    let mut r = Router::new().route(
-        &format!("{entity}/{{call}}"),
-        with_405(get(agent::call_function), "GET"),
-    );
-    // Actions may be named with or without the namespace, as OData allows.
-    for prefix in ["", "microsoft.graph."] {
-        r = r
-            .route(
-                &format!("{entity}/{prefix}configureAgent"),
-                with_405(post(agent::configure_agent), "POST"),
-            )
-            .route(
-                &format!("{entity}/{prefix}deployAgent"),
-                with_405(post(agent::deploy_agent), "POST"),
-            );
+fn agent_routes() -> Routes<AppState> {
+    let entity = format!("{SETS}/{}/{{id}}", PARTNERS.set_name);
+    let mut r = Routes::new()
+        .tag(
+            doc::AGENT_TAG,
+            "Graph: the partner agent's settings, deployments and reports.",
+        )
+        .route(
+            &format!("{entity}/{{call}}"),
+            [Endpoint::get_at(
+                agent::call_function,
+                doc::agent_functions(&entity),
+            )],
+        );
+    for (name, schema) in doc::agent_schemas() {
+        r = r.schema(name, schema);
     }
-    r.layer(Extension(&PARTNERS))
+    let configure = format!("{entity}/configureAgent");
+    let deploy = format!("{entity}/deployAgent");
+    r.route(
+        &configure,
+        [Endpoint::post(
+            agent::configure_agent,
+            doc::agent_action("configureAgent"),
+        )],
+    )
+    .route(
+        &deploy,
+        [Endpoint::post(
+            agent::deploy_agent,
+            doc::agent_action("deployAgent"),
+        )],
+    )
+    // Actions may be named with their namespace too, as OData allows.
+    .alias(
+        &format!("{entity}/microsoft.graph.configureAgent"),
+        &configure,
+    )
+    .alias(&format!("{entity}/microsoft.graph.deployAgent"), &deploy)
+    .map(|r| r.layer(Extension(&PARTNERS)))
 }
 
 async fn deprecation_headers(mut res: Response) -> Response {
@@ -117,43 +160,80 @@ async fn metadata(State(app): State<AppState>) -> Xml {
     Xml(metadata::csdl(app.legacy_settings))
 }
 
+/// The paths Graph routes, for the answer to a path it does not: each split into
+/// segments, `None` for a template's parameter (which any segment fills).
+#[derive(Debug, Clone, Default)]
+pub struct KnownPaths(Arc<Vec<Vec<Option<String>>>>);
+
+impl KnownPaths {
+    /// From the routed paths; only those under a Graph version root count.
+    pub fn new(paths: &[String]) -> Self {
+        let known = paths
+            .iter()
+            .filter(|p| p.starts_with("/beta/"))
+            .map(|p| {
+                p.trim_start_matches('/')
+                    .split('/')
+                    .map(|s| match s.starts_with('{') && s.ends_with('}') {
+                        true => None,
+                        false => Some(s.to_owned()),
+                    })
+                    .collect()
+            })
+            .collect();
+        KnownPaths(Arc::new(known))
+    }
+
+    /// The first segment of `path` that no routed path has there, or its last when
+    /// each is known (a path that stops above any resource).
+    fn first_unknown<'p>(&self, path: &'p str) -> &'p str {
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        // The /v1.0 schema has the same roots, but none of the partner sets below.
+        let depth_known = |known: &[Option<String>], i: usize| match segments[0] {
+            "v1.0" => i < V1_SHARED_DEPTH,
+            _ => true,
+        } && i < known.len();
+        let mut candidates: Vec<&[Option<String>]> = self.0.iter().map(Vec::as_slice).collect();
+        for (i, segment) in segments.iter().enumerate().skip(1) {
+            candidates.retain(|known| {
+                depth_known(known, i)
+                    && known[i]
+                        .as_deref()
+                        .is_none_or(|literal| literal == *segment)
+            });
+            if candidates.is_empty() {
+                return segment;
+            }
+        }
+        segments.last().copied().unwrap_or_default()
+    }
+}
+
+/// How many segments of the /beta paths /v1.0 has too: the version and
+/// `deviceManagement/virtualEndpoint`.
+const V1_SHARED_DEPTH: usize = 3;
+
 /// Anything no route matches. Under a Graph version root, Graph's own answer: 400
 /// naming the first segment its schema does not have here (the `/v1.0` schema has
 /// no external partners); elsewhere, 404.
-pub async fn unknown_path(State(app): State<AppState>, uri: Uri) -> ApiError {
-    let path = uri.path();
-    let mut segments = path.trim_start_matches('/').split('/');
-    let version = segments.next().unwrap_or_default();
-    let sets: Vec<&str> = match version {
-        "beta" if app.legacy_settings => vec![PARTNERS.set_name, SETTINGS.set_name],
-        "beta" => vec![PARTNERS.set_name],
-        "v1.0" => vec![],
-        _ => {
-            return ApiError::NotFound(format!(
-                "No resource at '{path}'. This service serves Microsoft Graph under /beta (/beta/deviceManagement/virtualEndpoint/externalPartners), the partner API under /partner/v1, a status page at /, its OpenAPI document at /openapi.json, and /healthz, /readyz and /metrics."
-            ))
-        }
-    };
-    // The schema's tree below the version root, one level per segment.
-    let roots: &[&str] = if version == "beta" {
-        &["deviceManagement", "$metadata", "$batch"]
-    } else {
-        &["deviceManagement"]
-    };
-    let levels: [&[&str]; 3] = [roots, &["virtualEndpoint"], &sets];
-    let mut last = version;
-    for (i, segment) in segments.enumerate() {
-        let known = match levels.get(i) {
-            Some(names) => names.contains(&segment),
-            // An entity key, then `$count` on the set; nothing deeper exists here.
-            None => i == 3,
-        };
-        if !known {
-            return unknown_segment(segment, version);
-        }
-        last = segment;
+pub fn unknown_path(
+    known: KnownPaths,
+) -> impl Fn(Uri) -> std::future::Ready<ApiError> + Clone + Send + Sync + 'static {
+    move |uri: Uri| {
+        let path = uri.path();
+        let version = path
+            .trim_start_matches('/')
+            .split('/')
+            .next()
+            .unwrap_or_default();
+        std::future::ready(match version {
+            "beta" | "v1.0" => unknown_segment(known.first_unknown(path), version),
+            _ => ApiError::NotFound(format!(
+                "No resource at '{path}'. This service's OpenAPI document at {} lists every path it serves; its status page is at /.",
+                crate::openapi::DOCUMENT_PATH
+            )),
+        })
     }
-    unknown_segment(last, version)
 }
 
 fn unknown_segment(segment: &str, version: &str) -> ApiError {
@@ -165,4 +245,43 @@ fn unknown_segment(segment: &str, version: &str) -> ApiError {
     ApiError::BadRequest(format!(
         "Resource not found for the segment '{segment}'.{hint}"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn known() -> KnownPaths {
+        KnownPaths::new(
+            &[
+                "/beta/$metadata",
+                "/beta/deviceManagement/virtualEndpoint/externalPartners",
+                "/beta/deviceManagement/virtualEndpoint/externalPartners/{id}",
+                "/partner/v1/heartbeat",
+            ]
+            .map(String::from),
+        )
+    }
+
+    #[test]
+    fn the_first_segment_no_route_has_is_named() {
+        let k = known();
+        for (path, segment) in [
+            ("/beta/deviceManagemnt/virtualEndpoint", "deviceManagemnt"),
+            ("/beta/deviceManagement/virtualEndpoint/nothing", "nothing"),
+            (
+                "/beta/deviceManagement/virtualEndpoint/externalPartners/x/y",
+                "y",
+            ),
+            ("/beta/deviceManagement", "deviceManagement"),
+            ("/beta/partner", "partner"),
+            (
+                "/v1.0/deviceManagement/virtualEndpoint/externalPartners",
+                "externalPartners",
+            ),
+            ("/v1.0/$metadata", "$metadata"),
+        ] {
+            assert_eq!(k.first_unknown(path), segment, "{path}");
+        }
+    }
 }

@@ -23,7 +23,7 @@ pub enum ApiError {
     #[error("{0}")]
     NotFound(String),
     #[error("The HTTP method '{method}' is not allowed on this resource; allowed: {allow}.")]
-    MethodNotAllowed { method: String, allow: &'static str },
+    MethodNotAllowed { method: String, allow: String },
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
@@ -100,8 +100,9 @@ impl IntoResponse for ApiError {
                 }
             }
             ApiError::MethodNotAllowed { allow, .. } => {
-                res.headers_mut()
-                    .insert(header::ALLOW, HeaderValue::from_static(allow));
+                if let Ok(v) = HeaderValue::from_str(allow) {
+                    res.headers_mut().insert(header::ALLOW, v);
+                }
             }
             ApiError::TooManyRequests {
                 retry_after_secs, ..

@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 pub mod limits;
 pub mod respond;
+pub mod routes;
 pub mod slots;
 
 pub use error::ApiError;

@@ -138,7 +138,7 @@ where
     r.fallback(move |method: axum::http::Method| async move {
         super::ApiError::MethodNotAllowed {
             method: method.to_string(),
-            allow,
+            allow: allow.to_owned(),
         }
     })
 }

@@ -1,25 +1,112 @@
-//! The OpenAPI 3.1 document at `/openapi.json`: every API this process serves, the
-//! Graph surface generated from the same entity description as `$metadata`, then the
-//! partner API and (in dev mode) the stand-in controls. Built per request, as the
-//! server's own origin and switches shape it.
+//! The OpenAPI 3.1 floor: what an operation's documentation is made of (who may
+//! call it, its answers, the error statuses every front shares), and the document at
+//! `/openapi.json`, assembled from what each front registered beside its routes (see
+//! `http::routes`). Nothing here knows a path: the fronts name them once, as they
+//! route them.
 
-mod dev;
-mod graph;
-mod partner;
 pub mod schema;
 
-use crate::model::schema::{ENUMS, PARTNERS, SETTINGS};
+use axum::http::Method;
 use serde_json::{json, Map, Value};
 
-/// What this process serves, which decides what the document lists.
-#[derive(Debug, Clone)]
-pub struct Surface {
-    /// The origin clients reach the service at, such as `https://localhost:8443`.
-    pub origin: String,
-    /// The deprecated `externalPartnerSettings` view is on.
-    pub legacy_settings: bool,
-    /// The dev API and the token endpoint are on.
-    pub dev: bool,
+/// Where the document is served.
+pub const DOCUMENT_PATH: &str = "/openapi.json";
+
+/// What the fronts documented as they registered their routes: each path's
+/// operations by method, the schemas those name, and the tags that group them, in
+/// the order they were registered.
+#[derive(Debug, Clone, Default)]
+pub struct Described {
+    paths: Map<String, Value>,
+    schemas: Map<String, Value>,
+    tags: Vec<Value>,
+}
+
+impl Described {
+    /// Documents `method` on `path`.
+    pub fn operation(&mut self, path: &str, method: &Method, op: Value) {
+        let item = self
+            .paths
+            .entry(path.to_owned())
+            .or_insert_with(|| json!({}));
+        item[method.as_str().to_ascii_lowercase()] = op;
+    }
+
+    /// A schema the operations name by `reference(name)`.
+    pub fn schema(&mut self, name: impl Into<String>, schema: Value) {
+        self.schemas.insert(name.into(), schema);
+    }
+
+    /// A tag, listed once however often it is given.
+    pub fn tag(&mut self, name: &str, description: &str) {
+        if !self.tags.iter().any(|t| t["name"] == name) {
+            self.tags
+                .push(json!({ "name": name, "description": description }));
+        }
+    }
+
+    /// Adds what `other` documents.
+    pub fn merge(&mut self, other: Described) {
+        for (path, item) in other.paths {
+            let ours = self.paths.entry(path).or_insert_with(|| json!({}));
+            if let (Some(ours), Value::Object(theirs)) = (ours.as_object_mut(), item) {
+                ours.extend(theirs);
+            }
+        }
+        self.schemas.extend(other.schemas);
+        for tag in other.tags {
+            if !self.tags.iter().any(|t| t["name"] == tag["name"]) {
+                self.tags.push(tag);
+            }
+        }
+    }
+
+    /// The documented paths, each with its methods (upper case, as registered).
+    pub fn paths(&self) -> impl Iterator<Item = (&str, Vec<String>)> {
+        self.paths.iter().map(|(path, item)| {
+            let methods = item
+                .as_object()
+                .map(|m| m.keys().map(|k| k.to_ascii_uppercase()).collect())
+                .unwrap_or_default();
+            (path.as_str(), methods)
+        })
+    }
+
+    /// The whole document, for clients that reach the service at `origin` (such as
+    /// `https://localhost:8443`).
+    pub fn document(&self, origin: &str) -> Value {
+        let mut schemas = self.schemas.clone();
+        schemas.insert(ERROR.into(), error_schema());
+        json!({
+            "openapi": "3.1.0",
+            "info": {
+                "title": "cloudpc-partners",
+                "version": env!("CARGO_PKG_VERSION"),
+                "description": "Microsoft Graph (beta) Cloud PC external partner connections, the partner API that drives their health, and the stand-in controls of dev mode. The Graph part is generated from the same description as /beta/$metadata.",
+            },
+            "servers": [{ "url": origin }],
+            "tags": self.tags,
+            "paths": self.paths,
+            "components": {
+                "schemas": schemas,
+                "responses": error_responses(),
+                "securitySchemes": {
+                    "graphToken": {
+                        "type": "http",
+                        "scheme": "bearer",
+                        "bearerFormat": "JWT",
+                        "description": "A Graph token for the tenant: `cloudpc-partners token --tenant GUID` (delegated) or `--app`, or in dev mode POST /{tenant}/oauth2/v2.0/token.",
+                    },
+                    "partnerToken": {
+                        "type": "http",
+                        "scheme": "bearer",
+                        "bearerFormat": "JWT",
+                        "description": "A partner credential: `cloudpc-partners token --tenant GUID --partner GUID`.",
+                    },
+                },
+            },
+        })
+    }
 }
 
 /// Who may call an operation.
@@ -63,7 +150,7 @@ impl Auth {
 
 /// One operation: its success answers (status, description, content or null) and the
 /// error statuses it documents.
-pub(crate) fn operation(
+pub fn operation(
     summary: &str,
     tag: &str,
     auth: Auth,
@@ -109,7 +196,7 @@ pub(crate) fn operation(
     op
 }
 
-pub(super) fn operation_id(tag: &str, summary: &str) -> String {
+pub fn operation_id(tag: &str, summary: &str) -> String {
     let words: String = summary
         .split(|c: char| !c.is_ascii_alphanumeric())
         .filter(|w| !w.is_empty())
@@ -163,6 +250,21 @@ fn error_responses() -> Map<String, Value> {
         .collect()
 }
 
+/// `{"application/json": {"schema": schema}}`
+pub fn json_content(schema: Value) -> Value {
+    json!({ "application/json": { "schema": schema } })
+}
+
+/// An object with exactly these properties, `required` of them required.
+pub fn closed(properties: Value, required: &[&str]) -> Value {
+    json!({
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": false,
+    })
+}
+
 /// Graph's error body, by the name Microsoft's own OpenAPI documents give it.
 const ERROR: &str = "microsoft.graph.ODataErrors.ODataError";
 
@@ -191,148 +293,37 @@ fn error_schema() -> Value {
     })
 }
 
-/// The whole document.
-pub fn document(surface: &Surface) -> Value {
-    let mut paths = Map::new();
-    let mut schemas = Map::new();
-    graph::view_paths(&mut paths, &PARTNERS, false);
-    graph::view_schemas(&mut schemas, &PARTNERS);
-    if surface.legacy_settings {
-        graph::view_paths(&mut paths, &SETTINGS, true);
-        graph::view_schemas(&mut schemas, &SETTINGS);
-    }
-    graph::agent_paths(&mut paths);
-    graph::agent_schemas(&mut schemas);
-    graph::service_paths(&mut paths);
-    for e in ENUMS {
-        schemas.insert(schema::component(e.name), schema::enumeration(e));
-    }
-    let setting = &crate::model::schema::AGENT_SETTING;
-    schemas.insert(schema::component(setting.name), schema::complex(setting));
-    schemas.insert(ERROR.into(), error_schema());
-    partner::paths(&mut paths, &mut schemas);
-    if surface.dev {
-        dev::paths(&mut paths, &mut schemas);
-    }
-    json!({
-        "openapi": "3.1.0",
-        "info": {
-            "title": "cloudpc-partners",
-            "version": env!("CARGO_PKG_VERSION"),
-            "description": "Microsoft Graph (beta) Cloud PC external partner connections, the partner API that drives their health, and the stand-in controls of dev mode. The Graph part is generated from the same description as /beta/$metadata.",
-        },
-        "servers": [{ "url": surface.origin }],
-        "tags": tags(surface),
-        "paths": paths,
-        "components": {
-            "schemas": schemas,
-            "responses": error_responses(),
-            "securitySchemes": {
-                "graphToken": {
-                    "type": "http",
-                    "scheme": "bearer",
-                    "bearerFormat": "JWT",
-                    "description": "A Graph token for the tenant: `cloudpc-partners token --tenant GUID` (delegated) or `--app`, or in dev mode POST /{tenant}/oauth2/v2.0/token.",
-                },
-                "partnerToken": {
-                    "type": "http",
-                    "scheme": "bearer",
-                    "bearerFormat": "JWT",
-                    "description": "A partner credential: `cloudpc-partners token --tenant GUID --partner GUID`.",
-                },
-            },
-        },
-    })
-}
-
-fn tags(surface: &Surface) -> Value {
-    let mut tags = vec![
-        json!({ "name": PARTNERS.set_name, "description": "Graph: the tenant's partner connections." }),
-        json!({ "name": "agent", "description": "Graph: the partner agent's settings, deployments and reports." }),
-        json!({ "name": "batch", "description": "Graph: JSON batching." }),
-        json!({ "name": "metadata", "description": "Graph: the CSDL." }),
-    ];
-    if surface.legacy_settings {
-        tags.insert(
-            1,
-            json!({ "name": SETTINGS.set_name, "description": "Graph: the same records through the view Microsoft deprecated." }),
-        );
-    }
-    tags.push(json!({ "name": "partner", "description": "The partner's side: heartbeats, syncs, deployment progress." }));
-    if surface.dev {
-        tags.push(json!({ "name": "dev", "description": "Stand-in controls (serve --dev): clock, seed, reset, faults, journal, simulated partners, tokens." }));
-    }
-    json!(tags)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn surface(legacy: bool, dev: bool) -> Surface {
-        Surface {
-            origin: "http://127.0.0.1:8080".into(),
-            legacy_settings: legacy,
-            dev,
-        }
-    }
-
-    /// Every `$ref` points at something the document defines.
-    fn refs(v: &Value, out: &mut Vec<String>) {
-        match v {
-            Value::Object(m) => {
-                if let Some(Value::String(r)) = m.get("$ref") {
-                    out.push(r.clone());
-                }
-                m.values().for_each(|v| refs(v, out));
-            }
-            Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
-            _ => {}
-        }
+    #[test]
+    fn operations_gather_by_path_and_tags_once() {
+        let mut d = Described::default();
+        d.tag("a", "first");
+        d.operation("/x", &Method::GET, json!({ "summary": "get" }));
+        let mut other = Described::default();
+        other.tag("a", "again");
+        other.tag("b", "second");
+        other.operation("/x", &Method::DELETE, json!({ "summary": "delete" }));
+        d.merge(other);
+        let paths: Vec<_> = d.paths().collect();
+        assert_eq!(
+            paths,
+            vec![("/x", vec!["GET".to_owned(), "DELETE".to_owned()])]
+        );
+        let doc = d.document("http://h");
+        assert_eq!(doc["tags"][0]["description"], "first");
+        assert_eq!(doc["tags"][1]["name"], "b");
+        assert_eq!(doc["servers"][0]["url"], "http://h");
+        assert!(doc["components"]["schemas"][ERROR].is_object());
     }
 
     #[test]
-    fn every_reference_resolves() {
-        for (legacy, dev) in [(true, true), (false, false)] {
-            let doc = document(&surface(legacy, dev));
-            let mut found = Vec::new();
-            refs(&doc, &mut found);
-            assert!(!found.is_empty());
-            for r in found {
-                let pointer = r.trim_start_matches('#').to_owned();
-                assert!(doc.pointer(&pointer).is_some(), "{r} does not resolve");
-            }
-        }
-    }
-
-    #[test]
-    fn switches_decide_what_is_listed() {
-        let all = document(&surface(true, true));
-        let some = document(&surface(false, false));
-        let settings = "/beta/deviceManagement/virtualEndpoint/externalPartnerSettings";
-        assert!(all["paths"][settings]["get"]["deprecated"] == true);
-        assert!(some["paths"].get(settings).is_none());
-        assert!(all["paths"].get("/dev/v1/clock").is_some());
-        assert!(some["paths"].get("/dev/v1/clock").is_none());
-        assert!(some["paths"].get("/partner/v1/heartbeat").is_some());
-    }
-
-    #[test]
-    fn operation_ids_are_unique() {
-        let doc = document(&surface(true, true));
-        let mut ids = Vec::new();
-        for item in doc["paths"]
-            .as_object()
-            .into_iter()
-            .flat_map(|m| m.values())
-        {
-            for op in item.as_object().into_iter().flat_map(|m| m.values()) {
-                ids.push(op["operationId"].as_str().unwrap_or_default().to_owned());
-            }
-        }
-        let n = ids.len();
-        ids.sort();
-        ids.dedup();
-        assert_eq!(ids.len(), n, "{ids:?}");
+    fn operation_ids_join_the_summary_words() {
+        assert_eq!(
+            operation_id("dev", "Read the service's clock"),
+            "dev.ReadTheServiceSClock"
+        );
     }
 }

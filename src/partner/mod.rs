@@ -3,44 +3,38 @@
 //! `lastSyncDateTime` on the Graph side.
 
 pub mod deployments;
+mod doc;
 
 use crate::http::body::{json_kind, OptionalJsonObject};
 use crate::http::extract::PartnerCaller;
+use crate::http::routes::{Endpoint, Routes};
 use crate::http::ApiError;
 use crate::state::AppState;
 use axum::extract::State;
-use axum::http::{Method, StatusCode};
-use axum::routing::post;
-use axum::Router;
+use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 /// `/partner/v1/…`
-pub fn routes() -> Router<AppState> {
-    let not_allowed = |method: Method| async move {
-        ApiError::MethodNotAllowed {
-            method: method.to_string(),
-            allow: "POST",
-        }
-    };
-    Router::new()
+pub fn routes() -> Routes<AppState> {
+    Routes::new()
+        .tag(
+            doc::TAG,
+            "The partner's side: heartbeats, syncs, deployment progress.",
+        )
+        .schema(doc::PROGRESS, doc::progress())
         .route(
             "/partner/v1/heartbeat",
-            post(heartbeat).fallback(not_allowed),
+            [Endpoint::post(heartbeat, doc::heartbeat())],
         )
-        .route("/partner/v1/sync", post(sync).fallback(not_allowed))
+        .route("/partner/v1/sync", [Endpoint::post(sync, doc::sync())])
         .route(
             "/partner/v1/deployments",
-            axum::routing::get(deployments::list).fallback(move |m: Method| async move {
-                ApiError::MethodNotAllowed {
-                    method: m.to_string(),
-                    allow: "GET",
-                }
-            }),
+            [Endpoint::get(deployments::list, doc::deployments())],
         )
         .route(
-            "/partner/v1/deployments/{activity}/results",
-            post(deployments::report).fallback(not_allowed),
+            "/partner/v1/deployments/{activityId}/results",
+            [Endpoint::post(deployments::report, doc::report())],
         )
 }
 

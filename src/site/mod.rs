@@ -5,13 +5,13 @@
 
 use crate::http::extract::ServiceRoot;
 use crate::http::respond::with_405;
-use crate::openapi::{self, Surface};
+use crate::openapi::{Described, DOCUMENT_PATH};
 use crate::state::AppState;
-use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, MethodRouter};
 use axum::{Json, Router};
+use std::sync::Arc;
 
 const PAGE: &str = include_str!("page/index.html");
 const SCRIPT: &str = include_str!("page/app.js");
@@ -21,14 +21,14 @@ const STYLE: &str = include_str!("page/app.css");
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// The page and the document; `dev` says whether the stand-in controls are on.
-pub fn routes(dev: bool) -> Router<AppState> {
+pub fn routes(dev: bool, api: Arc<Described>) -> Router<AppState> {
     Router::new()
         .route("/", only_get(get(move || page(dev))))
         .route("/status/app.js", only_get(get(script)))
         .route("/status/app.css", only_get(get(style)))
         .route(
-            "/openapi.json",
-            only_get(get(move |root, state| document(root, state, dev))),
+            DOCUMENT_PATH,
+            only_get(get(move |root| document(root, api))),
         )
 }
 
@@ -71,16 +71,8 @@ async fn style() -> Response {
     asset("text/css;charset=utf-8", STYLE.to_owned())
 }
 
-/// `GET /openapi.json`, for this process's switches and the origin the client used.
-async fn document(
-    ServiceRoot(root): ServiceRoot,
-    State(app): State<AppState>,
-    dev: bool,
-) -> Json<serde_json::Value> {
-    let origin = root.strip_suffix("/beta").unwrap_or(&root).to_owned();
-    Json(openapi::document(&Surface {
-        origin,
-        legacy_settings: app.legacy_settings,
-        dev,
-    }))
+/// `GET /openapi.json`: what the fronts registered, for the origin the client used.
+async fn document(ServiceRoot(root): ServiceRoot, api: Arc<Described>) -> Json<serde_json::Value> {
+    let origin = root.strip_suffix("/beta").unwrap_or(&root);
+    Json(api.document(origin))
 }

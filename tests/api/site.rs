@@ -188,3 +188,156 @@ async fn the_page_and_the_document_stay_out_of_the_journal() {
         .unwrap();
     assert_eq!(journal["value"], serde_json::json!([]), "{journal}");
 }
+
+/// The document of a server with every switch on, as a snapshot holds it: the
+/// origin and version, which change with the run and the release, left out.
+async fn full_document() -> Option<(TestServer, Value)> {
+    let s = TestServer::start_with(|c| c.dev.enabled = true).await?;
+    let mut doc = document(&s).await;
+    doc["servers"][0]["url"] = "ORIGIN".into();
+    doc["info"]["version"] = "VERSION".into();
+    Some((s, doc))
+}
+
+/// A path of the document with its parameters filled in.
+fn concrete(path: &str) -> String {
+    let id = uuid::Uuid::new_v4().to_string();
+    path.replace("{id}", &id)
+        .replace("{activityId}", &id)
+        .replace("{tenant}", &TENANT_A.to_string())
+        .replace("{kid}", "no-such-key")
+}
+
+#[tokio::test]
+async fn every_documented_operation_is_routed_and_no_other_method_is() {
+    let Some((s, doc)) = full_document().await else {
+        return;
+    };
+    let tok = s.admin(TENANT_A);
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.len() > 30, "{}", paths.len());
+    for (path, item) in paths {
+        let url = concrete(path);
+        let methods: Vec<String> = item
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|m| m.to_ascii_uppercase())
+            .collect();
+        for m in &methods {
+            let method = Method::from_bytes(m.as_bytes()).unwrap();
+            let res = s.request(method, &url, &tok).send().await.unwrap();
+            let status = res.status();
+            let body = res.text().await.unwrap();
+            // Routed: neither the method's 405 nor the answer for an unknown path
+            // (what the operation itself says of its input may be any error).
+            assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{m} {path}: {body}");
+            assert!(
+                !body.contains("Resource not found for the segment")
+                    && !body.contains("No resource at"),
+                "{m} {path}: {status} {body}"
+            );
+        }
+        // Any other method: 405, with the documented methods as the Allow list.
+        let res = s.request(Method::PUT, &url, &tok).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED, "PUT {path}");
+        let mut allow: Vec<String> = res.headers()["allow"]
+            .to_str()
+            .unwrap()
+            .split(", ")
+            .map(str::to_owned)
+            .collect();
+        let mut documented = methods.clone();
+        allow.sort();
+        documented.sort();
+        assert_eq!(allow, documented, "Allow of {path}");
+    }
+}
+
+#[tokio::test]
+async fn every_reference_resolves_and_every_operation_id_is_unique() {
+    let Some((_s, doc)) = full_document().await else {
+        return;
+    };
+    fn refs(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::String(r)) = m.get("$ref") {
+                    out.push(r.clone());
+                }
+                m.values().for_each(|v| refs(v, out));
+            }
+            Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    refs(&doc, &mut found);
+    assert!(found.len() > 50);
+    for r in found {
+        let pointer = r.trim_start_matches('#');
+        assert!(doc.pointer(pointer).is_some(), "{r} does not resolve");
+    }
+    let mut ids: Vec<&str> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|item| item.as_object().unwrap().values())
+        .map(|op| op["operationId"].as_str().unwrap())
+        .collect();
+    let n = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "{ids:?}");
+    // Every tag an operation names is listed, and only those.
+    let listed: Vec<&str> = doc["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    let mut named: Vec<&str> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|item| item.as_object().unwrap().values())
+        .map(|op| op["tags"][0].as_str().unwrap())
+        .collect();
+    named.sort();
+    named.dedup();
+    let mut listed_sorted = listed.clone();
+    listed_sorted.sort();
+    assert_eq!(named, listed_sorted);
+}
+
+/// The document as committed in `tests/api/openapi.snapshot.json`. A change to it is
+/// a change to the API's contract: review the diff, then write the new one with
+/// `UPDATE_SNAPSHOTS=1 cargo test --test api openapi`.
+#[tokio::test]
+async fn the_openapi_document_matches_its_snapshot() {
+    let Some((_s, doc)) = full_document().await else {
+        return;
+    };
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/api/openapi.snapshot.json");
+    let now = serde_json::to_string_pretty(&doc).unwrap() + "\n";
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&path, &now).unwrap();
+        return;
+    }
+    let pinned = std::fs::read_to_string(&path).unwrap_or_default();
+    if pinned != now {
+        let first = pinned
+            .lines()
+            .zip(now.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(pinned.lines().count().min(now.lines().count()));
+        panic!(
+            "the OpenAPI document differs from {} from line {}:\n  pinned: {}\n  served: {}\nIf the change is meant, write the new one with UPDATE_SNAPSHOTS=1 cargo test --test api openapi",
+            path.display(),
+            first + 1,
+            pinned.lines().nth(first).unwrap_or("(end)"),
+            now.lines().nth(first).unwrap_or("(end)"),
+        );
+    }
+}

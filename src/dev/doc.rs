@@ -1,28 +1,52 @@
-//! The stand-in controls under `/dev/v1` and the Entra-shaped token endpoint, listed
-//! only when the process runs with `--dev`.
+//! The OpenAPI operations of the stand-in controls under `/dev/v1` and of the
+//! Entra-shaped token endpoint, which `controls.rs` and `oauth.rs` register beside
+//! their handlers (so they are listed only when the process runs with `--dev`).
 
-use super::graph::json_content;
-use super::schema::{edm, reference};
-use super::{operation, operation_id, Auth};
 use crate::edm::EdmType;
 use crate::model::schema::STATUS;
-use serde_json::{json, Map, Value};
+use crate::openapi::schema::{edm, reference};
+use crate::openapi::{closed, json_content, operation, operation_id, Auth};
+use serde_json::{json, Value};
 
 /// Every dev call may answer these besides its own.
 const ANY: &[u16] = &[400, 401, 403];
 const WITH_BODY: &[u16] = &[400, 401, 403, 413, 415];
 
-pub fn paths(paths: &mut Map<String, Value>, schemas: &mut Map<String, Value>) {
-    let tag = "dev";
+pub const TAG: &str = "dev";
+
+/// The controls' operations, and the schemas they name.
+pub struct ControlDocs {
+    pub schemas: Vec<(String, Value)>,
+    pub clock: Value,
+    pub move_clock: Value,
+    pub reset: Value,
+    pub seed: Value,
+    pub get_faults: Value,
+    pub set_faults: Value,
+    pub clear_faults: Value,
+    pub read_journal: Value,
+    pub clear_journal: Value,
+    pub list_simulations: Value,
+    pub start_simulation: Value,
+    pub get_simulation: Value,
+    pub stop_simulation: Value,
+    pub list_keys: Value,
+    pub rotate_key: Value,
+    pub withdraw_key: Value,
+}
+
+pub fn controls() -> ControlDocs {
+    let tag = TAG;
+    let mut schemas = Vec::new();
     let s = |name: &str| reference(&format!("cloudpcPartners.{name}"));
 
-    schemas.insert(
+    schemas.push((
         "cloudpcPartners.clock".into(),
         closed(json!({
             "now": { "type": "string", "format": "date-time" },
             "offsetSeconds": { "type": "number", "description": "How far the service's clock is from the real one." },
         }), &["now", "offsetSeconds"]),
-    );
+    ));
     let clock = operation(
         "Read the service's clock",
         tag,
@@ -48,10 +72,6 @@ pub fn paths(paths: &mut Map<String, Value>, schemas: &mut Map<String, Value>) {
         &[(200, "The clock after the move", json_content(s("clock")))],
         WITH_BODY,
     );
-    paths.insert(
-        "/dev/v1/clock".into(),
-        json!({ "get": clock, "post": move_clock }),
-    );
 
     let reset = operation(
         "Delete the tenant's connections",
@@ -73,7 +93,6 @@ pub fn paths(paths: &mut Map<String, Value>, schemas: &mut Map<String, Value>) {
         )],
         ANY,
     );
-    paths.insert("/dev/v1/reset".into(), json!({ "post": reset }));
 
     let seeded = closed(
         json!({
@@ -104,7 +123,6 @@ pub fn paths(paths: &mut Map<String, Value>, schemas: &mut Map<String, Value>) {
         )],
         &[WITH_BODY, &[409]].concat(),
     );
-    paths.insert("/dev/v1/seed".into(), json!({ "post": seed }));
 
     let settings = closed(
         json!({
@@ -122,7 +140,7 @@ pub fn paths(paths: &mut Map<String, Value>, schemas: &mut Map<String, Value>) {
         }),
         &[],
     );
-    schemas.insert(
+    schemas.push((
         "cloudpcPartners.faults".into(),
         closed(
             json!({
@@ -131,7 +149,7 @@ pub fn paths(paths: &mut Map<String, Value>, schemas: &mut Map<String, Value>) {
             }),
             &["faults", "startFaults"],
         ),
-    );
+    ));
     let get_faults = operation(
         "Read the fault settings",
         tag,
@@ -162,10 +180,6 @@ pub fn paths(paths: &mut Map<String, Value>, schemas: &mut Map<String, Value>) {
         None,
         &[(204, "No faults", Value::Null)],
         ANY,
-    );
-    paths.insert(
-        "/dev/v1/faults".into(),
-        json!({ "get": get_faults, "post": set_faults, "delete": clear_faults }),
     );
 
     let entry = json!({
@@ -202,7 +216,7 @@ pub fn paths(paths: &mut Map<String, Value>, schemas: &mut Map<String, Value>) {
     .collect::<Vec<_>>();
     let mut read_query = journal_query.clone();
     read_query.push(json!({ "name": "top", "in": "query", "required": false, "description": "The newest this many (default 100).", "schema": { "type": "integer", "minimum": 1 } }));
-    let read = operation(
+    let read_journal = operation(
         "Read the request journal",
         tag,
         Auth::GraphWrite,
@@ -221,7 +235,7 @@ pub fn paths(paths: &mut Map<String, Value>, schemas: &mut Map<String, Value>) {
         )],
         ANY,
     );
-    let clear = operation(
+    let clear_journal = operation(
         "Forget journal entries",
         tag,
         Auth::GraphWrite,
@@ -234,12 +248,8 @@ pub fn paths(paths: &mut Map<String, Value>, schemas: &mut Map<String, Value>) {
         )],
         ANY,
     );
-    paths.insert(
-        "/dev/v1/journal".into(),
-        json!({ "get": read, "delete": clear }),
-    );
 
-    schemas.insert(
+    schemas.push((
         "cloudpcPartners.simulation".into(),
         closed(json!({
             "id": { "type": "string", "format": "uuid" },
@@ -257,7 +267,7 @@ pub fn paths(paths: &mut Map<String, Value>, schemas: &mut Map<String, Value>) {
             "lastSyncDateTime": { "type": ["string", "null"], "format": "date-time" },
             "lastError": { "type": ["string", "null"], "description": "Why its last heartbeat or sync was refused, if it was." },
         }), &["id", "partnerId", "pattern"]),
-    );
+    ));
     let duration = |what: &str| json!({ "type": "string", "description": format!("{what}: a duration from 1s to 30d, such as 10m.") });
     let plan = closed(
         json!({
@@ -270,7 +280,7 @@ pub fn paths(paths: &mut Map<String, Value>, schemas: &mut Map<String, Value>) {
         }),
         &["partnerId"],
     );
-    let start = operation(
+    let start_simulation = operation(
         "Simulate a partner",
         tag,
         Auth::GraphWrite,
@@ -279,7 +289,7 @@ pub fn paths(paths: &mut Map<String, Value>, schemas: &mut Map<String, Value>) {
         &[(201, "The simulation", json_content(s("simulation")))],
         &[WITH_BODY, &[409]].concat(),
     );
-    let list = operation(
+    let list_simulations = operation(
         "List simulated partners",
         tag,
         Auth::GraphWrite,
@@ -295,13 +305,9 @@ pub fn paths(paths: &mut Map<String, Value>, schemas: &mut Map<String, Value>) {
         )],
         ANY,
     );
-    paths.insert(
-        "/dev/v1/partners".into(),
-        json!({ "get": list, "post": start }),
-    );
     let id =
         json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } });
-    let get = operation(
+    let get_simulation = operation(
         "Read a simulated partner",
         tag,
         Auth::GraphWrite,
@@ -310,7 +316,7 @@ pub fn paths(paths: &mut Map<String, Value>, schemas: &mut Map<String, Value>) {
         &[(200, "The simulation", json_content(s("simulation")))],
         &[ANY, &[404]].concat(),
     );
-    let stop = operation(
+    let stop_simulation = operation(
         "Stop a simulated partner",
         tag,
         Auth::GraphWrite,
@@ -318,10 +324,6 @@ pub fn paths(paths: &mut Map<String, Value>, schemas: &mut Map<String, Value>) {
         None,
         &[(204, "Stopped; the connection stays", Value::Null)],
         &[ANY, &[404]].concat(),
-    );
-    paths.insert(
-        "/dev/v1/partners/{id}".into(),
-        json!({ "get": get, "delete": stop }),
     );
 
     let key = json!({
@@ -334,7 +336,7 @@ pub fn paths(paths: &mut Map<String, Value>, schemas: &mut Map<String, Value>) {
         "required": ["kid", "current", "createdDateTime"],
         "additionalProperties": false,
     });
-    let list = operation(
+    let list_keys = operation(
         "List the signing keys, current first",
         tag,
         Auth::GraphWrite,
@@ -350,7 +352,7 @@ pub fn paths(paths: &mut Map<String, Value>, schemas: &mut Map<String, Value>) {
         )],
         ANY,
     );
-    let rotate = operation(
+    let rotate_key = operation(
         "Make a new signing key current (a rollover); the others stay accepted",
         tag,
         Auth::GraphWrite,
@@ -359,13 +361,9 @@ pub fn paths(paths: &mut Map<String, Value>, schemas: &mut Map<String, Value>) {
         &[(201, "The new current key", json_content(key))],
         ANY,
     );
-    paths.insert(
-        "/dev/v1/keys".into(),
-        json!({ "get": list, "post": rotate }),
-    );
     let kid =
         json!({ "name": "kid", "in": "path", "required": true, "schema": { "type": "string" } });
-    let withdraw = operation(
+    let withdraw_key = operation(
         "Withdraw a signing key: no longer published nor accepted",
         tag,
         Auth::GraphWrite,
@@ -374,17 +372,45 @@ pub fn paths(paths: &mut Map<String, Value>, schemas: &mut Map<String, Value>) {
         &[(204, "Withdrawn", Value::Null)],
         &[ANY, &[404, 409]].concat(),
     );
-    paths.insert("/dev/v1/keys/{kid}".into(), json!({ "delete": withdraw }));
 
-    token_endpoint(paths, schemas);
+    ControlDocs {
+        schemas,
+        clock,
+        move_clock,
+        reset,
+        seed,
+        get_faults,
+        set_faults,
+        clear_faults,
+        read_journal,
+        clear_journal,
+        list_simulations,
+        start_simulation,
+        get_simulation,
+        stop_simulation,
+        list_keys,
+        rotate_key,
+        withdraw_key,
+    }
 }
 
-/// The Entra-shaped endpoints: discovery, keys and client-credentials tokens. They
-/// answer OAuth's error body, not Graph's.
-fn token_endpoint(paths: &mut Map<String, Value>, schemas: &mut Map<String, Value>) {
-    let tag = "dev";
-    schemas.insert(
-        "cloudpcPartners.oauthError".into(),
+/// The Entra-shaped endpoints' operations, and the error body they answer (OAuth's,
+/// not Graph's).
+pub struct AuthorityDocs {
+    pub error: (String, Value),
+    pub discovery_v2: Value,
+    pub discovery_v1: Value,
+    pub instance: Value,
+    pub keys_v2: Value,
+    pub keys_v1: Value,
+    pub token_v2: Value,
+    pub token_v1: Value,
+}
+
+pub fn authority() -> AuthorityDocs {
+    let tag = TAG;
+    let error = (
+        "cloudpcPartners.oauthError".to_owned(),
         json!({
             "type": "object",
             "properties": {
@@ -418,17 +444,11 @@ fn token_endpoint(paths: &mut Map<String, Value>, schemas: &mut Map<String, Valu
         &[],
     );
     discovery["responses"]["400"] = oauth_error("The tenant is neither a GUID nor a domain");
-    paths.insert(
-        "/{tenant}/v2.0/.well-known/openid-configuration".into(),
-        json!({ "get": discovery.clone() }),
-    );
+    let discovery_v2 = discovery.clone();
     let v1 = "OpenID configuration (v1 endpoints)";
     discovery["summary"] = json!(v1);
     discovery["operationId"] = json!(operation_id(tag, v1));
-    paths.insert(
-        "/{tenant}/.well-known/openid-configuration".into(),
-        json!({ "get": discovery }),
-    );
+    let discovery_v1 = discovery;
     let mut instance = operation(
         "MSAL's instance discovery",
         tag,
@@ -450,10 +470,7 @@ fn token_endpoint(paths: &mut Map<String, Value>, schemas: &mut Map<String, Valu
     );
     instance["responses"]["400"] =
         oauth_error("No usable authorization_endpoint, or no usable tenant");
-    paths.insert(
-        "/{tenant}/discovery/instance".into(),
-        json!({ "get": instance }),
-    );
+
     let mut keys = operation(
         "Signing keys",
         tag,
@@ -468,14 +485,11 @@ fn token_endpoint(paths: &mut Map<String, Value>, schemas: &mut Map<String, Valu
         &[],
     );
     keys["responses"]["400"] = oauth_error("The tenant is neither a GUID nor a domain");
-    paths.insert(
-        "/{tenant}/discovery/v2.0/keys".into(),
-        json!({ "get": keys.clone() }),
-    );
+    let keys_v2 = keys.clone();
     let v1 = "Signing keys (v1 path)";
     keys["summary"] = json!(v1);
     keys["operationId"] = json!(operation_id(tag, v1));
-    paths.insert("/{tenant}/discovery/keys".into(), json!({ "get": keys }));
+    let keys_v1 = keys;
     let form = json!({
         "type": "object",
         "properties": {
@@ -514,10 +528,7 @@ fn token_endpoint(paths: &mut Map<String, Value>, schemas: &mut Map<String, Valu
     });
     token["responses"]["400"] = oauth_error("A parameter is missing or not valid");
     token["responses"]["401"] = oauth_error("No client secret");
-    paths.insert(
-        "/{tenant}/oauth2/v2.0/token".into(),
-        json!({ "post": token.clone() }),
-    );
+    let token_v2 = token.clone();
     // The v1 endpoint: `resource` instead of `scope`, numbers as strings.
     let v1 = "A client-credentials token (v1 endpoint)";
     token["summary"] = json!(v1);
@@ -545,15 +556,14 @@ fn token_endpoint(paths: &mut Map<String, Value>, schemas: &mut Map<String, Valu
         },
         "required": ["token_type", "expires_in", "access_token", "resource"],
     });
-    paths.insert("/{tenant}/oauth2/token".into(), json!({ "post": token }));
-}
-
-/// An object with exactly these properties, `required` of them required.
-fn closed(properties: Value, required: &[&str]) -> Value {
-    json!({
-        "type": "object",
-        "properties": properties,
-        "required": required,
-        "additionalProperties": false,
-    })
+    AuthorityDocs {
+        error,
+        discovery_v2,
+        discovery_v1,
+        instance,
+        keys_v2,
+        keys_v1,
+        token_v2,
+        token_v1: token,
+    }
 }

@@ -1,19 +1,22 @@
-//! The partner API under `/partner/v1`: what a partner's service calls.
+//! The partner API's OpenAPI operations, which `partner/mod.rs` registers beside
+//! their handlers.
 
-use super::graph::json_content;
-use super::schema::{component, edm, reference};
-use super::{operation, Auth};
 use crate::edm::EdmType;
 use crate::model::agent::MAX_CLOUD_PCS;
 use crate::model::schema::{ACTION_ERROR_CODE, ACTION_RESULT, ACTION_STATE};
 use crate::odata::query::MAX_TOP;
-use serde_json::{json, Map, Value};
+use crate::openapi::schema::{component, edm, reference};
+use crate::openapi::{json_content, operation, Auth};
+use serde_json::{json, Value};
 
 /// Every partner call may answer these besides its own.
 const ANY: &[u16] = &[400, 401, 403, 404, 429, 503];
 
-pub fn paths(paths: &mut Map<String, Value>, schemas: &mut Map<String, Value>) {
-    let tag = "partner";
+pub const TAG: &str = "partner";
+
+/// `POST …/heartbeat`
+pub fn heartbeat() -> Value {
+    let tag = TAG;
     let heartbeat = operation(
         "Report that the partner is alive",
         tag,
@@ -27,15 +30,15 @@ pub fn paths(paths: &mut Map<String, Value>, schemas: &mut Map<String, Value>) {
         )],
         &[ANY, &[413, 415]].concat(),
     );
-    paths.insert(
-        "/partner/v1/heartbeat".into(),
-        json!({ "post": optional_body(heartbeat, json!({
-        "type": "object",
-        "properties": {},
-        "additionalProperties": false,
-    })) }),
-    );
+    optional_body(
+        heartbeat,
+        json!({ "type": "object", "properties": {}, "additionalProperties": false }),
+    )
+}
 
+/// `POST …/sync`
+pub fn sync() -> Value {
+    let tag = TAG;
     let sync = operation(
         "Report a finished data sync",
         tag,
@@ -49,23 +52,27 @@ pub fn paths(paths: &mut Map<String, Value>, schemas: &mut Map<String, Value>) {
         )],
         &[ANY, &[413, 415]].concat(),
     );
-    paths.insert(
-        "/partner/v1/sync".into(),
-        json!({ "post": optional_body(sync, json!({
-        "type": "object",
-        "properties": {
-            "syncDateTime": {
-                "type": ["string", "null"],
-                "format": "date-time",
-                "description": "When the sync finished; now when absent. Not in the future.",
+    optional_body(
+        sync,
+        json!({
+            "type": "object",
+            "properties": {
+                "syncDateTime": {
+                    "type": ["string", "null"],
+                    "format": "date-time",
+                    "description": "When the sync finished; now when absent. Not in the future.",
+                },
             },
-        },
-        "additionalProperties": false,
-    })) }),
-    );
+            "additionalProperties": false,
+        }),
+    )
+}
 
+/// `GET …/deployments`
+pub fn deployments() -> Value {
+    let tag = TAG;
     let results = component(ACTION_RESULT.name);
-    let list = operation(
+    operation(
         "List the deployments this partner has been asked to make",
         tag,
         Auth::Partner,
@@ -89,9 +96,14 @@ pub fn paths(paths: &mut Map<String, Value>, schemas: &mut Map<String, Value>) {
             json_content(reference(&format!("{results}CollectionResponse"))),
         )],
         &[400, 401, 403, 404, 429, 503],
-    );
-    paths.insert("/partner/v1/deployments".into(), json!({ "get": list }));
+    )
+}
 
+/// The name of the body `report` takes.
+pub const PROGRESS: &str = "cloudpcPartners.deploymentProgress";
+
+/// The schema of that body.
+pub fn progress() -> Value {
     let item = json!({
         "type": "object",
         "properties": {
@@ -103,19 +115,20 @@ pub fn paths(paths: &mut Map<String, Value>, schemas: &mut Map<String, Value>) {
         "required": ["cloudPcId", "state"],
         "additionalProperties": false,
     });
-    let schema_name = "cloudpcPartners.deploymentProgress";
-    schemas.insert(
-        schema_name.into(),
-        json!({
-            "type": "object",
-            "properties": {
-                "results": { "type": "array", "items": item, "minItems": 1, "maxItems": MAX_CLOUD_PCS },
-            },
-            "required": ["results"],
-            "additionalProperties": false,
-        }),
-    );
-    let report = operation(
+    json!({
+        "type": "object",
+        "properties": {
+            "results": { "type": "array", "items": item, "minItems": 1, "maxItems": MAX_CLOUD_PCS },
+        },
+        "required": ["results"],
+        "additionalProperties": false,
+    })
+}
+
+/// `POST …/deployments/{activityId}/results`
+pub fn report() -> Value {
+    let tag = TAG;
+    operation(
         "Report progress on Cloud PCs of a deployment",
         tag,
         Auth::Partner,
@@ -126,14 +139,10 @@ pub fn paths(paths: &mut Map<String, Value>, schemas: &mut Map<String, Value>) {
             "description": "The deployment's activity id, as deployAgent returned it.",
             "schema": { "type": "string" },
         })],
-        Some(reference(schema_name)),
+        Some(reference(PROGRESS)),
         &[(204, "Recorded", Value::Null)],
         &[ANY, &[409, 413, 415]].concat(),
-    );
-    paths.insert(
-        "/partner/v1/deployments/{activityId}/results".into(),
-        json!({ "post": report }),
-    );
+    )
 }
 
 /// A body the call takes or goes without.

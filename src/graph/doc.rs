@@ -1,127 +1,145 @@
-//! The Graph surface under `/beta`, written from the entity description: for each
-//! view, its collection, `$count` and entity paths with the query options they take,
-//! then the bound agent operations, `$batch` and `$metadata`.
+//! The Graph surface's OpenAPI operations, written from the entity description: for
+//! each view, its collection, `$count` and entity operations with the query options
+//! they take, then the bound agent operations, `$batch` and `$metadata`. The routes
+//! in `graph/mod.rs` register each beside its handler.
 
-use super::schema::{self, component, reference};
-use super::{operation, Auth};
 use crate::edm::{EntityView, FilterOps, Operation, Returns};
-use crate::model::schema::{ACTION_REPORTS, ACTION_RESULTS, PARTNERS, PARTNER_OPERATIONS};
+use crate::model::schema::{
+    ACTION_REPORTS, ACTION_RESULTS, AGENT_SETTING, ENUMS, PARTNERS, PARTNER_OPERATIONS,
+};
 use crate::odata::query::{MAX_SKIP, MAX_TOP, PAGE_SIZE};
+use crate::openapi::schema::{self, component, reference};
+use crate::openapi::{json_content, operation, Auth};
 use serde_json::{json, Map, Value};
 
-/// Where every view's sets live.
-const BASE: &str = "/beta/deviceManagement/virtualEndpoint";
+/// The tag of the agent operations.
+pub const AGENT_TAG: &str = "agent";
 
 /// The statuses any Graph call may answer besides its own.
 const ANY: &[u16] = &[400, 401, 403, 429, 503];
 
-/// Adds the paths of one view of the records.
-pub fn view_paths(paths: &mut Map<String, Value>, view: &EntityView, deprecated: bool) {
-    let tag = view.set_name;
-    let ty = view.type_name;
-    let set = format!("{BASE}/{}", view.set_name);
-    let entity_ref = schema::reference(&format!("{}Response", component(ty)));
-    let mut list = operation(
-        &format!("List {}", view.set_name),
-        tag,
-        Auth::GraphRead,
-        collection_options(view),
-        None,
-        &[(
-            200,
-            "A page of the tenant's connections",
-            json_content(schema::reference(&format!(
-                "{}CollectionResponse",
-                component(ty)
-            ))),
-        )],
-        ANY,
-    );
-    list["description"] = json!(format!(
-        "The tenant's connections, {PAGE_SIZE} a page unless $top or Prefer: odata.maxpagesize says otherwise; follow @odata.nextLink for the rest."
-    ));
-    let create = operation(
-        &format!("Create a {ty}"),
-        tag,
-        Auth::GraphWrite,
-        vec![],
-        Some(reference(&format!("{}Create", component(ty)))),
-        &[(
-            201,
-            "Created; Location names it",
-            json_content(entity_ref.clone()),
-        )],
-        &[ANY, &[409, 413, 415]].concat(),
-    );
-    paths.insert(
-        set.clone(),
-        json!({ "get": deprecate(list, deprecated), "post": deprecate(create, deprecated) }),
-    );
-
-    let count = operation(
-        &format!("Count {}", view.set_name),
-        tag,
-        Auth::GraphRead,
-        vec![filter(view)],
-        None,
-        &[(
-            200,
-            "The number of matching connections",
-            json!({ "text/plain": { "schema": { "type": "string", "pattern": "^[0-9]+$" } } }),
-        )],
-        ANY,
-    );
-    paths.insert(
-        format!("{set}/$count"),
-        json!({ "get": deprecate(count, deprecated) }),
-    );
-
-    let get = operation(
-        &format!("Get a {ty}"),
-        tag,
-        Auth::GraphRead,
-        vec![key(), select(view)],
-        None,
-        &[(200, "The connection", json_content(entity_ref.clone()))],
-        &[ANY, &[404]].concat(),
-    );
-    let update = operation(
-        &format!("Update a {ty}"),
-        tag,
-        Auth::GraphWrite,
-        vec![key(), if_match()],
-        Some(reference(&format!("{}Update", component(ty)))),
-        &[(200, "The updated connection", json_content(entity_ref))],
-        &[ANY, &[404, 412, 413, 415]].concat(),
-    );
-    let delete = operation(
-        &format!("Delete a {ty}"),
-        tag,
-        Auth::GraphWrite,
-        vec![key(), if_match()],
-        None,
-        &[(204, "Deleted", Value::Null)],
-        &[ANY, &[404, 412]].concat(),
-    );
-    paths.insert(
-        format!("{set}/{{id}}"),
-        json!({
-            "get": deprecate(get, deprecated),
-            "patch": deprecate(update, deprecated),
-            "delete": deprecate(delete, deprecated),
-        }),
-    );
+/// One view's operations, marked deprecated when the view is.
+pub struct ViewDocs {
+    view: &'static EntityView,
+    deprecated: bool,
 }
 
-fn deprecate(mut op: Value, deprecated: bool) -> Value {
-    if deprecated {
-        op["deprecated"] = json!(true);
+impl ViewDocs {
+    pub fn new(view: &'static EntityView, deprecated: bool) -> Self {
+        ViewDocs { view, deprecated }
     }
-    op
+
+    pub fn list(&self) -> Value {
+        let view = self.view;
+        let mut list = operation(
+            &format!("List {}", view.set_name),
+            view.set_name,
+            Auth::GraphRead,
+            collection_options(view),
+            None,
+            &[(
+                200,
+                "A page of the tenant's connections",
+                json_content(reference(&format!(
+                    "{}CollectionResponse",
+                    component(view.type_name)
+                ))),
+            )],
+            ANY,
+        );
+        list["description"] = json!(format!(
+            "The tenant's connections, {PAGE_SIZE} a page unless $top or Prefer: odata.maxpagesize says otherwise; follow @odata.nextLink for the rest."
+        ));
+        self.mark(list)
+    }
+
+    pub fn create(&self) -> Value {
+        let ty = self.view.type_name;
+        self.mark(operation(
+            &format!("Create a {ty}"),
+            self.view.set_name,
+            Auth::GraphWrite,
+            vec![],
+            Some(reference(&format!("{}Create", component(ty)))),
+            &[(
+                201,
+                "Created; Location names it",
+                json_content(self.entity()),
+            )],
+            &[ANY, &[409, 413, 415]].concat(),
+        ))
+    }
+
+    pub fn count(&self) -> Value {
+        let view = self.view;
+        self.mark(operation(
+            &format!("Count {}", view.set_name),
+            view.set_name,
+            Auth::GraphRead,
+            vec![filter(view)],
+            None,
+            &[(
+                200,
+                "The number of matching connections",
+                json!({ "text/plain": { "schema": { "type": "string", "pattern": "^[0-9]+$" } } }),
+            )],
+            ANY,
+        ))
+    }
+
+    pub fn get(&self) -> Value {
+        let view = self.view;
+        self.mark(operation(
+            &format!("Get a {}", view.type_name),
+            view.set_name,
+            Auth::GraphRead,
+            vec![key(), select(view)],
+            None,
+            &[(200, "The connection", json_content(self.entity()))],
+            &[ANY, &[404]].concat(),
+        ))
+    }
+
+    pub fn update(&self) -> Value {
+        let ty = self.view.type_name;
+        self.mark(operation(
+            &format!("Update a {ty}"),
+            self.view.set_name,
+            Auth::GraphWrite,
+            vec![key(), if_match()],
+            Some(reference(&format!("{}Update", component(ty)))),
+            &[(200, "The updated connection", json_content(self.entity()))],
+            &[ANY, &[404, 412, 413, 415]].concat(),
+        ))
+    }
+
+    pub fn delete(&self) -> Value {
+        self.mark(operation(
+            &format!("Delete a {}", self.view.type_name),
+            self.view.set_name,
+            Auth::GraphWrite,
+            vec![key(), if_match()],
+            None,
+            &[(204, "Deleted", Value::Null)],
+            &[ANY, &[404, 412]].concat(),
+        ))
+    }
+
+    fn entity(&self) -> Value {
+        reference(&format!("{}Response", component(self.view.type_name)))
+    }
+
+    fn mark(&self, mut op: Value) -> Value {
+        if self.deprecated {
+            op["deprecated"] = json!(true);
+        }
+        op
+    }
 }
 
 /// The schemas one view contributes.
-pub fn view_schemas(schemas: &mut Map<String, Value>, view: &EntityView) {
+pub fn view_schemas(view: &EntityView) -> Map<String, Value> {
+    let mut schemas = Map::new();
     let ty = component(view.type_name);
     schemas.insert(ty.clone(), schema::entity(view));
     schemas.insert(format!("{ty}Response"), schema::entity_response(view));
@@ -138,21 +156,33 @@ pub fn view_schemas(schemas: &mut Map<String, Value>, view: &EntityView) {
     let mut update = schema::body(view, |p| p.on_update, true);
     update["examples"] = json!([{ crate::model::schema::ENABLE_CONNECTION: false }]);
     schemas.insert(format!("{ty}Update"), update);
+    schemas
 }
 
-/// The bound agent operations, on the current view's entity path.
-pub fn agent_paths(paths: &mut Map<String, Value>) {
-    let entity = format!("{BASE}/{}/{{id}}", PARTNERS.set_name);
-    let tag = "agent";
-    for op in &PARTNER_OPERATIONS {
-        let (path, method, value) = agent_operation(op, tag);
-        paths
-            .entry(format!("{entity}/{path}"))
-            .or_insert_with(|| json!({}))[method] = value;
-    }
+/// The bound agent functions, each at its call form below `entity` (the templated
+/// path the one function route serves).
+pub fn agent_functions(entity: &str) -> Vec<(String, Value)> {
+    PARTNER_OPERATIONS
+        .iter()
+        .filter(|op| !op.is_action)
+        .map(|op| {
+            let (call, value) = agent_operation(op);
+            (format!("{entity}/{call}"), value)
+        })
+        .collect()
 }
 
-fn agent_operation(op: &Operation, tag: &str) -> (String, &'static str, Value) {
+/// The bound agent action `name`.
+pub fn agent_action(name: &str) -> Value {
+    PARTNER_OPERATIONS
+        .iter()
+        .find(|op| op.is_action && op.name == name)
+        .map(|op| agent_operation(op).1)
+        .unwrap_or(Value::Null)
+}
+
+fn agent_operation(op: &Operation) -> (String, Value) {
+    let tag = AGENT_TAG;
     let success = match &op.returns {
         None => (204, "Done", Value::Null),
         Some(Returns::String) => (
@@ -209,7 +239,7 @@ fn agent_operation(op: &Operation, tag: &str) -> (String, &'static str, Value) {
             &[success],
             &[ANY, &[404, 413, 415]].concat(),
         );
-        (op.name.to_owned(), "post", value)
+        (op.name.to_owned(), value)
     } else {
         // Functions take their parameters as Microsoft's SDKs send them: named in the
         // call, with the values in the query string.
@@ -245,12 +275,13 @@ fn agent_operation(op: &Operation, tag: &str) -> (String, &'static str, Value) {
             &[success],
             &[ANY, &[404]].concat(),
         );
-        (format!("{}({call})", op.name), "get", value)
+        (format!("{}({call})", op.name), value)
     }
 }
 
-/// The row types the agent functions return, and the agent setting.
-pub fn agent_schemas(schemas: &mut Map<String, Value>) {
+/// The row types the agent functions return, the agent setting and the enumerations.
+pub fn agent_schemas() -> Map<String, Value> {
+    let mut schemas = Map::new();
     for view in [&ACTION_RESULTS, &ACTION_REPORTS] {
         let name = component(view.entity.name);
         schemas.insert(name.clone(), schema::row(view.entity));
@@ -259,10 +290,18 @@ pub fn agent_schemas(schemas: &mut Map<String, Value>) {
             schema::page(reference(&name)),
         );
     }
+    for e in ENUMS {
+        schemas.insert(component(e.name), schema::enumeration(e));
+    }
+    schemas.insert(
+        component(AGENT_SETTING.name),
+        schema::complex(&AGENT_SETTING),
+    );
+    schemas
 }
 
-/// `POST /beta/$batch` and `GET /beta/$metadata`.
-pub fn service_paths(paths: &mut Map<String, Value>) {
+/// `POST /beta/$batch`.
+pub fn batch() -> Value {
     let request = json!({
         "type": "object",
         "properties": {
@@ -321,8 +360,12 @@ pub fn service_paths(paths: &mut Map<String, Value>) {
     batch["description"] = json!(
         "JSON batching as Graph does it: each item is authorized with the batch's token, throttled and answered as a direct call; dependsOn orders them, and dependents of a failed item answer 424."
     );
-    paths.insert("/beta/$batch".into(), json!({ "post": batch }));
-    let metadata = operation(
+    batch
+}
+
+/// `GET /beta/$metadata`.
+pub fn metadata() -> Value {
+    operation(
         "The CSDL of the types served here",
         "metadata",
         Auth::None,
@@ -334,12 +377,7 @@ pub fn service_paths(paths: &mut Map<String, Value>) {
             json!({ "application/xml": { "schema": { "type": "string" } } }),
         )],
         &[],
-    );
-    paths.insert("/beta/$metadata".into(), json!({ "get": metadata }));
-}
-
-pub fn json_content(schema: Value) -> Value {
-    json!({ "application/json": { "schema": schema } })
+    )
 }
 
 fn key() -> Value {
