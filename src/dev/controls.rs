@@ -11,11 +11,12 @@
 
 use super::{doc, faults, journal, seed, simulate, DevState};
 use crate::clock::{format_graph_time, Clock};
-use crate::http::body::{json_kind, JsonObject};
+use crate::http::body::JsonObject;
 use crate::http::extract::{GraphCaller, QueryParams, ReadWrite};
 use crate::http::respond::GraphJson;
 use crate::http::routes::{Endpoint, Routes};
 use crate::http::ApiError;
+use crate::json::Fields;
 use crate::model::TenantId;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -108,21 +109,19 @@ async fn move_clock(
     JsonObject(body): JsonObject,
 ) -> Result<GraphJson, ApiError> {
     let clock = &dev.kit.clock;
-    let bad = |m: String| ApiError::BadRequest(m);
-    let mut keys = body.keys().filter(|k| !k.starts_with('@'));
-    let (Some(key), None) = (keys.next(), keys.next()) else {
-        return Err(bad(
-            "Give exactly one of advance (a duration such as \"90m\"), set (a time such as \"2026-12-01T00:00:00Z\") or reset (true).".into(),
-        ));
-    };
-    match (key.as_str(), &body[key]) {
-        ("advance", Value::String(d)) => {
+    let bad = ApiError::BadRequest;
+    let mut f = Fields::new(&body);
+    let (advance, set, reset) = (f.str("advance"), f.str("set"), f.raw("reset"));
+    f.finish().map_err(bad)?;
+    let (advance, set) = (advance.map_err(bad)?, set.map_err(bad)?);
+    match (advance, set, reset) {
+        (Some(d), None, None) => {
             let by = crate::clock::parse_duration(d).map_err(|e| bad(format!("'advance' {e}.")))?;
             let by = chrono::Duration::from_std(by)
                 .map_err(|_| bad(format!("'advance' '{d}' is too long.")))?;
             clock.advance(by);
         }
-        ("set", Value::String(t)) => {
+        (None, Some(t), None) => {
             let to = chrono::DateTime::parse_from_rfc3339(t.trim()).map_err(|_| {
                 bad(format!(
                     "'set' '{t}' is not a time with a zone, such as 2026-12-01T00:00:00Z."
@@ -130,18 +129,12 @@ async fn move_clock(
             })?;
             clock.set(to.with_timezone(&chrono::Utc));
         }
-        ("reset", Value::Bool(true)) => clock.reset(),
-        (k @ ("advance" | "set" | "reset"), v) => {
-            return Err(bad(format!(
-                "'{k}' must be {}, not {}.",
-                if k == "reset" { "true" } else { "a string" },
-                json_kind(v)
-            )))
-        }
-        (k, _) => {
-            return Err(bad(format!(
-                "'{k}' is not understood; give advance, set or reset."
-            )))
+        (None, None, Some(Value::Bool(true))) => clock.reset(),
+        (None, None, Some(other)) => return Err(bad(reset_must_be_true(other))),
+        _ => {
+            return Err(bad(
+                "Give exactly one of advance (a duration such as \"90m\"), set (a time such as \"2026-12-01T00:00:00Z\") or reset (true).".into(),
+            ))
         }
     }
     // Simulated partners act at the new time before the caller looks.
@@ -150,6 +143,13 @@ async fn move_clock(
         .run_due(dev.connections(), clock.now())
         .await;
     Ok(clock_body(&dev))
+}
+
+fn reset_must_be_true(got: &Value) -> String {
+    format!(
+        "'reset' must be true, not {}.",
+        crate::json::fields::kind(got)
+    )
 }
 
 #[derive(serde::Deserialize)]
@@ -197,18 +197,10 @@ async fn seed_tenant(
     JsonObject(body): JsonObject,
 ) -> Result<GraphJson, ApiError> {
     let app = &dev.app;
-    if let Some(k) = body.keys().find(|k| *k != "connections") {
-        return Err(ApiError::BadRequest(format!(
-            "'{k}' is not understood; send {{\"connections\": [...]}}."
-        )));
-    }
-    let connections = body.get("connections").ok_or_else(|| {
-        ApiError::BadRequest(
-            "'connections' is required: [{\"partnerId\": \"…\", \"status\": \"healthy\"}].".into(),
-        )
-    })?;
-    let records = seed::parse_connections(connections, app.clock.now(), &app.connections.health())
-        .map_err(|e| ApiError::BadRequest(format!("The seed's {e}.")))?;
+    let mut fields = Fields::new(&body);
+    let records = seed::tenant_connections(&mut fields, app.clock.now(), &app.connections.health())
+        .and_then(|records| fields.finish().map(|()| records))
+        .map_err(ApiError::BadRequest)?;
     let tenant = caller.tenant();
     let ids: Vec<String> = records.iter().map(|r| r.id.to_string()).collect();
     app.connections
@@ -241,8 +233,8 @@ async fn set_faults(
     State(dev): State<DevState>,
     JsonObject(body): JsonObject,
 ) -> Result<GraphJson, ApiError> {
-    let settings = faults::FaultSettings::parse(&Value::Object(body))
-        .map_err(|e| ApiError::BadRequest(format!("The fault settings: {e}.")))?;
+    let settings =
+        faults::FaultSettings::parse(&Value::Object(body)).map_err(ApiError::BadRequest)?;
     dev.kit.faults.set(caller.tenant(), Some(settings));
     Ok(faults_body(&dev, caller.tenant()))
 }
@@ -387,8 +379,7 @@ async fn start_simulation(
     State(dev): State<DevState>,
     JsonObject(body): JsonObject,
 ) -> Result<GraphJson, ApiError> {
-    let plan = simulate::Plan::parse(&body)
-        .map_err(|e| ApiError::BadRequest(format!("The simulation's {e}.")))?;
+    let plan = simulate::Plan::parse(&body).map_err(ApiError::BadRequest)?;
     let now = dev.kit.clock.now();
     let sim = dev
         .kit

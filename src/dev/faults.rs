@@ -9,6 +9,7 @@
 //! request in their scope, with a token or without.
 
 use crate::http::ApiError;
+use crate::json::Fields;
 use crate::model::TenantId;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -119,85 +120,85 @@ impl FaultSettings {
     /// `errorRate`/`latencyMs` is optional. The error names the field.
     pub fn parse(v: &Value) -> Result<Self, String> {
         let Value::Object(m) = v else {
-            return Err("the fault settings must be an object".into());
+            return Err(format!(
+                "The fault settings must be an object, not {}.",
+                crate::json::fields::kind(v)
+            ));
         };
-        let known = [
-            "scope",
-            "errorRate",
-            "dropRate",
-            "errors",
-            "latencyMs",
-            "retryAfterSeconds",
-        ];
-        super::refuse_unknown(m, &known)?;
-        let scope = match m.get("scope").and_then(Value::as_str) {
+        let mut f = Fields::new(m);
+        let scope = match f.str("scope")? {
             None | Some("graph") => Scope::Graph,
             Some("partner") => Scope::Partner,
             Some("all") => Scope::All,
             Some(p) if p.starts_with('/') => Scope::Prefix(p.to_owned()),
             Some(other) => {
                 return Err(format!(
-                    "scope '{other}' is not graph, partner, all or a path starting with /"
+                    "'scope' '{other}' is not graph, partner, all or a path starting with /."
                 ))
             }
         };
-        let error_rate = match m.get("errorRate") {
-            None => 0.0,
-            Some(v) => v
-                .as_f64()
-                .filter(|r| (0.0..=1.0).contains(r))
-                .ok_or("errorRate must be a number from 0 to 1")?,
+        let mut rate = |name: &'static str| -> Result<f64, String> {
+            match f.f64(name)? {
+                None => Ok(0.0),
+                Some(r) if (0.0..=1.0).contains(&r) => Ok(r),
+                Some(r) => Err(format!(
+                    "'{name}' must be a number from 0 to 1; {r} is not."
+                )),
+            }
         };
-        let drop_rate = match m.get("dropRate") {
-            None => 0.0,
-            Some(v) => v
-                .as_f64()
-                .filter(|r| (0.0..=1.0).contains(r))
-                .ok_or("dropRate must be a number from 0 to 1")?,
-        };
+        let (error_rate, drop_rate) = (rate("errorRate")?, rate("dropRate")?);
         if error_rate + drop_rate > 1.0 {
-            return Err("errorRate and dropRate together may be at most 1".into());
+            return Err("'errorRate' and 'dropRate' together may be at most 1.".into());
         }
-        let errors = match m.get("errors") {
+        let errors = match f.array("errors")? {
             None => vec![503],
-            Some(Value::Array(items)) if !items.is_empty() => items
+            Some(items) if !items.is_empty() => items
                 .iter()
                 .map(|i| {
                     i.as_u64()
                         .and_then(|n| u16::try_from(n).ok())
                         .filter(|n| [429, 500, 503, 504].contains(n))
-                        .ok_or("errors may hold 429, 500, 503 and 504")
+                        .ok_or("'errors' may hold 429, 500, 503 and 504.")
                 })
                 .collect::<Result<_, _>>()?,
-            Some(_) => return Err("errors must be a non-empty array such as [429, 503]".into()),
+            Some(_) => return Err("'errors' must be a non-empty array such as [429, 503].".into()),
         };
-        let latency_ms = match m.get("latencyMs") {
+        let latency_ms = match f.value("latencyMs") {
             None => (0, 0),
             Some(Value::Number(n)) => {
-                let ms = n.as_u64().ok_or("latencyMs must be whole milliseconds")?;
+                let ms = n
+                    .as_u64()
+                    .ok_or("'latencyMs' must be whole milliseconds.")?;
                 (ms, ms)
             }
             Some(Value::Array(b)) if b.len() == 2 => match (b[0].as_u64(), b[1].as_u64()) {
                 (Some(lo), Some(hi)) if lo <= hi => (lo, hi),
-                _ => return Err("latencyMs as a range is [smallest, largest] milliseconds".into()),
+                _ => {
+                    return Err(
+                        "'latencyMs' as a range is [smallest, largest] milliseconds.".into(),
+                    )
+                }
             },
             Some(_) => {
-                return Err("latencyMs is milliseconds, or a [smallest, largest] range".into())
+                return Err("'latencyMs' is milliseconds, or a [smallest, largest] range.".into())
             }
         };
         if latency_ms.1 > MAX_LATENCY_MS {
-            return Err(format!("latencyMs may be at most {MAX_LATENCY_MS}"));
+            return Err(format!("'latencyMs' may be at most {MAX_LATENCY_MS}."));
         }
-        let retry_after_seconds = match m.get("retryAfterSeconds") {
+        let retry_after_seconds = match f.u64("retryAfterSeconds")? {
             None => 2,
-            Some(v) => v
-                .as_u64()
-                .filter(|s| *s <= 3600)
-                .ok_or("retryAfterSeconds must be 0 to 3600")?,
+            Some(s) if s <= 3600 => s,
+            Some(s) => {
+                return Err(format!(
+                    "'retryAfterSeconds' must be 0 to 3600; {s} is not."
+                ))
+            }
         };
+        f.finish()?;
         if error_rate == 0.0 && drop_rate == 0.0 && latency_ms.1 == 0 {
             return Err(
-                "nothing to inject: give errorRate or dropRate above 0, or latencyMs".into(),
+                "The fault settings have nothing to inject: give errorRate or dropRate above 0, or latencyMs.".into(),
             );
         }
         Ok(FaultSettings {

@@ -11,7 +11,6 @@ use crate::connections::Connections;
 use crate::http::routes::Routes;
 use crate::state::AppState;
 use axum::Router;
-use serde_json::Value;
 use std::sync::Arc;
 
 mod controls;
@@ -146,19 +145,4 @@ pub(crate) fn from_status_page(headers: &axum::http::HeaderMap) -> bool {
     headers
         .get(PAGE_HEADER)
         .is_some_and(|v| v.as_bytes() == b"status-page")
-}
-
-/// The first field of a dev-API object that is not in `known`, as the message that
-/// lists what is.
-pub(crate) fn refuse_unknown(
-    m: &serde_json::Map<String, Value>,
-    known: &[&str],
-) -> Result<(), String> {
-    match m.keys().find(|k| !known.contains(&k.as_str())) {
-        Some(k) => Err(format!(
-            "'{k}' is not understood; give {}",
-            known.join(", ")
-        )),
-        None => Ok(()),
-    }
 }

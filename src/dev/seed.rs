@@ -9,67 +9,83 @@
 //! ```
 
 use crate::edm::{Scalar, Values};
+use crate::json::fields::{kind, Fields};
 use crate::model::schema::{ENABLE_CONNECTION, LAST_SYNC_DATE_TIME, PARTNER_ID};
 use crate::model::{derive_status, ConnectionStatus, HealthPolicy, PartnerRecord, TenantId};
 use chrono::{DateTime, Duration, Utc};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use uuid::Uuid;
 
 /// Most connections one seed may hold.
 const MAX_SEEDED: usize = 10_000;
 
-/// A seed's records; the message names the offending entry.
+/// A seed's records; the message names the offending entry by its path, such as
+/// `'tenants[0].connections[2].partnerId'`.
 pub fn parse_tenants(
     seed: &Value,
     now: DateTime<Utc>,
     health: &HealthPolicy,
 ) -> Result<Vec<(TenantId, PartnerRecord)>, String> {
-    let tenants = seed
-        .get("tenants")
-        .and_then(Value::as_array)
-        .ok_or("a seed is {\"tenants\": [{\"id\": \"<GUID>\", \"connections\": [...]}]}")?;
+    let Value::Object(seed) = seed else {
+        return Err(format!("A seed is {SEED_SHAPE}, not {}.", kind(seed)));
+    };
+    let mut fields = Fields::new(seed);
+    let tenants = fields
+        .array("tenants")?
+        .ok_or_else(|| fields.missing("tenants", SEED_SHAPE))?;
+    fields.finish()?;
     let mut out = Vec::new();
     for (i, t) in tenants.iter().enumerate() {
+        let mut t = Fields::of(t, &format!("tenants[{i}]"))?;
         let id = t
-            .get("id")
-            .and_then(Value::as_str)
-            .and_then(|s| Uuid::try_parse(s).ok())
-            .ok_or_else(|| format!("tenants[{i}].id must be a GUID"))?;
-        let connections = t
-            .get("connections")
-            .ok_or_else(|| format!("tenants[{i}] has no connections"))?;
-        let records =
-            parse_connections(connections, now, health).map_err(|e| format!("tenants[{i}].{e}"))?;
+            .str("id")?
+            .and_then(|s| Uuid::try_parse(s.trim()).ok())
+            .ok_or_else(|| format!("{} must be the tenant's GUID.", t.name("id")))?;
+        let records = tenant_connections(&mut t, now, health)?;
+        t.finish()?;
         out.extend(records.into_iter().map(|r| (TenantId(id), r)));
     }
     if out.len() > MAX_SEEDED {
-        return Err(format!("a seed may hold at most {MAX_SEEDED} connections"));
+        return Err(format!(
+            "A seed may hold at most {MAX_SEEDED} connections; this one holds {}.",
+            out.len()
+        ));
     }
     Ok(out)
 }
 
-/// One tenant's seeded connections.
-pub fn parse_connections(
-    connections: &Value,
+/// What a seed file holds.
+const SEED_SHAPE: &str = "{\"tenants\": [{\"id\": \"<GUID>\", \"connections\": [...]}]}";
+
+/// One tenant's seeded connections, the field `connections` of `fields`: the body of
+/// `POST /dev/v1/seed`, or a tenant of a seed file.
+pub fn tenant_connections(
+    fields: &mut Fields,
     now: DateTime<Utc>,
     health: &HealthPolicy,
 ) -> Result<Vec<PartnerRecord>, String> {
-    let items = connections
-        .as_array()
-        .ok_or("connections must be an array")?;
+    let name = fields.name("connections");
+    let items = fields.array("connections")?.ok_or_else(|| {
+        fields.missing(
+            "connections",
+            "[{\"partnerId\": \"…\", \"status\": \"healthy\"}]",
+        )
+    })?;
     if items.len() > MAX_SEEDED {
-        return Err(format!("connections may hold at most {MAX_SEEDED} entries"));
+        return Err(format!(
+            "{name} may hold at most {MAX_SEEDED} entries; it holds {}.",
+            items.len()
+        ));
     }
     let mut out: Vec<PartnerRecord> = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        let at = format!("connections[{i}]");
-        let Value::Object(m) = item else {
-            return Err(format!("{at} must be an object"));
-        };
-        let record = parse_one(m, now, health).map_err(|e| format!("{at}: {e}"))?;
+        let mut m = Fields::of(item, &fields.item("connections", i))?;
+        let record = parse_one(&mut m, now, health)?;
+        let partner = m.name(PARTNER_ID);
+        m.finish()?;
         if out.iter().any(|r| r.partner_id() == record.partner_id()) {
             return Err(format!(
-                "{at}: partnerId {} is seeded twice",
+                "{partner} {} is seeded twice.",
                 record.partner_id()
             ));
         }
@@ -79,40 +95,32 @@ pub fn parse_connections(
 }
 
 fn parse_one(
-    m: &Map<String, Value>,
+    m: &mut Fields,
     now: DateTime<Utc>,
     health: &HealthPolicy,
 ) -> Result<PartnerRecord, String> {
-    let known = [
-        "partnerId",
-        "enableConnection",
-        "status",
-        "lastHeartbeat",
-        "lastSync",
-    ];
-    super::refuse_unknown(m, &known)?;
     let partner_id = m
-        .get("partnerId")
-        .and_then(Value::as_str)
+        .str(PARTNER_ID)?
         .and_then(|s| Uuid::try_parse(s.trim()).ok())
-        .ok_or("partnerId must be a GUID")?;
-    let status = match m.get("status") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(ConnectionStatus::parse(s).ok_or_else(|| {
-            format!("status '{s}' is not one of notAvailable, available, healthy, unhealthy")
+        .ok_or_else(|| format!("{} must be a GUID.", m.name(PARTNER_ID)))?;
+    let status = match m.str("status")? {
+        None => None,
+        Some(s) => Some(ConnectionStatus::parse(s).ok_or_else(|| {
+            format!(
+                "{} '{s}' is not one of notAvailable, available, healthy, unhealthy.",
+                m.name("status")
+            )
         })?),
-        Some(_) => return Err("status must be a string".into()),
     };
-    let enable = match m.get("enableConnection") {
-        None | Some(Value::Null) => status != Some(ConnectionStatus::NotAvailable),
-        Some(Value::Bool(b)) => *b,
-        Some(_) => return Err("enableConnection must be true or false".into()),
-    };
-    let time = |key: &str| -> Result<Option<DateTime<Utc>>, String> {
-        match m.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => when(s, now).map(Some).map_err(|e| format!("{key}: {e}")),
-            Some(_) => Err(format!("{key} must be a time or an offset such as \"-2h\"")),
+    let enable = m
+        .bool(ENABLE_CONNECTION)?
+        .unwrap_or(status != Some(ConnectionStatus::NotAvailable));
+    let mut time = |key: &'static str| -> Result<Option<DateTime<Utc>>, String> {
+        match m.str(key)? {
+            None => Ok(None),
+            Some(s) => when(s, now)
+                .map(Some)
+                .map_err(|e| format!("{}: {e}.", m.name(key))),
         }
     };
     // A status alone picks heartbeat times that give it.
@@ -148,7 +156,8 @@ fn parse_one(
         let got = derive_status(&record, now, health).status;
         if got != wanted {
             return Err(format!(
-                "status '{}' contradicts the other fields, which give '{}'",
+                "{} '{}' contradicts the other fields, which give '{}'.",
+                m.name("status"),
                 wanted.as_str(),
                 got.as_str()
             ));
@@ -195,7 +204,9 @@ mod tests {
     };
 
     fn statuses(v: Value) -> Result<Vec<ConnectionStatus>, String> {
-        Ok(parse_connections(&v, now(), &POLICY)?
+        let body = json!({ "connections": v });
+        let mut fields = Fields::new(body.as_object().unwrap());
+        Ok(tenant_connections(&mut fields, now(), &POLICY)?
             .iter()
             .map(|r| derive_status(r, now(), &POLICY).status)
             .collect())
@@ -230,8 +241,11 @@ mod tests {
     fn mistakes_are_named() {
         let g = Uuid::new_v4().to_string();
         let err = |v: Value| statuses(v).unwrap_err();
-        assert!(err(json!([{"partnerId": "x"}])).contains("connections[0]: partnerId"));
-        assert!(err(json!([{"partnerId": g, "status": "broken"}])).contains("status 'broken'"));
+        assert!(
+            err(json!([{"partnerId": "x"}])).contains("'connections[0].partnerId' must be a GUID")
+        );
+        assert!(err(json!([{"partnerId": g, "status": "broken"}]))
+            .contains("'connections[0].status' 'broken'"));
         assert!(
             err(json!([{"partnerId": g, "status": "healthy", "lastHeartbeat": "-1h"}]))
                 .contains("contradicts")
@@ -240,7 +254,8 @@ mod tests {
         assert!(
             err(json!([{"partnerId": g, "lastSync": "2999-01-01T00:00:00Z"}])).contains("future")
         );
-        assert!(err(json!([{"partnerId": g, "colour": 1}])).contains("'colour'"));
+        assert!(err(json!([{"partnerId": g, "colour": 1}]))
+            .contains("'connections[0].colour' is not understood"));
         assert!(err(json!([{"partnerId": g}, {"partnerId": g}])).contains("twice"));
         assert!(parse_tenants(
             &json!({"tenants": [{"id": "x", "connections": []}]}),
@@ -248,6 +263,6 @@ mod tests {
             &POLICY
         )
         .unwrap_err()
-        .contains("tenants[0].id"));
+        .contains("'tenants[0].id'"));
     }
 }

@@ -5,6 +5,7 @@
 
 use crate::clock::format_graph_time;
 use crate::connections::Connections;
+use crate::json::Fields;
 use crate::model::TenantId;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Map, Value};
@@ -45,17 +46,17 @@ pub struct Simulation {
     pub last_error: Option<String>,
 }
 
-fn duration_field(m: &Map<String, Value>, key: &str) -> Result<Option<Duration>, String> {
-    let Some(v) = m.get(key) else {
-        return Ok(None);
+fn duration_field(f: &mut Fields, key: &'static str) -> Result<Option<Duration>, String> {
+    let name = f.name(key);
+    let s = match f.value(key) {
+        None => return Ok(None),
+        Some(Value::String(s)) => s,
+        Some(other) => return Err(f.wrong(key, "a duration such as \"10m\"", other)),
     };
-    let s = v
-        .as_str()
-        .ok_or_else(|| format!("'{key}' must be a duration such as \"10m\""))?;
-    let d = crate::clock::parse_duration(s).map_err(|e| format!("'{key}' {e}"))?;
-    let d = Duration::from_std(d).map_err(|_| format!("'{key}' is too long"))?;
+    let d = crate::clock::parse_duration(s).map_err(|e| format!("{name} {e}."))?;
+    let d = Duration::from_std(d).map_err(|_| format!("{name} is too long."))?;
     if d < Duration::seconds(1) || d > Duration::days(30) {
-        return Err(format!("'{key}' must be from 1s to 30d"));
+        return Err(format!("{name} must be from 1s to 30d, such as \"10m\"."));
     }
     Ok(Some(d))
 }
@@ -64,47 +65,42 @@ impl Plan {
     /// Reads `{"partnerId": "…", "pattern": "flapping", "period": "10m",
     /// "heartbeatEvery": "30s", "syncEvery": "5m"}`; the error names the field.
     pub fn parse(m: &Map<String, Value>) -> Result<Self, String> {
-        let known = [
-            "partnerId",
-            "pattern",
-            "period",
-            "after",
-            "heartbeatEvery",
-            "syncEvery",
-        ];
-        super::refuse_unknown(m, &known)?;
-        let partner_id = m
-            .get("partnerId")
-            .and_then(Value::as_str)
-            .and_then(|s| s.parse::<Uuid>().ok())
-            .ok_or("'partnerId' must be the GUID of a partner with a connection in this tenant")?;
-        let period = duration_field(m, "period")?;
-        let after = duration_field(m, "after")?;
-        let pattern = match m.get("pattern").and_then(Value::as_str).unwrap_or("steady") {
+        let mut f = Fields::new(m);
+        let partner_id = f
+            .str("partnerId")?
+            .and_then(|s| s.trim().parse::<Uuid>().ok())
+            .ok_or("'partnerId' must be the GUID of a partner with a connection in this tenant.")?;
+        let period = duration_field(&mut f, "period")?;
+        let after = duration_field(&mut f, "after")?;
+        let pattern = match f.str("pattern")?.unwrap_or("steady") {
             "steady" => Pattern::Steady,
             "flapping" => Pattern::Flapping {
                 period: period.unwrap_or(Duration::minutes(10)),
             },
             "stopping" => Pattern::Stopping {
-                after: after.ok_or("a stopping partner needs 'after', such as \"15m\"")?,
+                after: after.ok_or("A stopping partner needs 'after', such as \"15m\".")?,
             },
             other => {
                 return Err(format!(
-                    "pattern '{other}' is not steady, flapping or stopping"
+                    "'pattern' '{other}' is not steady, flapping or stopping."
                 ))
             }
         };
         if period.is_some() && !matches!(pattern, Pattern::Flapping { .. }) {
-            return Err("'period' is for the flapping pattern".into());
+            return Err("'period' is for the flapping pattern.".into());
         }
         if after.is_some() && !matches!(pattern, Pattern::Stopping { .. }) {
-            return Err("'after' is for the stopping pattern".into());
+            return Err("'after' is for the stopping pattern.".into());
         }
+        let heartbeat_every =
+            duration_field(&mut f, "heartbeatEvery")?.unwrap_or(Duration::seconds(30));
+        let sync_every = duration_field(&mut f, "syncEvery")?;
+        f.finish()?;
         Ok(Plan {
             partner_id,
             pattern,
-            heartbeat_every: duration_field(m, "heartbeatEvery")?.unwrap_or(Duration::seconds(30)),
-            sync_every: duration_field(m, "syncEvery")?,
+            heartbeat_every,
+            sync_every,
         })
     }
 }
@@ -448,6 +444,8 @@ mod tests {
         assert!(err(json!({"partnerId": p, "period": "2m"})).contains("flapping"));
         assert!(err(json!({"partnerId": p, "heartbeatEvery": "800h"})).contains("1s to 30d"));
         assert!(err(json!({"partnerId": p, "heartbeatEvery": 30})).contains("duration"));
-        assert!(err(json!({"partnerId": p, "colour": "red"})).contains("'colour'"));
+        assert!(
+            err(json!({"partnerId": p, "colour": "red"})).contains("'colour' is not understood")
+        );
     }
 }

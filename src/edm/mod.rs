@@ -9,6 +9,8 @@ mod scalar;
 
 pub use scalar::{Scalar, Values};
 
+use crate::json::Fields;
+
 /// The schema namespace every type here lives in, as in Microsoft Graph.
 pub const NAMESPACE: &str = "microsoft.graph";
 
@@ -54,33 +56,19 @@ pub struct ComplexType {
 }
 
 impl ComplexType {
-    /// Checks a JSON value against the type's fields and returns it with its fields
-    /// in schema order; the error names the offending field.
-    pub fn check(&self, value: &serde_json::Value) -> Result<serde_json::Value, String> {
+    /// Checks a JSON value a client sent as `name` against the type's fields, and
+    /// returns it with its fields in schema order; the error names the offending
+    /// field.
+    pub fn check(
+        &self,
+        value: &serde_json::Value,
+        name: &str,
+    ) -> Result<serde_json::Value, String> {
         use serde_json::Value;
-        let Value::Object(given) = value else {
-            return Err(format!(
-                "must be an object of type {NAMESPACE}.{}",
-                self.name
-            ));
-        };
-        if let Some(unknown) = given
-            .keys()
-            .find(|k| !k.starts_with('@') && !self.fields.iter().any(|f| f.name == *k))
-        {
-            return Err(format!(
-                "has no field '{unknown}'; {NAMESPACE}.{} has {}",
-                self.name,
-                self.fields
-                    .iter()
-                    .map(|f| f.name)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
+        let mut given = Fields::of(value, name)?;
         let mut out = serde_json::Map::new();
         for f in self.fields {
-            let v = given.get(f.name).unwrap_or(&Value::Null);
+            let v = given.raw(f.name).unwrap_or(&Value::Null);
             let ok = match (&f.edm, v) {
                 (_, Value::Null) => f.nullable,
                 (EdmType::String | EdmType::GuidString, Value::String(_)) => true,
@@ -91,10 +79,17 @@ impl ComplexType {
                 _ => false,
             };
             if !ok {
-                return Err(format!("field '{}' must be {}", f.name, f.edm.name()));
+                return Err(format!("{} must be {}.", given.name(f.name), f.edm.name()));
             }
             out.insert(f.name.to_owned(), v.clone());
         }
+        given.finish_with(|unknown, known| {
+            format!(
+                "{unknown} is not a field of {NAMESPACE}.{}, which has {}.",
+                self.name,
+                known.join(", ")
+            )
+        })?;
         Ok(Value::Object(out))
     }
 }

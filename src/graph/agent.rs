@@ -10,7 +10,9 @@ use crate::http::body::JsonObject;
 use crate::http::extract::{DelegatedReadWrite, GraphCaller, Key, Read, ServiceRoot};
 use crate::http::respond::{Collection, GraphJson};
 use crate::http::ApiError;
+use crate::json::Fields;
 use crate::model::agent::{parse_cloud_pc_ids, AgentSetting};
+use crate::model::schema::AGENT_SETTING_PROPERTY;
 use crate::model::schema::{ACTION_REPORTS, ACTION_RESULTS};
 use crate::odata::{query, CollectionQuery};
 use crate::state::AppState;
@@ -28,18 +30,21 @@ fn actor(caller: &crate::auth::Caller) -> Actor {
     }
 }
 
-/// Refuses any body property but the action's parameters.
-fn only(body: &Map<String, Value>, parameters: &[&str]) -> Result<(), ApiError> {
-    match body
-        .keys()
-        .find(|k| !k.starts_with('@') && !parameters.contains(&k.as_str()))
-    {
-        Some(k) => Err(ApiError::BadRequest(format!(
-            "The parameter '{k}' is not a parameter of this action; it takes {}.",
-            parameters.join(", ")
-        ))),
-        None => Ok(()),
-    }
+/// The end of an action's body: any property but its parameters is refused.
+fn parameters_only(params: Fields) -> Result<(), ApiError> {
+    params
+        .finish_with(|name, known| {
+            format!(
+                "The parameter {name} is not a parameter of this action; it takes {}.",
+                known.join(", ")
+            )
+        })
+        .map_err(ApiError::BadRequest)
+}
+
+/// A parameter's message, as Graph words it.
+fn bad_parameter(why: String) -> ApiError {
+    ApiError::BadRequest(format!("The parameter {why}"))
 }
 
 /// `POST …/externalPartners/{id}/configureAgent`
@@ -50,14 +55,15 @@ pub async fn configure_agent(
     State(app): State<AppState>,
     JsonObject(body): JsonObject,
 ) -> Result<StatusCode, ApiError> {
-    only(&body, &["agentSetting"])?;
-    let given = body.get("agentSetting").ok_or_else(|| {
-        ApiError::BadRequest(
-            "The parameter 'agentSetting' is required: {\"agentSetting\": {\"agentUrl\": \"https://…\", \"agentSha256\": \"<64 hex digits>\", \"installParameters\": [], \"autoDeploymentEnabled\": false}}.".into(),
-        )
+    let mut params = Fields::new(&body);
+    let given = params.value(AGENT_SETTING_PROPERTY).ok_or_else(|| {
+        bad_parameter(params.missing(
+            AGENT_SETTING_PROPERTY,
+            "{\"agentSetting\": {\"agentUrl\": \"https://…\", \"agentSha256\": \"<64 hex digits>\", \"installParameters\": [], \"autoDeploymentEnabled\": false}}",
+        ))
     })?;
-    let setting = AgentSetting::parse(given)
-        .map_err(|why| ApiError::BadRequest(format!("The parameter {why}")))?;
+    let setting = AgentSetting::parse(given).map_err(bad_parameter)?;
+    parameters_only(params)?;
     app.connections
         .configure_agent(caller.tenant(), id, &setting, &actor(&caller))
         .await?;
@@ -73,9 +79,9 @@ pub async fn deploy_agent(
     State(app): State<AppState>,
     JsonObject(body): JsonObject,
 ) -> Result<GraphJson, ApiError> {
-    only(&body, &["cloudPcIds"])?;
-    let cloud_pcs = parse_cloud_pc_ids(body.get("cloudPcIds"))
-        .map_err(|why| ApiError::BadRequest(format!("The parameter {why}")))?;
+    let mut params = Fields::new(&body);
+    let cloud_pcs = parse_cloud_pc_ids(&mut params).map_err(bad_parameter)?;
+    parameters_only(params)?;
     let activity = app
         .connections
         .deploy_agent(caller.tenant(), id, &cloud_pcs, &actor(&caller))

@@ -3,10 +3,11 @@
 //! authorized, throttled, validated and answered exactly as the same call made
 //! directly.
 
-use crate::http::body::{json_kind, JsonObject};
+use crate::http::body::JsonObject;
 use crate::http::extract::Authenticated;
 use crate::http::respond::SerializedJson;
 use crate::http::ApiError;
+use crate::json::Fields;
 use axum::body::Body;
 use axum::extract::{Extension, Request};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
@@ -102,25 +103,15 @@ fn bad(message: impl Into<String>) -> ApiError {
 
 /// Validates the envelope; any mistake in it makes the whole batch a 400.
 fn parse_envelope(envelope: &Map<String, Value>) -> Result<Vec<Item>, ApiError> {
-    if let Some(key) = envelope.keys().find(|k| *k != "requests") {
-        return Err(bad(format!(
-            "The batch has an unknown property '{key}'; a batch is {{\"requests\": [...]}}."
-        )));
-    }
-    let requests = match envelope.get("requests") {
-        Some(Value::Array(r)) => r,
-        Some(other) => {
-            return Err(bad(format!(
-                "The batch property 'requests' must be an array, not {}.",
-                json_kind(other)
-            )))
-        }
-        None => {
-            return Err(bad(
-                "The batch has no 'requests' array; send {\"requests\": [{\"id\": \"1\", \"method\": \"GET\", \"url\": \"/…\"}]}.",
-            ))
-        }
-    };
+    let mut fields = Fields::new(envelope);
+    let requests = fields.array("requests").map_err(bad)?.ok_or_else(|| {
+        bad("The batch has no 'requests' array; send {\"requests\": [{\"id\": \"1\", \"method\": \"GET\", \"url\": \"/…\"}]}.")
+    })?;
+    fields
+        .finish_with(|name, _| {
+            format!("The batch has an unknown property {name}; a batch is {{\"requests\": [...]}}.")
+        })
+        .map_err(bad)?;
     if requests.is_empty() {
         return Err(bad("The batch holds no requests; send from 1 to 20."));
     }
@@ -160,25 +151,17 @@ fn parse_envelope(envelope: &Map<String, Value>) -> Result<Vec<Item>, ApiError> 
 
 fn parse_item(n: usize, value: &Value) -> Result<Item, ApiError> {
     let at = format!("Request {} of the batch", n + 1);
-    let Value::Object(r) = value else {
-        return Err(bad(format!("{at} must be a JSON object.")));
-    };
-    let text = |name: &str| -> Result<Option<&str>, ApiError> {
-        match r.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.as_str())),
-            Some(other) => Err(bad(format!(
-                "{at}: '{name}' must be a string, not {}.",
-                json_kind(other)
-            ))),
-        }
-    };
-    let id = text("id")?
+    let mut r = Fields::of(value, &format!("requests[{n}]")).map_err(bad)?;
+    let id = r
+        .str("id")
+        .map_err(bad)?
         .filter(|s| !s.is_empty())
         .ok_or_else(|| bad(format!("{at} has no 'id'.")))?
         .to_owned();
     let at = format!("Request '{id}' of the batch");
-    let method = text("method")?
+    let method = r
+        .str("method")
+        .map_err(bad)?
         .ok_or_else(|| bad(format!("{at} has no 'method'.")))?
         .to_ascii_uppercase();
     let method = match method.as_str() {
@@ -190,29 +173,27 @@ fn parse_item(n: usize, value: &Value) -> Result<Item, ApiError> {
             )))
         }
     };
-    let url = relative_url(text("url")?.ok_or_else(|| bad(format!("{at} has no 'url'.")))?)
-        .map_err(|why| bad(format!("{at}: {why}")))?;
-    let depends_on = match r.get("dependsOn") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(ids)) => ids
-            .iter()
-            .map(|d| {
-                d.as_str().map(str::to_owned).ok_or_else(|| {
-                    bad(format!(
-                        "{at}: 'dependsOn' must list request ids as strings."
-                    ))
-                })
+    let url = r
+        .str("url")
+        .map_err(bad)?
+        .ok_or_else(|| bad(format!("{at} has no 'url'.")))?;
+    let url = relative_url(url).map_err(|why| bad(format!("{at}: {why}")))?;
+    let depends_on = r
+        .array("dependsOn")
+        .map_err(bad)?
+        .unwrap_or_default()
+        .iter()
+        .map(|d| {
+            d.as_str().map(str::to_owned).ok_or_else(|| {
+                bad(format!(
+                    "{at}: 'dependsOn' must list request ids as strings."
+                ))
             })
-            .collect::<Result<_, _>>()?,
-        Some(other) => {
-            return Err(bad(format!(
-                "{at}: 'dependsOn' must be an array of request ids, not {}.",
-                json_kind(other)
-            )))
-        }
-    };
-    let headers = match r.get("headers") {
-        None | Some(Value::Null) => Vec::new(),
+        })
+        .collect::<Result<_, _>>()?;
+    // A map of any header names, not fields.
+    let headers = match r.value("headers") {
+        None => Vec::new(),
         Some(Value::Object(h)) => h
             .iter()
             .map(|(name, value)| {
@@ -230,23 +211,25 @@ fn parse_item(n: usize, value: &Value) -> Result<Item, ApiError> {
                 }
             })
             .collect::<Result<_, _>>()?,
-        Some(other) => {
-            return Err(bad(format!(
-                "{at}: 'headers' must be an object, not {}.",
-                json_kind(other)
-            )))
-        }
+        Some(other) => return Err(bad(r.wrong("headers", "an object", other))),
     };
     let content_type = headers
         .iter()
         .find(|(n, _)| *n == header::CONTENT_TYPE)
         .and_then(|(_, v)| v.to_str().ok());
-    let body = match r.get("body") {
-        None | Some(Value::Null) => None,
+    let body = match r.value("body") {
+        None => None,
         Some(value) => {
             Some(item_body(value, content_type).map_err(|why| bad(format!("{at}: {why}")))?)
         }
     };
+    r.finish_with(|name, known| {
+        format!(
+            "{at} has an unknown property {name}; a request has {}.",
+            known.join(", ")
+        )
+    })
+    .map_err(bad)?;
     Ok(Item {
         id,
         method,

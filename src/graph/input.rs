@@ -2,8 +2,8 @@
 //! description, with a message that names the offending property for every mistake.
 
 use crate::edm::{EdmType, Property, Scalar, Values, Writable};
-use crate::http::body::json_kind;
 use crate::http::ApiError;
+use crate::json::fields::{kind, Fields};
 use crate::model::{NewPartner, PartnerUpdate};
 use crate::odata::EntityView;
 use chrono::{DateTime, Utc};
@@ -28,9 +28,8 @@ impl Purpose {
 
 /// Validates a create body: the properties a create may set, the required ones present.
 pub fn parse_create(shape: &EntityView, body: &Map<String, Value>) -> Result<NewPartner, ApiError> {
-    Ok(NewPartner {
-        values: parse_values(shape, body, Purpose::Create)?,
-    })
+    let (values, _) = parse_values(shape, body, Purpose::Create)?;
+    Ok(NewPartner { values })
 }
 
 /// Validates an update body: the properties an update may change. Read-only
@@ -43,30 +42,8 @@ pub fn parse_update(
     shape: &EntityView,
     body: &Map<String, Value>,
 ) -> Result<PartnerUpdate, ApiError> {
-    let mut unchanged = Vec::new();
-    let mut writable = Map::new();
-    for (name, value) in body {
-        match shape.exact(name) {
-            Some(p) if p.on_update == Writable::No => {
-                let v = match value {
-                    Value::Null if !p.nullable => {
-                        return Err(bad(format!("The property '{name}' cannot be null.")))
-                    }
-                    v => typed(p, name, v)?,
-                };
-                if compared(p) {
-                    unchanged.push((p, v));
-                }
-            }
-            _ => {
-                writable.insert(name.clone(), value.clone());
-            }
-        }
-    }
-    Ok(PartnerUpdate {
-        values: parse_values(shape, &writable, Purpose::Update)?,
-        unchanged,
-    })
+    let (values, unchanged) = parse_values(shape, body, Purpose::Update)?;
+    Ok(PartnerUpdate { values, unchanged })
 }
 
 /// Whether a read-only value sent back is compared with the connection's: all but
@@ -78,37 +55,70 @@ fn compared(p: Property) -> bool {
     )
 }
 
+/// The values a body sets, and (on an update) the read-only ones it sends back to
+/// be compared. Unknown properties and a mismatched `@odata.type` are refused; other
+/// annotations carry no data (the JSON floor's rule).
 fn parse_values(
     shape: &EntityView,
     body: &Map<String, Value>,
     purpose: Purpose,
-) -> Result<Values, ApiError> {
-    check_properties(shape, body, purpose)?;
-    let mut values = Values::new();
-    for p in shape.properties() {
-        let writable = purpose.writable(p);
-        if writable == Writable::No {
-            continue;
+) -> Result<(Values, Vec<(Property, Scalar)>), ApiError> {
+    let mut fields = Fields::new(body);
+    if let Some(given) = fields.annotation("@odata.type") {
+        let expected = shape.qualified_type();
+        let name = given.as_str().unwrap_or_default();
+        if name.strip_prefix('#').unwrap_or(name) != expected {
+            return Err(bad(format!(
+                "The @odata.type {given} does not match this collection's type; use \"#{expected}\" or leave it out."
+            )));
         }
+    }
+    let mut values = Values::new();
+    let mut unchanged = Vec::new();
+    for p in shape.properties() {
         let name = shape.name(p);
-        match body.get(name) {
-            None if writable == Writable::Required && purpose == Purpose::Update => {
+        let writable = purpose.writable(p);
+        match (writable, fields.raw(name)) {
+            (Writable::No, Some(v)) if purpose == Purpose::Update => {
+                if v.is_null() && !p.nullable {
+                    return Err(bad(format!("The property '{name}' cannot be null.")));
+                }
+                let v = typed(p, name, v)?;
+                if compared(p) {
+                    unchanged.push((p, v));
+                }
+            }
+            (Writable::No, Some(_)) => {
+                return Err(bad(format!(
+                    "The property '{name}' is read-only and cannot be set; {}.",
+                    what_is_writable(shape, purpose)
+                )))
+            }
+            (_, Some(Value::Null)) if !p.nullable => {
+                return Err(bad(format!("The property '{name}' cannot be null.")))
+            }
+            (Writable::Required, None) if purpose == Purpose::Update => {
                 return Err(bad(format!(
                     "The property '{name}' is required: it is what a PATCH changes ({}); read-only properties may be sent back as they read, but they change nothing.",
                     what_is_writable(shape, purpose)
                 )))
             }
-            None if writable == Writable::Required => {
+            (Writable::Required, None) => {
                 return Err(bad(format!("The property '{name}' is required.")))
             }
-            None => {}
-            Some(Value::Null) if !p.nullable => {
-                return Err(bad(format!("The property '{name}' cannot be null.")))
-            }
-            Some(v) => values.set(p.name, typed(p, name, v)?),
+            (_, None) => {}
+            (_, Some(v)) => values.set(p.name, typed(p, name, v)?),
         }
     }
-    Ok(values)
+    fields
+        .finish_with(|name, _| {
+            format!(
+                "The property {name} does not exist on type '{}'. Make sure to only use property names that are defined by the type.",
+                shape.qualified_type()
+            )
+        })
+        .map_err(bad)?;
+    Ok((values, unchanged))
 }
 
 /// A JSON value as the property's type.
@@ -157,10 +167,7 @@ fn typed(p: Property, name: &str, v: &Value) -> Result<Scalar, ApiError> {
         // A value with no field set (Kiota sends `{}`, or every field null, for a null
         // it read) is no value, whatever the fields' facets say.
         (EdmType::Complex(_), Value::Object(m)) if m.values().all(Value::is_null) => Scalar::Null,
-        (EdmType::Complex(c), v) => Scalar::Json(
-            c.check(v)
-                .map_err(|why| bad(format!("The property '{name}' {why}.")))?,
-        ),
+        (EdmType::Complex(c), v) => Scalar::Json(c.check(v, name).map_err(bad)?),
         (EdmType::StringCollection, other) => {
             return Err(wrong_type(name, "an array of strings", other))
         }
@@ -169,46 +176,6 @@ fn typed(p: Property, name: &str, v: &Value) -> Result<Scalar, ApiError> {
 
 fn bad(message: String) -> ApiError {
     ApiError::BadRequest(message)
-}
-
-/// Refuses unknown and read-only properties and a mismatched `@odata.type`; other
-/// instance annotations (`@odata.context`, `x@odata.type`, …) carry no data and are ignored.
-fn check_properties(
-    shape: &EntityView,
-    body: &Map<String, Value>,
-    purpose: Purpose,
-) -> Result<(), ApiError> {
-    for (name, value) in body {
-        if name == "@odata.type" {
-            let expected = shape.qualified_type();
-            let given = value.as_str().unwrap_or_default();
-            if given.strip_prefix('#').unwrap_or(given) != expected {
-                return Err(bad(format!(
-                    "The @odata.type {value} does not match this collection's type; use \"#{expected}\" or leave it out."
-                )));
-            }
-            continue;
-        }
-        if name.contains('@') {
-            continue;
-        }
-        match shape.exact(name) {
-            Some(p) if purpose.writable(p) != Writable::No => {}
-            Some(_) => {
-                return Err(bad(format!(
-                    "The property '{name}' is read-only and cannot be set; {}.",
-                    what_is_writable(shape, purpose)
-                )))
-            }
-            None => {
-                return Err(bad(format!(
-                    "The property '{name}' does not exist on type '{}'. Make sure to only use property names that are defined by the type.",
-                    shape.qualified_type()
-                )))
-            }
-        }
-    }
-    Ok(())
 }
 
 /// "only partnerId and enableConnection can be given", from the description.
@@ -232,7 +199,7 @@ fn what_is_writable(shape: &EntityView, purpose: Purpose) -> String {
 fn wrong_type(name: &str, expected: &str, got: &Value) -> ApiError {
     bad(format!(
         "The property '{name}' must be {expected}, not {}.",
-        json_kind(got)
+        kind(got)
     ))
 }
 
@@ -307,9 +274,10 @@ mod tests {
         // handed on to be compared with the connection, but the status sentence.
         let u = parse_update(s, json!({"status": "healthy", "statusDetails": "words", "enableConnection": true, "partnerId": "198D7140-80BB-4843-8CC4-811377A49A92"}).as_object().unwrap()).unwrap();
         let names: Vec<&str> = u.unchanged.iter().map(|(p, _)| p.name).collect();
-        assert_eq!(names, ["connectionStatus", "partnerId"]);
+        // In the description's order.
+        assert_eq!(names, ["partnerId", "connectionStatus"]);
         assert_eq!(
-            u.unchanged[1].1,
+            u.unchanged[0].1,
             Scalar::Text("198d7140-80bb-4843-8cc4-811377a49a92".into())
         );
         let e = parse_update(

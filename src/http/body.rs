@@ -115,7 +115,7 @@ fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
         },
         Ok(other) => Err(ApiError::BadRequest(format!(
             "The request body must be a JSON object, not {}.",
-            json_kind(&other)
+            crate::json::fields::kind(&other)
         ))),
         Err(e) => Err(ApiError::BadRequest(format!(
             "The request body is not valid JSON: {e}."
@@ -149,18 +149,6 @@ pub fn check_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
         None => Err(ApiError::UnsupportedMediaType(
             "The request has no Content-Type header; send the body as application/json.".into(),
         )),
-    }
-}
-
-/// A JSON value's kind, for messages.
-pub fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a Boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

@@ -1,9 +1,13 @@
 //! The agent side of a partner connection: the agent a tenant configures, the rules
 //! a deployment's per-Cloud-PC results move by, and what an action report records.
 
-use super::schema::{ACTION_ERROR_CODE, ACTION_STATE, ACTION_TYPE, AUTHENTICATED_METHOD};
+use super::schema::{
+    ACTION_ERROR_CODE, ACTION_STATE, ACTION_TYPE, AGENT_SETTING_PROPERTY, AGENT_SHA256, AGENT_URL,
+    AUTHENTICATED_METHOD, AUTO_DEPLOYMENT_ENABLED, CLOUD_PC_IDS, INSTALL_PARAMETERS,
+};
+use crate::json::Fields;
 use chrono::{DateTime, Utc};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use uuid::Uuid;
 
 /// Most install parameters an agent setting may carry, and the longest one.
@@ -26,77 +30,31 @@ pub struct AgentSetting {
 }
 
 impl AgentSetting {
-    /// Validates the JSON a client sent; the error names the field and what it needs.
+    /// Validates the JSON a client sent as `agentSetting`; the error names the field
+    /// and what it needs.
     pub fn parse(value: &Value) -> Result<Self, String> {
-        let Value::Object(m) = value else {
-            return Err("'agentSetting' must be an object with agentUrl, agentSha256, installParameters and autoDeploymentEnabled.".into());
-        };
-        let known = [
-            "agentUrl",
-            "agentSha256",
-            "installParameters",
-            "autoDeploymentEnabled",
-        ];
-        if let Some(k) = m
-            .keys()
-            .find(|k| !k.starts_with('@') && !known.contains(&k.as_str()))
-        {
-            return Err(format!(
-                "'agentSetting' has no field '{k}'; it has {}.",
-                known.join(", ")
-            ));
-        }
-        let agent_url = agent_url(m)?;
-        let agent_sha256 = match m.get("agentSha256") {
-            Some(Value::String(s)) if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) => {
-                s.clone()
-            }
-            Some(Value::String(s)) => {
+        let mut f = Fields::of(value, AGENT_SETTING_PROPERTY)?;
+        let agent_url = agent_url(&mut f)?;
+        let agent_sha256 = match f.str(AGENT_SHA256)? {
+            Some(s) if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) => s.to_owned(),
+            Some(s) => {
                 return Err(format!(
-                    "'agentSetting.agentSha256' must be the installer's SHA-256 as 64 hexadecimal digits; '{s}' has {} characters{}.",
+                    "{} must be the installer's SHA-256 as 64 hexadecimal digits; '{s}' has {} characters{}.",
+                    f.name(AGENT_SHA256),
                     s.chars().count(),
                     if s.bytes().all(|b| b.is_ascii_hexdigit()) { "" } else { " and characters that are not hexadecimal digits" }
                 ))
             }
-            None | Some(Value::Null) => {
-                return Err("'agentSetting.agentSha256' is required: the installer's SHA-256 as 64 hexadecimal digits.".into())
-            }
-            Some(_) => return Err("'agentSetting.agentSha256' must be a string of 64 hexadecimal digits.".into()),
-        };
-        let install_parameters = match m.get("installParameters") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(items)) => {
-                if items.len() > MAX_PARAMETERS {
-                    return Err(format!(
-                        "'agentSetting.installParameters' has {} items; at most {MAX_PARAMETERS} are accepted.",
-                        items.len()
-                    ));
-                }
-                items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, p)| match p {
-                        Value::String(s) if s.len() <= MAX_PARAMETER_LEN => Ok(s.clone()),
-                        Value::String(_) => Err(format!(
-                            "'agentSetting.installParameters[{i}]' is longer than {MAX_PARAMETER_LEN} bytes."
-                        )),
-                        _ => Err(format!(
-                            "'agentSetting.installParameters[{i}]' must be a string."
-                        )),
-                    })
-                    .collect::<Result<_, _>>()?
-            }
-            Some(_) => {
-                return Err("'agentSetting.installParameters' must be an array of strings.".into())
+            None => {
+                return Err(f.missing(
+                    AGENT_SHA256,
+                    "the installer's SHA-256 as 64 hexadecimal digits",
+                ))
             }
         };
-        let auto_deployment_enabled = match m.get("autoDeploymentEnabled") {
-            None | Some(Value::Null) => false,
-            Some(Value::Bool(b)) => *b,
-            Some(_) => {
-                return Err("'agentSetting.autoDeploymentEnabled' must be true or false.".into())
-            }
-        };
+        let install_parameters = install_parameters(&mut f)?;
+        let auto_deployment_enabled = f.bool(AUTO_DEPLOYMENT_ENABLED)?.unwrap_or(false);
+        f.finish()?;
         Ok(AgentSetting {
             agent_url,
             agent_sha256,
@@ -108,10 +66,10 @@ impl AgentSetting {
     /// The stored and rendered form, fields in schema order.
     pub fn to_json(&self) -> Value {
         json!({
-            "agentUrl": self.agent_url,
-            "agentSha256": self.agent_sha256,
-            "installParameters": self.install_parameters,
-            "autoDeploymentEnabled": self.auto_deployment_enabled,
+            AGENT_URL: self.agent_url,
+            AGENT_SHA256: self.agent_sha256,
+            INSTALL_PARAMETERS: self.install_parameters,
+            AUTO_DEPLOYMENT_ENABLED: self.auto_deployment_enabled,
         })
     }
 
@@ -126,50 +84,69 @@ impl AgentSetting {
     }
 }
 
-fn agent_url(m: &Map<String, Value>) -> Result<String, String> {
-    let s = match m.get("agentUrl") {
-        Some(Value::String(s)) => s,
-        None | Some(Value::Null) => {
-            return Err(
-                "'agentSetting.agentUrl' is required: the https URL of the agent's installer."
-                    .into(),
-            )
-        }
-        Some(_) => {
-            return Err("'agentSetting.agentUrl' must be a string holding an https URL.".into())
-        }
-    };
+fn agent_url(f: &mut Fields) -> Result<String, String> {
+    let name = f.name(AGENT_URL);
+    let s = f
+        .str(AGENT_URL)?
+        .ok_or_else(|| f.missing(AGENT_URL, "the https URL of the agent's installer"))?;
     if s.len() > MAX_URL_LEN {
-        return Err(format!(
-            "'agentSetting.agentUrl' is longer than {MAX_URL_LEN} characters."
-        ));
+        return Err(format!("{name} is longer than {MAX_URL_LEN} characters."));
     }
     match url::Url::parse(s) {
-        Ok(u) if u.scheme() == "https" && u.host().is_some() => Ok(s.clone()),
+        Ok(u) if u.scheme() == "https" && u.host().is_some() => Ok(s.to_owned()),
         Ok(u) => Err(format!(
-            "'agentSetting.agentUrl' must be an https URL; '{s}' uses {}.",
+            "{name} must be an https URL; '{s}' uses {}.",
             if u.host().is_none() { "no host".to_owned() } else { format!("'{}'", u.scheme()) }
         )),
         Err(_) => Err(format!(
-            "'agentSetting.agentUrl' must be an https URL such as https://partner.example/agent.msi; '{s}' is not a URL."
+            "{name} must be an https URL such as https://partner.example/agent.msi; '{s}' is not a URL."
         )),
     }
 }
 
-/// The Cloud PCs a deployment names: 1 to [`MAX_CLOUD_PCS`] distinct GUIDs.
-pub fn parse_cloud_pc_ids(value: Option<&Value>) -> Result<Vec<Uuid>, String> {
-    let items = match value {
+fn install_parameters(f: &mut Fields) -> Result<Vec<String>, String> {
+    let name = f.name(INSTALL_PARAMETERS);
+    let items = match f.value(INSTALL_PARAMETERS) {
+        None => return Ok(Vec::new()),
         Some(Value::Array(items)) => items,
-        None | Some(Value::Null) => {
-            return Err(
-                "'cloudPcIds' is required: an array of 1 to 50 Cloud PC ids (GUIDs).".into(),
-            )
-        }
-        Some(_) => return Err("'cloudPcIds' must be an array of Cloud PC ids (GUIDs).".into()),
+        Some(other) => return Err(f.wrong(INSTALL_PARAMETERS, "an array of strings", other)),
     };
+    if items.len() > MAX_PARAMETERS {
+        return Err(format!(
+            "{name} has {} items; at most {MAX_PARAMETERS} are accepted.",
+            items.len()
+        ));
+    }
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, p)| match p {
+            Value::String(s) if s.len() <= MAX_PARAMETER_LEN => Ok(s.clone()),
+            Value::String(_) => Err(format!(
+                "'{}' is longer than {MAX_PARAMETER_LEN} bytes.",
+                f.item(INSTALL_PARAMETERS, i)
+            )),
+            _ => Err(format!(
+                "'{}' must be a string.",
+                f.item(INSTALL_PARAMETERS, i)
+            )),
+        })
+        .collect()
+}
+
+/// The Cloud PCs a deployment names, as `cloudPcIds`: 1 to [`MAX_CLOUD_PCS`]
+/// distinct GUIDs.
+pub fn parse_cloud_pc_ids(f: &mut Fields) -> Result<Vec<Uuid>, String> {
+    let name = f.name(CLOUD_PC_IDS);
+    let items = f.array(CLOUD_PC_IDS)?.ok_or_else(|| {
+        f.missing(
+            CLOUD_PC_IDS,
+            &format!("an array of 1 to {MAX_CLOUD_PCS} Cloud PC ids (GUIDs)"),
+        )
+    })?;
     if items.is_empty() || items.len() > MAX_CLOUD_PCS {
         return Err(format!(
-            "'cloudPcIds' holds {} ids; give from 1 to {MAX_CLOUD_PCS}.",
+            "{name} holds {} ids; give from 1 to {MAX_CLOUD_PCS}.",
             items.len()
         ));
     }
@@ -178,9 +155,14 @@ pub fn parse_cloud_pc_ids(value: Option<&Value>) -> Result<Vec<Uuid>, String> {
         let id = item
             .as_str()
             .and_then(|s| Uuid::try_parse(s.trim()).ok())
-            .ok_or_else(|| format!("'cloudPcIds[{i}]' must be a GUID such as 198d7140-80bb-4843-8cc4-811377a49a92."))?;
+            .ok_or_else(|| {
+                format!(
+                    "'{}' must be a GUID such as 198d7140-80bb-4843-8cc4-811377a49a92.",
+                    f.item(CLOUD_PC_IDS, i)
+                )
+            })?;
         if ids.contains(&id) {
-            return Err(format!("'cloudPcIds' names {id} more than once."));
+            return Err(format!("{name} names {id} more than once."));
         }
         ids.push(id);
     }
@@ -290,13 +272,20 @@ mod tests {
         assert!(err(json!({"agentUrl": "https://x.example/a", "agentSha256": SHA, "autoDeploymentEnabled": "yes"})).contains("true or false"));
         assert!(
             err(json!({"agentUrl": "https://x.example/a", "agentSha256": SHA, "colour": 1}))
-                .contains("'colour'")
+                .contains("'agentSetting.colour' is not understood")
         );
         assert!(err(json!("x")).contains("must be an object"));
     }
 
     #[test]
     fn cloud_pc_ids_are_one_to_fifty_distinct_guids() {
+        let parse_cloud_pc_ids = |ids: Option<&Value>| {
+            let body = match ids {
+                Some(ids) => json!({ "cloudPcIds": ids }),
+                None => json!({}),
+            };
+            super::parse_cloud_pc_ids(&mut Fields::of(&body, "body").unwrap())
+        };
         let g = Uuid::new_v4();
         assert_eq!(parse_cloud_pc_ids(Some(&json!([g]))).unwrap(), vec![g]);
         assert!(parse_cloud_pc_ids(Some(&json!([])))

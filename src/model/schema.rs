@@ -15,27 +15,35 @@ pub static STATUS: EnumType = EnumType {
     unknown_future_value: Some(999),
 };
 
+/// The agent setting's fields, as its description and its reader name them.
+pub const AGENT_URL: &str = "agentUrl";
+pub const AGENT_SHA256: &str = "agentSha256";
+pub const INSTALL_PARAMETERS: &str = "installParameters";
+pub const AUTO_DEPLOYMENT_ENABLED: &str = "autoDeploymentEnabled";
+/// `deployAgent`'s parameter.
+pub const CLOUD_PC_IDS: &str = "cloudPcIds";
+
 /// `cloudPcExternalPartnerAgentSetting`: the partner agent a tenant configures.
 pub static AGENT_SETTING: ComplexType = ComplexType {
     name: "cloudPcExternalPartnerAgentSetting",
     fields: &[
         FieldDef {
-            name: "agentUrl",
+            name: AGENT_URL,
             edm: EdmType::String,
             nullable: true,
         },
         FieldDef {
-            name: "agentSha256",
+            name: AGENT_SHA256,
             edm: EdmType::String,
             nullable: true,
         },
         FieldDef {
-            name: "installParameters",
+            name: INSTALL_PARAMETERS,
             edm: EdmType::StringCollection,
             nullable: false,
         },
         FieldDef {
-            name: "autoDeploymentEnabled",
+            name: AUTO_DEPLOYMENT_ENABLED,
             edm: EdmType::Boolean,
             nullable: true,
         },
@@ -450,13 +458,13 @@ pub static PARTNER_OPERATIONS: [Operation; 4] = [
     Operation {
         name: "configureAgent",
         is_action: true,
-        parameters: &[("agentSetting", EdmType::Complex(&AGENT_SETTING))],
+        parameters: &[(AGENT_SETTING_PROPERTY, EdmType::Complex(&AGENT_SETTING))],
         returns: None,
     },
     Operation {
         name: "deployAgent",
         is_action: true,
-        parameters: &[("cloudPcIds", EdmType::StringCollection)],
+        parameters: &[(CLOUD_PC_IDS, EdmType::StringCollection)],
         returns: Some(Returns::String),
     },
     Operation {

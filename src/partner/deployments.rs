@@ -2,10 +2,11 @@
 //! progress on each Cloud PC.
 
 use crate::connections::agent::ResultUpdate;
-use crate::http::body::{json_kind, JsonObject};
+use crate::http::body::JsonObject;
 use crate::http::extract::{PartnerCaller, ServiceRoot};
 use crate::http::respond::GraphJson;
 use crate::http::ApiError;
+use crate::json::Fields;
 use crate::model::agent::{error_code_value, state_value, MAX_CLOUD_PCS};
 use crate::model::schema::{ACTION_ERROR_CODE, ACTION_RESULTS, ACTION_STATE};
 use crate::odata::query;
@@ -117,103 +118,84 @@ fn bad(message: String) -> ApiError {
 
 /// The body of a progress report: 1 to 50 distinct Cloud PCs, each a forward state.
 fn parse_results(body: &Map<String, Value>) -> Result<Vec<ResultUpdate>, ApiError> {
-    if let Some(k) = body.keys().find(|k| !k.starts_with('@') && *k != "results") {
+    let mut fields = Fields::new(body);
+    let items = fields.array("results").map_err(bad)?.ok_or_else(|| {
+        bad(fields.missing(
+            "results",
+            "[{\"cloudPcId\": \"…\", \"state\": \"running\"}]",
+        ))
+    })?;
+    fields.finish().map_err(bad)?;
+    if items.is_empty() || items.len() > MAX_CLOUD_PCS {
         return Err(bad(format!(
-            "The property '{k}' is not understood here; send {{\"results\": [...]}}."
+            "'results' holds {} items; report from 1 to {MAX_CLOUD_PCS} Cloud PCs at a time.",
+            items.len()
         )));
     }
-    let items = match body.get("results") {
-        Some(Value::Array(items)) if !items.is_empty() && items.len() <= MAX_CLOUD_PCS => items,
-        Some(Value::Array(items)) => {
-            return Err(bad(format!(
-                "'results' holds {} items; report from 1 to {MAX_CLOUD_PCS} Cloud PCs at a time.",
-                items.len()
-            )))
-        }
-        Some(other) => {
-            return Err(bad(format!(
-                "'results' must be an array, not {}.",
-                json_kind(other)
-            )))
-        }
-        None => {
-            return Err(bad(
-                "'results' is required: [{\"cloudPcId\": \"…\", \"state\": \"running\"}].".into(),
-            ))
-        }
-    };
     let mut out: Vec<ResultUpdate> = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        let at = format!("results[{i}]");
-        let Value::Object(m) = item else {
-            return Err(bad(format!("'{at}' must be an object.")));
-        };
-        if let Some(k) = m
-            .keys()
-            .find(|k| !["cloudPcId", "state", "errorCode", "errorMessage"].contains(&k.as_str()))
-        {
+        let update = parse_result(&format!("results[{i}]"), item).map_err(bad)?;
+        if out.iter().any(|u| u.cloud_pc_id == update.cloud_pc_id) {
             return Err(bad(format!(
-                "'{at}.{k}' is not understood; give cloudPcId, state, errorCode and errorMessage."
+                "Cloud PC {} is reported more than once.",
+                update.cloud_pc_id
             )));
         }
-        let cloud_pc_id = m
-            .get("cloudPcId")
-            .and_then(Value::as_str)
-            .and_then(|s| Uuid::try_parse(s.trim()).ok())
-            .ok_or_else(|| {
-                bad(format!(
-                    "'{at}.cloudPcId' must be the GUID of a Cloud PC in the deployment."
-                ))
-            })?
-            .to_string();
-        if out.iter().any(|u| u.cloud_pc_id == cloud_pc_id) {
-            return Err(bad(format!(
-                "Cloud PC {cloud_pc_id} is reported more than once."
-            )));
-        }
-        let state = m
-            .get("state")
-            .and_then(Value::as_str)
-            .and_then(state_value)
-            .ok_or_else(|| {
-                bad(format!(
-                    "'{at}.state' must be one of {}.",
-                    ACTION_STATE.members.join(", ")
-                ))
-            })?;
-        let error_code = match m.get("errorCode") {
-            None | Some(Value::Null) => error_code_value("none").unwrap_or(0),
-            Some(v) => v.as_str().and_then(error_code_value).ok_or_else(|| {
-                bad(format!(
-                    "'{at}.errorCode' must be one of {}.",
-                    ACTION_ERROR_CODE.members.join(", ")
-                ))
-            })?,
-        };
-        let error_message = match m.get("errorMessage") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) if s.len() <= 4096 => Some(s.clone()),
-            Some(Value::String(_)) => {
-                return Err(bad(format!(
-                    "'{at}.errorMessage' is longer than 4096 bytes."
-                )))
-            }
-            Some(other) => {
-                return Err(bad(format!(
-                    "'{at}.errorMessage' must be a string, not {}.",
-                    json_kind(other)
-                )))
-            }
-        };
-        out.push(ResultUpdate {
-            cloud_pc_id,
-            state,
-            error_code,
-            error_message,
-        });
+        out.push(update);
     }
     Ok(out)
 }
+
+/// One Cloud PC's progress, `at` its place in the body.
+fn parse_result(at: &str, item: &Value) -> Result<ResultUpdate, String> {
+    let mut m = Fields::of(item, at)?;
+    let cloud_pc_id = m
+        .str("cloudPcId")?
+        .and_then(|s| Uuid::try_parse(s.trim()).ok())
+        .ok_or_else(|| {
+            format!(
+                "{} must be the GUID of a Cloud PC in the deployment.",
+                m.name("cloudPcId")
+            )
+        })?
+        .to_string();
+    let state = m.str("state")?.and_then(state_value).ok_or_else(|| {
+        format!(
+            "{} must be one of {}.",
+            m.name("state"),
+            ACTION_STATE.members.join(", ")
+        )
+    })?;
+    let error_code = match m.str("errorCode")? {
+        None => error_code_value("none").unwrap_or(0),
+        Some(code) => error_code_value(code).ok_or_else(|| {
+            format!(
+                "{} must be one of {}.",
+                m.name("errorCode"),
+                ACTION_ERROR_CODE.members.join(", ")
+            )
+        })?,
+    };
+    let error_message = match m.str("errorMessage")? {
+        Some(s) if s.len() > MAX_ERROR_MESSAGE => {
+            return Err(format!(
+                "{} is longer than {MAX_ERROR_MESSAGE} bytes.",
+                m.name("errorMessage")
+            ))
+        }
+        s => s.map(str::to_owned),
+    };
+    m.finish()?;
+    Ok(ResultUpdate {
+        cloud_pc_id,
+        state,
+        error_code,
+        error_message,
+    })
+}
+
+/// Longest error message a partner may report for one Cloud PC.
+const MAX_ERROR_MESSAGE: usize = 4096;
 
 #[cfg(test)]
 mod tests {

@@ -5,15 +5,15 @@
 pub mod deployments;
 mod doc;
 
-use crate::http::body::{json_kind, OptionalJsonObject};
+use crate::http::body::OptionalJsonObject;
 use crate::http::extract::PartnerCaller;
 use crate::http::routes::{Endpoint, Routes};
 use crate::http::ApiError;
+use crate::json::Fields;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value};
 
 /// `/partner/v1/…`
 pub fn routes() -> Routes<AppState> {
@@ -45,7 +45,7 @@ async fn heartbeat(
     OptionalJsonObject(body): OptionalJsonObject,
 ) -> Result<StatusCode, ApiError> {
     if let Some(body) = body {
-        refuse_unknown(&body, &[])?;
+        Fields::new(&body).finish().map_err(ApiError::BadRequest)?;
     }
     app.connections
         .heartbeat(partner.tenant, partner.partner_id)
@@ -62,8 +62,10 @@ async fn sync(
     let reported = match body {
         None => None,
         Some(body) => {
-            refuse_unknown(&body, &["syncDateTime"])?;
-            sync_time(body.get("syncDateTime"))?
+            let mut fields = Fields::new(&body);
+            let at = sync_time(&mut fields)?;
+            fields.finish().map_err(ApiError::BadRequest)?;
+            at
         }
     };
     app.connections
@@ -72,56 +74,40 @@ async fn sync(
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn refuse_unknown(body: &Map<String, Value>, known: &[&str]) -> Result<(), ApiError> {
-    match body
-        .keys()
-        .find(|k| !k.starts_with('@') && !known.contains(&k.as_str()))
-    {
-        Some(k) => Err(ApiError::BadRequest(format!(
-            "The property '{k}' is not understood here; {}.",
-            if known.is_empty() {
-                "a heartbeat takes no properties".to_owned()
-            } else {
-                format!("accepted: {}", known.join(", "))
-            }
-        ))),
-        None => Ok(()),
-    }
-}
-
 /// `syncDateTime`: absent or null (now), or RFC 3339 with an offset.
-fn sync_time(value: Option<&Value>) -> Result<Option<DateTime<Utc>>, ApiError> {
-    match value {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => DateTime::parse_from_rfc3339(s.trim())
-            .map(|t| Some(t.with_timezone(&Utc)))
-            .map_err(|_| {
-                ApiError::BadRequest(format!(
-                    "The property 'syncDateTime' value '{s}' is not a date-time with a time zone, such as 2026-11-23T10:00:00Z."
-                ))
-            }),
-        Some(other) => Err(ApiError::BadRequest(format!(
-            "The property 'syncDateTime' must be a string such as 2026-11-23T10:00:00Z, not {}.",
-            json_kind(other)
-        ))),
-    }
+fn sync_time(fields: &mut Fields) -> Result<Option<DateTime<Utc>>, ApiError> {
+    let field = "syncDateTime";
+    let Some(s) = fields.str(field).map_err(ApiError::BadRequest)? else {
+        return Ok(None);
+    };
+    DateTime::parse_from_rfc3339(s.trim())
+        .map(|t| Some(t.with_timezone(&Utc)))
+        .map_err(|_| {
+            ApiError::BadRequest(format!(
+                "{} value '{s}' is not a date-time with a time zone, such as 2026-11-23T10:00:00Z.",
+                fields.name(field)
+            ))
+        })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::TimeZone;
-    use serde_json::json;
+    use serde_json::{json, Map, Value};
 
     #[test]
     fn sync_times_are_parsed_with_their_zone() {
-        let at = |v: Value| sync_time(Some(&v));
+        let at = |v: Value| {
+            let body = json!({ "syncDateTime": v });
+            sync_time(&mut Fields::new(body.as_object().unwrap()))
+        };
         assert_eq!(
             at(json!("2026-11-23T11:30:00+02:00")).unwrap(),
             Some(Utc.with_ymd_and_hms(2026, 11, 23, 9, 30, 0).unwrap())
         );
         assert_eq!(at(Value::Null).unwrap(), None);
-        assert_eq!(sync_time(None).unwrap(), None);
+        assert_eq!(sync_time(&mut Fields::new(&Map::new())).unwrap(), None);
         assert!(at(json!("2026-11-23 09:00")).is_err());
         assert!(at(json!("2026-11-23T09:00:00")).is_err(), "no zone");
         assert!(at(json!("yesterday")).is_err());

@@ -138,7 +138,10 @@ async fn configure_checks_every_field_and_the_caller() {
     for (body, needle) in [
         (json!({}), "'agentSetting' is required"),
         (json!({"agentSetting": "x"}), "must be an object"),
-        (json!({"agentSetting": setting(), "extra": 1}), "'extra'"),
+        (
+            json!({"agentSetting": setting(), "extra": 1}),
+            "The parameter 'extra' is not a parameter of this action",
+        ),
         (
             with("agentUrl", json!("http://partner.example/a.msi")),
             "https URL",
@@ -152,7 +155,10 @@ async fn configure_checks_every_field_and_the_caller() {
             "installParameters[0]",
         ),
         (with("autoDeploymentEnabled", json!("yes")), "true or false"),
-        (with("colour", json!("red")), "'colour'"),
+        (
+            with("colour", json!("red")),
+            "'agentSetting.colour' is not understood",
+        ),
     ] {
         let msg = error_message(
             post(&s, &path, &tok, body.clone()).await,

@@ -310,3 +310,112 @@ async fn patch_rejects_each_bad_body_and_changes_nothing() {
             .unwrap()
     );
 }
+
+/// One rule for every request body, whichever API reads it: a key holding `@` is an
+/// OData annotation and carries no data, so it is ignored; any other key nothing
+/// reads is a 400 that names it.
+#[tokio::test]
+async fn every_body_ignores_annotations_and_names_an_unknown_field() {
+    let s = test_server!(|c| c.dev.enabled = true);
+    let admin = s.admin(TENANT_A);
+    let partner_id = Uuid::new_v4();
+    let id = s.create_id(&admin, partner_id, true).await;
+    let partner = s.partner(TENANT_A, partner_id);
+    let set = "/beta/deviceManagement/virtualEndpoint/externalPartners";
+    let annotated = [
+        (
+            set.to_owned(),
+            admin.clone(),
+            json!({"partnerId": Uuid::new_v4(), "enableConnection": true, "@odata.context": "x", "partnerId@odata.type": "#String"}),
+        ),
+        (
+            "/partner/v1/heartbeat".to_owned(),
+            partner.clone(),
+            json!({"@odata.type": "#heartbeat"}),
+        ),
+        (
+            "/partner/v1/sync".to_owned(),
+            partner.clone(),
+            json!({"@odata.type": "#sync"}),
+        ),
+        (
+            "/dev/v1/clock".to_owned(),
+            admin.clone(),
+            json!({"advance": "1m", "@odata.type": "#clock"}),
+        ),
+        (
+            "/dev/v1/seed".to_owned(),
+            admin.clone(),
+            json!({"connections": [{"partnerId": Uuid::new_v4(), "@note": "x"}], "@odata.type": "#seed"}),
+        ),
+    ];
+    for (path, tok, body) in annotated {
+        let res = s.post_json(&path, &tok, &body).await;
+        assert!(res.status().is_success(), "{path} {body}: {}", res.status());
+    }
+    let unknown = [
+        (
+            set.to_owned(),
+            admin.clone(),
+            json!({"partnerId": Uuid::new_v4(), "enableConnection": true, "colour": 1}),
+            "'colour' does not exist",
+        ),
+        (
+            format!("{set}/{id}/deployAgent"),
+            admin.clone(),
+            json!({"cloudPcIds": [Uuid::new_v4()], "colour": 1}),
+            "'colour' is not a parameter",
+        ),
+        (
+            "/partner/v1/heartbeat".to_owned(),
+            partner.clone(),
+            json!({"colour": 1}),
+            "'colour' is not understood here; give no fields",
+        ),
+        (
+            "/partner/v1/sync".to_owned(),
+            partner.clone(),
+            json!({"colour": 1}),
+            "'colour' is not understood here; give syncDateTime",
+        ),
+        (
+            format!("/partner/v1/deployments/{}/results", Uuid::new_v4()),
+            partner.clone(),
+            json!({"results": [], "colour": 1}),
+            "'colour' is not understood",
+        ),
+        (
+            "/dev/v1/clock".to_owned(),
+            admin.clone(),
+            json!({"advance": "1m", "colour": 1}),
+            "'colour' is not understood",
+        ),
+        (
+            "/dev/v1/seed".to_owned(),
+            admin.clone(),
+            json!({"connections": [{"partnerId": Uuid::new_v4(), "colour": 1}]}),
+            "'connections[0].colour' is not understood",
+        ),
+        (
+            "/dev/v1/faults".to_owned(),
+            admin.clone(),
+            json!({"errorRate": 0.5, "colour": 1}),
+            "'colour' is not understood",
+        ),
+        (
+            "/dev/v1/partners".to_owned(),
+            admin.clone(),
+            json!({"partnerId": partner_id, "colour": 1}),
+            "'colour' is not understood",
+        ),
+    ];
+    for (path, tok, body, needle) in unknown {
+        let msg = error_message(
+            s.post_json(&path, &tok, &body).await,
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+        )
+        .await;
+        assert!(msg.contains(needle), "{path} {body}: {msg}");
+    }
+}

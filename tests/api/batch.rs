@@ -199,6 +199,22 @@ async fn an_invalid_envelope_is_a_400_for_the_whole_batch() {
             json!({"requests": [{"id": "1", "method": "HEAD", "url": REL_SET}]}),
             "'HEAD'",
         ),
+        (
+            json!({"requests": [item("1")], "atomic": true}),
+            "unknown property 'atomic'",
+        ),
+        (
+            json!({"requests": [{"id": "1", "method": "GET", "url": REL_SET, "retries": 2}]}),
+            "unknown property 'requests[0].retries'",
+        ),
+        (
+            json!({"requests": [{"id": 1, "method": "GET", "url": REL_SET}]}),
+            "'requests[0].id' must be a string, not a number",
+        ),
+        (
+            json!({"requests": [{"id": "1", "method": "GET", "url": REL_SET, "headers": []}]}),
+            "'requests[0].headers' must be an object, not an array",
+        ),
     ];
     for (body, needle) in cases {
         let msg = error_message(
