@@ -10,7 +10,7 @@
 use crate::auth::{
     mint_local_token, parse_tenant, MintRequest, TenantName, TokenKind, READ_WRITE_ALL,
 };
-use crate::http::extract::ServiceRoot;
+use crate::http::extract::ServiceOrigin;
 use crate::http::routes::{Endpoint, Routes};
 use crate::state::AppState;
 use axum::extract::rejection::FormRejection;
@@ -203,17 +203,14 @@ fn single_tenant(raw: &str) -> Result<Uuid, OAuthError> {
     }
 }
 
-/// The authority's origin as the client addressed it (`https://login.microsoftonline.com`
-/// through the proxy, the service's own address otherwise), and the tenant segment
-/// its endpoints carry: the GUID, or the multi-tenant name.
-fn authority(root: &str, tenant: TenantName) -> (String, String) {
-    // The service root ends in /beta; the authority is the origin before it.
-    let origin = root.strip_suffix("/beta").unwrap_or(root).to_owned();
-    let segment = match tenant {
+/// The tenant segment the authority's endpoints carry: the GUID, or the
+/// multi-tenant name. (Their origin is the one the client addressed:
+/// `https://login.microsoftonline.com` through the proxy, the service's own otherwise.)
+fn tenant_segment(tenant: TenantName) -> String {
+    match tenant {
         TenantName::Tenant(id) => id.to_string(),
         TenantName::Multi(m) => m.to_owned(),
-    };
-    (origin, segment)
+    }
 }
 
 /// The issuer's tenant part: the GUID, or Entra's `{tenantid}` placeholder.
@@ -228,10 +225,10 @@ fn issuer_tenant(tenant: TenantName) -> String {
 /// the client asked, so the next calls come back the same way.
 async fn openid_configuration_v2(
     Path(raw): Path<String>,
-    ServiceRoot(root): ServiceRoot,
+    ServiceOrigin(origin): ServiceOrigin,
 ) -> Result<Json<serde_json::Value>, OAuthError> {
     let tenant = tenant_name(&raw)?;
-    let (origin, segment) = authority(&root, tenant);
+    let segment = tenant_segment(tenant);
     let base = format!("{origin}/{segment}");
     Ok(Json(json!({
         "token_endpoint": format!("{base}/oauth2/v2.0/token"),
@@ -255,10 +252,10 @@ async fn openid_configuration_v2(
 /// `GET /{tenant}/.well-known/openid-configuration`: the v1 endpoints.
 async fn openid_configuration_v1(
     Path(raw): Path<String>,
-    ServiceRoot(root): ServiceRoot,
+    ServiceOrigin(origin): ServiceOrigin,
 ) -> Result<Json<serde_json::Value>, OAuthError> {
     let tenant = tenant_name(&raw)?;
-    let (origin, segment) = authority(&root, tenant);
+    let segment = tenant_segment(tenant);
     let base = format!("{origin}/{segment}");
     Ok(Json(json!({
         "token_endpoint": format!("{base}/oauth2/token"),
@@ -294,7 +291,7 @@ async fn keys(
 /// that host is the only one in the metadata, so MSAL keeps calling it.
 async fn instance_discovery(
     Path(raw): Path<String>,
-    ServiceRoot(root): ServiceRoot,
+    ServiceOrigin(origin): ServiceOrigin,
     RawQuery(query): RawQuery,
 ) -> Result<Json<serde_json::Value>, OAuthError> {
     tenant_name(&raw)?;
@@ -318,7 +315,7 @@ async fn instance_discovery(
         .unwrap_or("common");
     let tenant = tenant_name(tenant)?;
     let v2 = segments.any(|s| s == "v2.0");
-    let (origin, segment) = authority(&root, tenant);
+    let segment = tenant_segment(tenant);
     let host = origin
         .split_once("://")
         .map_or(origin.as_str(), |(_, h)| h)

@@ -70,3 +70,37 @@ pub fn described(
     }
     m
 }
+
+/// A page of described rows, as Graph writes a collection: `@odata.context` when
+/// given, `@odata.count` when asked for, `value`, and `@odata.nextLink` when there is
+/// more. (Entities have their own hand-written page, on the hot path.)
+pub struct RowsPage<'a> {
+    pub view: &'a EntityView,
+    pub rows: &'a [Values],
+    pub select: Option<&'a [Property]>,
+    pub context: Option<String>,
+    pub count: Option<u64>,
+    pub next_link: Option<String>,
+}
+
+impl RowsPage<'_> {
+    pub fn to_json(&self) -> Value {
+        let mut body = Map::new();
+        if let Some(context) = &self.context {
+            body.insert("@odata.context".into(), Value::String(context.clone()));
+        }
+        if let Some(n) = self.count {
+            body.insert("@odata.count".into(), Value::from(n));
+        }
+        let items = self
+            .rows
+            .iter()
+            .map(|values| Value::Object(described(self.view, values, self.select)))
+            .collect();
+        body.insert("value".into(), Value::Array(items));
+        if let Some(link) = &self.next_link {
+            body.insert("@odata.nextLink".into(), Value::String(link.clone()));
+        }
+        Value::Object(body)
+    }
+}

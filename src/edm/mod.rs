@@ -243,6 +243,14 @@ pub struct EntityView {
 }
 
 impl EntityView {
+    /// The 404 for an id this view's set does not hold, worded from the view.
+    pub fn no_such(&self, id: &dyn std::fmt::Display) -> String {
+        format!(
+            "No {} with id '{id}' exists in this tenant's {}.",
+            self.type_name, self.set_name
+        )
+    }
+
     /// `microsoft.graph.<type name>`
     pub fn qualified_type(&self) -> String {
         format!("{NAMESPACE}.{}", self.type_name)

@@ -2,12 +2,16 @@
 //! and `deployAgent`, and the bound functions `retrieveDeployAgentActionResults` and
 //! `retrieveActionReports`.
 
-use super::options::NoOptions;
+use super::options::{NoOptions, View};
 use crate::connections::agent::Actor;
 use crate::connections::agent::{ResultScope, Rows};
+use crate::edm::json::RowsPage;
 use crate::edm::EntityView;
 use crate::http::body::JsonObject;
-use crate::http::extract::{DelegatedReadWrite, GraphCaller, Key, Read, ServiceRoot};
+use crate::http::error::InView;
+use crate::http::extract::{
+    DelegatedReadWrite, GraphCaller, Key, Read, ServiceOrigin, ServiceRoot,
+};
 use crate::http::respond::{Collection, GraphJson};
 use crate::http::ApiError;
 use crate::json::Fields;
@@ -18,7 +22,7 @@ use crate::odata::{query, CollectionQuery};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
-use serde_json::{json, Map, Value};
+use serde_json::json;
 
 fn actor(caller: &crate::auth::Caller) -> Actor {
     Actor {
@@ -50,6 +54,7 @@ fn bad_parameter(why: String) -> ApiError {
 /// `POST …/externalPartners/{id}/configureAgent`
 pub async fn configure_agent(
     caller: GraphCaller<DelegatedReadWrite>,
+    View(entity): View,
     _: NoOptions,
     Key(id): Key,
     State(app): State<AppState>,
@@ -66,13 +71,15 @@ pub async fn configure_agent(
     parameters_only(params)?;
     app.connections
         .configure_agent(caller.tenant(), id, &setting, &actor(&caller))
-        .await?;
+        .await
+        .in_view(entity)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST …/externalPartners/{id}/deployAgent`: `{"value": "<activity id>"}`.
 pub async fn deploy_agent(
     caller: GraphCaller<DelegatedReadWrite>,
+    View(entity): View,
     _: NoOptions,
     Key(id): Key,
     ServiceRoot(root): ServiceRoot,
@@ -85,7 +92,8 @@ pub async fn deploy_agent(
     let activity = app
         .connections
         .deploy_agent(caller.tenant(), id, &cloud_pcs, &actor(&caller))
-        .await?;
+        .await
+        .in_view(entity)?;
     Ok(GraphJson(
         StatusCode::OK,
         json!({
@@ -98,24 +106,22 @@ pub async fn deploy_agent(
 /// `GET …/externalPartners/{id}/{function}`: the two bound functions.
 pub async fn call_function(
     caller: GraphCaller<Read>,
+    View(entity): View,
     Path((id, call)): Path<(String, String)>,
-    ServiceRoot(root): ServiceRoot,
+    origin: ServiceOrigin,
     uri: Uri,
     State(app): State<AppState>,
 ) -> Result<Collection, ApiError> {
     let function = FunctionCall::parse(&call, uri.query())?;
-    let id = uuid::Uuid::try_parse(&id).map_err(|_| {
-        ApiError::NotFound(format!(
-            "No external partner connection with id '{id}' exists in this tenant."
-        ))
-    })?;
+    let id = uuid::Uuid::try_parse(&id).map_err(|_| ApiError::NotFound(entity.no_such(&id)))?;
     let (view, q, rows) = match function {
         FunctionCall::ActionResults(scope) => {
             let q = query::parse_collection(uri.query(), &ACTION_RESULTS, None)?;
             let rows = app
                 .connections
                 .action_results(caller.tenant(), id, &scope, &q)
-                .await?;
+                .await
+                .in_view(entity)?;
             (&ACTION_RESULTS, q, rows)
         }
         FunctionCall::ActionReports => {
@@ -123,11 +129,12 @@ pub async fn call_function(
             let rows = app
                 .connections
                 .action_reports(caller.tenant(), id, &q)
-                .await?;
+                .await
+                .in_view(entity)?;
             (&ACTION_REPORTS, q, rows)
         }
     };
-    Ok(function_collection(view, &root, &uri, &q, &rows))
+    Ok(function_collection(view, &origin, &uri, &q, &rows))
 }
 
 /// A bound function and its arguments.
@@ -245,51 +252,42 @@ fn unquote(v: &str) -> String {
         .map_or_else(|| v.to_owned(), |v| v.replace("''", "'"))
 }
 
-/// A page of a function's collection, with `@odata.nextLink` that repeats the call.
+/// A page of a function's collection, with `@odata.nextLink` that repeats the call:
+/// its parameter aliases (`@a=…`) and options, with the position folded into
+/// `$skiptoken`.
 fn function_collection(
     view: &EntityView,
-    root: &str,
+    origin: &ServiceOrigin,
     uri: &Uri,
     q: &CollectionQuery,
     rows: &Rows,
 ) -> Collection {
-    let select = q.select.as_deref();
-    let mut body = Map::new();
-    body.insert(
-        "@odata.context".into(),
-        Value::String(format!(
-            "{root}/$metadata#Collection({})",
+    let aliases: Vec<(String, String)> =
+        url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+            .filter(|(k, _)| k.starts_with('@'))
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+    let keep: Vec<(&str, &str)> = aliases
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let page = RowsPage {
+        view,
+        rows: &rows.items,
+        select: q.select.as_deref(),
+        context: Some(format!(
+            "{}/$metadata#Collection({})",
+            origin.graph_root(),
             view.qualified_type()
         )),
-    );
-    if let Some(n) = rows.count {
-        body.insert("@odata.count".into(), Value::from(n));
-    }
-    let items: Vec<Value> = rows
-        .items
-        .iter()
-        .map(|values| Value::Object(crate::edm::json::described(view, values, select)))
-        .collect();
-    body.insert("value".into(), Value::Array(items));
-    if let Some(token) = q.next_token(None).filter(|_| rows.more) {
-        // The same call, its parameter aliases (`@a=…`) and options, with the
-        // position folded into `$skiptoken`.
-        let origin = root.strip_suffix("/beta").unwrap_or(root);
-        let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-        let mut link = format!("{origin}{}?", uri.path());
-        for (k, v) in url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
-            if k.starts_with('@') {
-                link.push_str(&format!("{}={}&", enc(&k), enc(&v)));
-            }
-        }
-        link.push_str(&q.next_link_query(&token));
-        body.insert("@odata.nextLink".into(), Value::String(link));
-    }
+        count: rows.count,
+        next_link: q
+            .next_token(None)
+            .filter(|_| rows.more)
+            .map(|token| q.next_link(&format!("{}{}", origin.0, uri.path()), &keep, &token)),
+    };
     Collection {
-        body: crate::http::respond::SerializedJson::of(
-            axum::http::StatusCode::OK,
-            &Value::Object(body),
-        ),
+        body: crate::http::respond::SerializedJson::of(axum::http::StatusCode::OK, &page.to_json()),
         max_page_size_applied: None,
     }
 }

@@ -6,6 +6,7 @@ use super::input;
 use super::options::{CountOptions, EntityOptions, ListOptions, NoOptions, View};
 use super::render;
 use crate::http::body::JsonObject;
+use crate::http::error::InView;
 use crate::http::extract::{GraphCaller, IfMatch, Key, Read, ReadWrite, ServiceRoot};
 use crate::http::respond::{Collection, EntityResponse, PlainText};
 use crate::http::ApiError;
@@ -61,7 +62,11 @@ pub async fn get(
     ServiceRoot(root): ServiceRoot,
     State(app): State<AppState>,
 ) -> Result<EntityResponse, ApiError> {
-    let found = app.connections.get(caller.tenant(), id).await?;
+    let found = app
+        .connections
+        .get(caller.tenant(), id)
+        .await
+        .in_view(view)?;
     Ok(render::entity(view, &root, &found, q.select.as_deref()))
 }
 
@@ -81,13 +86,15 @@ pub async fn update(
     let updated = app
         .connections
         .update(caller.tenant(), id, &update, expected)
-        .await?;
+        .await
+        .in_view(view)?;
     Ok(render::entity(view, &root, &updated, None))
 }
 
 /// `DELETE …/{set}/{id}`
 pub async fn delete(
     caller: GraphCaller<ReadWrite>,
+    View(view): View,
     _: NoOptions,
     Key(id): Key,
     IfMatch(expected): IfMatch,
@@ -95,6 +102,7 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     app.connections
         .delete(caller.tenant(), id, expected)
-        .await?;
+        .await
+        .in_view(view)?;
     Ok(StatusCode::NO_CONTENT)
 }

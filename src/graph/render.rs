@@ -214,5 +214,5 @@ pub fn collection(
 
 /// `@odata.nextLink`: the same options, with the paging folded into `$skiptoken`.
 fn next_link(shape: &EntityView, base: &str, q: &CollectionQuery, token: SkipToken) -> String {
-    format!("{base}/{}?{}", set_path(shape), q.next_link_query(&token))
+    q.next_link(&format!("{base}/{}", set_path(shape)), &[], &token)
 }

@@ -4,7 +4,7 @@
 use crate::auth::AuthError;
 use crate::clock::format_graph_time;
 use crate::connections::ConnectionsError;
-use crate::odata::QueryError;
+use crate::odata::{EntityView, QueryError};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
@@ -166,8 +166,9 @@ impl From<AuthError> for ApiError {
 impl From<ConnectionsError> for ApiError {
     fn from(e: ConnectionsError) -> Self {
         match e {
+            // Handlers that know the route's view word it from the view (`in_view`).
             ConnectionsError::NotFound(id) => ApiError::NotFound(format!(
-                "No external partner connection with id '{id}' exists in this tenant."
+                "No entity with id '{id}' exists in this tenant."
             )),
             ConnectionsError::DuplicatePartner(p) => ApiError::Conflict(format!(
                 "A connection for partner '{p}' already exists in this tenant; update it instead of creating another."
@@ -234,5 +235,19 @@ impl From<ConnectionsError> for ApiError {
                 ApiError::Internal
             }
         }
+    }
+}
+
+/// A use case's answer, with an unknown id worded from the route's entity view.
+pub trait InView<T> {
+    fn in_view(self, view: &EntityView) -> Result<T, ApiError>;
+}
+
+impl<T> InView<T> for Result<T, ConnectionsError> {
+    fn in_view(self, view: &EntityView) -> Result<T, ApiError> {
+        self.map_err(|e| match e {
+            ConnectionsError::NotFound(id) => ApiError::NotFound(view.no_such(&id)),
+            other => other.into(),
+        })
     }
 }

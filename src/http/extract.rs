@@ -4,6 +4,7 @@
 use super::ApiError;
 use crate::auth::{Caller, Permission};
 use crate::model::TenantId;
+use crate::odata::EntityView;
 use crate::state::AppState;
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
@@ -153,9 +154,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Key {
             .await
             .map_err(|_| ApiError::BadRequest("The entity key in the path is malformed.".into()))?;
         Uuid::try_parse(&id).map(Key).map_err(|_| {
-            ApiError::NotFound(format!(
-                "No external partner connection with id '{id}' exists in this tenant."
-            ))
+            // Worded from the route's view, when the route names one.
+            match parts.extensions.get::<&'static EntityView>() {
+                Some(view) => ApiError::NotFound(view.no_such(&id)),
+                None => {
+                    ApiError::NotFound(format!("No entity with id '{id}' exists in this tenant."))
+                }
+            }
         })
     }
 }
@@ -214,25 +219,34 @@ pub struct Intercepted {
     pub host: String,
 }
 
-/// The service root as the client addressed it, e.g. `https://127.0.0.1:8080/beta`;
-/// the base of `@odata.context`, `@odata.nextLink` and `Location`. With a configured
-/// public URL, that instead, so no client can plant another host in the links.
-#[derive(Debug, Clone)]
-pub struct ServiceRoot(pub String);
+/// Where Graph's version root is below the origin.
+pub const GRAPH_VERSION_ROOT: &str = "/beta";
 
-impl<S: Send + Sync> FromRequestParts<S> for ServiceRoot {
+/// The origin as the client addressed it, e.g. `https://127.0.0.1:8080`: the base of
+/// every link the service writes. With a configured public URL, that instead, so no
+/// client can plant another host in the links; through the intercepting proxy, the
+/// real host the app addressed.
+#[derive(Debug, Clone)]
+pub struct ServiceOrigin(pub String);
+
+impl ServiceOrigin {
+    /// Graph's service root below this origin: the base of `@odata.context`,
+    /// `@odata.nextLink` and `Location`.
+    pub fn graph_root(&self) -> String {
+        format!("{}{GRAPH_VERSION_ROOT}", self.0)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ServiceOrigin {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         if let Some(i) = parts.extensions.get::<Intercepted>() {
-            return Ok(ServiceRoot(format!("{}://{}/beta", i.scheme, i.host)));
+            return Ok(ServiceOrigin(format!("{}://{}", i.scheme, i.host)));
         }
         let origin = parts.extensions.get::<ServiceScheme>();
         if let Some(public) = origin.and_then(|o| o.public_url.as_deref()) {
-            return Ok(ServiceRoot(format!(
-                "{}/beta",
-                public.trim_end_matches('/')
-            )));
+            return Ok(ServiceOrigin(public.trim_end_matches('/').to_owned()));
         }
         // HTTP/2 clients (httpx, under the Python SDK) send `:authority`, not `Host`.
         let host = parts
@@ -253,10 +267,24 @@ impl<S: Send + Sync> FromRequestParts<S> for ServiceRoot {
             .and_then(|_| parts.headers.get("x-forwarded-proto"))
             .and_then(|h| h.to_str().ok())
             .filter(|p| *p == "https" || *p == "http");
-        Ok(ServiceRoot(format!(
-            "{}://{host}/beta",
+        Ok(ServiceOrigin(format!(
+            "{}://{host}",
             forwarded.unwrap_or(own)
         )))
+    }
+}
+
+/// Graph's service root as the client addressed it, e.g.
+/// `https://127.0.0.1:8080/beta` (see [`ServiceOrigin`]).
+#[derive(Debug, Clone)]
+pub struct ServiceRoot(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ServiceRoot {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let origin = ServiceOrigin::from_request_parts(parts, state).await?;
+        Ok(ServiceRoot(origin.graph_root()))
     }
 }
 

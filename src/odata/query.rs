@@ -128,19 +128,29 @@ impl CollectionQuery {
         })
     }
 
-    /// The query string of `@odata.nextLink`: the options the client gave, as written,
-    /// with the position folded into `$skiptoken` (and `$skip` gone, since the token
-    /// carries it).
-    pub fn next_link_query(&self, token: &SkipToken) -> String {
-        let mut q = String::with_capacity(256);
+    /// `@odata.nextLink`, the one way every collection writes it: the collection's
+    /// URL `base` (no query) with `keep` (parameters the next call repeats as they were
+    /// sent, such as a function's aliases `@a=…`), then the options the client gave,
+    /// as written, with the position folded into `$skiptoken` (and `$skip` gone,
+    /// since the token carries it).
+    pub fn next_link(&self, base: &str, keep: &[(&str, &str)], token: &SkipToken) -> String {
+        let mut q = String::with_capacity(base.len() + 256);
+        q.push_str(base);
+        q.push('?');
+        let start = q.len();
+        let encoded =
+            |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
         let mut option = |name: &str, value: &str| {
-            if !q.is_empty() {
+            if q.len() > start {
                 q.push('&');
             }
             q.push_str(name);
             q.push('=');
             q.extend(url::form_urlencoded::byte_serialize(value.as_bytes()));
         };
+        for (name, value) in keep {
+            option(&encoded(name), value);
+        }
         if let Some(f) = &self.raw_filter {
             option("$filter", f);
         }
@@ -157,7 +167,7 @@ impl CollectionQuery {
             option("$top", itoa::Buffer::new().format(top));
         }
         // The longest value here, and URL-safe base64 already: written as it is.
-        if !q.is_empty() {
+        if q.len() > start {
             q.push('&');
         }
         q.push_str("$skiptoken=");
@@ -447,6 +457,27 @@ mod tests {
 
     fn coll(q: &str) -> Result<CollectionQuery, QueryError> {
         parse_collection(Some(q), S, None)
+    }
+
+    #[test]
+    fn a_next_link_repeats_the_options_and_what_it_is_told_to_keep() {
+        let q = coll("$filter=enableConnection%20eq%20true&$top=2&$count=true&$skip=4").unwrap();
+        let token = q.next_token(None).unwrap();
+        let link = q.next_link("https://h/beta/x", &[("@a", "it's 1&2")], &token);
+        let (base, query) = link.split_once('?').unwrap();
+        assert_eq!(base, "https://h/beta/x");
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let names: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
+        // $skip is gone: the token carries the position.
+        assert_eq!(names, ["@a", "$filter", "$count", "$top", "$skiptoken"]);
+        assert_eq!(pairs[0].1, "it's 1&2");
+        assert_eq!(pairs[1].1, "enableConnection eq true");
+        assert_eq!(pairs[4].1, token.encode());
+        let bare = coll("").unwrap();
+        let link = bare.next_link("https://h/p", &[], &bare.next_token(None).unwrap());
+        assert!(link.starts_with("https://h/p?$skiptoken="), "{link}");
     }
 
     #[test]

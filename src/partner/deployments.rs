@@ -2,8 +2,9 @@
 //! progress on each Cloud PC.
 
 use crate::connections::agent::ResultUpdate;
+use crate::edm::json::RowsPage;
 use crate::http::body::JsonObject;
-use crate::http::extract::{PartnerCaller, ServiceRoot};
+use crate::http::extract::{PartnerCaller, ServiceOrigin};
 use crate::http::respond::GraphJson;
 use crate::http::ApiError;
 use crate::json::Fields;
@@ -21,7 +22,7 @@ use uuid::Uuid;
 pub async fn list(
     partner: PartnerCaller,
     uri: Uri,
-    ServiceRoot(root): ServiceRoot,
+    ServiceOrigin(origin): ServiceOrigin,
     State(app): State<AppState>,
 ) -> Result<GraphJson, ApiError> {
     let raw = state_as_filter(uri.query())?;
@@ -30,31 +31,18 @@ pub async fn list(
         .connections
         .partner_deployments(partner.tenant, partner.partner_id, &q)
         .await?;
-    let items: Vec<Value> = rows
-        .items
-        .iter()
-        .map(|v| {
-            Value::Object(crate::edm::json::described(
-                &ACTION_RESULTS,
-                v,
-                q.select.as_deref(),
-            ))
-        })
-        .collect();
-    let mut body = Map::new();
-    if let Some(n) = rows.count {
-        body.insert("@odata.count".into(), Value::from(n));
-    }
-    body.insert("value".into(), Value::Array(items));
-    if let Some(token) = q.next_token(None).filter(|_| rows.more) {
-        let origin = root.strip_suffix("/beta").unwrap_or(&root);
-        let link = format!(
-            "{origin}/partner/v1/deployments?{}",
-            q.next_link_query(&token)
-        );
-        body.insert("@odata.nextLink".into(), Value::String(link));
-    }
-    Ok(GraphJson(StatusCode::OK, Value::Object(body)))
+    let page = RowsPage {
+        view: &ACTION_RESULTS,
+        rows: &rows.items,
+        select: q.select.as_deref(),
+        context: None,
+        count: rows.count,
+        next_link: q
+            .next_token(None)
+            .filter(|_| rows.more)
+            .map(|token| q.next_link(&format!("{origin}{}", uri.path()), &[], &token)),
+    };
+    Ok(GraphJson(StatusCode::OK, page.to_json()))
 }
 
 /// `state=pending` as the `$filter` it stands for; the query options otherwise as given.

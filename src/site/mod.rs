@@ -3,7 +3,7 @@
 //! `/openapi.json`. The page holds no data of its own: it calls the Graph, partner
 //! and dev APIs with the token the person gives it, so it shows nothing without one.
 
-use crate::http::extract::ServiceRoot;
+use crate::http::extract::ServiceOrigin;
 use crate::http::respond::with_405;
 use crate::openapi::{Described, DOCUMENT_PATH};
 use crate::state::AppState;
@@ -72,7 +72,9 @@ async fn style() -> Response {
 }
 
 /// `GET /openapi.json`: what the fronts registered, for the origin the client used.
-async fn document(ServiceRoot(root): ServiceRoot, api: Arc<Described>) -> Json<serde_json::Value> {
-    let origin = root.strip_suffix("/beta").unwrap_or(&root);
-    Json(api.document(origin))
+async fn document(
+    ServiceOrigin(origin): ServiceOrigin,
+    api: Arc<Described>,
+) -> Json<serde_json::Value> {
+    Json(api.document(&origin))
 }

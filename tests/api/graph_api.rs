@@ -374,6 +374,34 @@ async fn unknown_or_malformed_ids_are_not_found() {
             .await;
         assert_error(res, StatusCode::NOT_FOUND, "ResourceNotFound").await;
     }
+    // Each view words the 404 as its own type and set, whether the key is no GUID
+    // (refused before any read) or names nothing (refused by the use case).
+    let settings = SET.replace("externalPartners", "externalPartnerSettings");
+    for (set, ty) in [
+        (SET.to_owned(), "cloudPcExternalPartner with"),
+        (settings, "cloudPcExternalPartnerSetting with"),
+    ] {
+        for id in [Uuid::new_v4().to_string(), "not-a-guid".into()] {
+            for res in [
+                s.get(&format!("{set}/{id}"), &tok).await,
+                s.request(Method::DELETE, &format!("{set}/{id}"), &tok)
+                    .send()
+                    .await
+                    .unwrap(),
+            ] {
+                let msg = error_message(res, StatusCode::NOT_FOUND, "ResourceNotFound").await;
+                assert!(msg.contains(ty) && msg.contains(&id), "{set}: {msg}");
+            }
+        }
+    }
+    let call = format!("{SET}/{}/retrieveActionReports()", Uuid::new_v4());
+    let msg = error_message(
+        s.get(&call, &tok).await,
+        StatusCode::NOT_FOUND,
+        "ResourceNotFound",
+    )
+    .await;
+    assert!(msg.contains("cloudPcExternalPartner with"), "{msg}");
 }
 
 #[tokio::test]
