@@ -9,10 +9,10 @@
 //! place. A source this process may not write (a read-only mount) is read as it is,
 //! provided no writes wait in its `-wal` file.
 
-use crate::store::agent::{REPORTS, RESULTS};
 use crate::store::pools::{Access, PgSettings};
-use crate::store::row::{names, Cell, Kind, FULL_ROW_COLUMNS};
+use crate::store::row::{names, Cell, Kind};
 use crate::store::sql::Statement;
+use crate::store::sql::PARTNERS_TABLE;
 use crate::store::sqlite;
 use crate::store::{DatabaseUrl, SqlStore, StoreError};
 use anyhow::{bail, Context};
@@ -50,21 +50,12 @@ pub async fn migrate_data(
         .await
         .with_context(|| format!("cannot connect to {}", crate::store::redact(&to)))?;
 
-    // Connections first: the agent tables refer to them.
-    let tables = [
-        (
-            "external_partners",
-            FULL_ROW_COLUMNS.clone(),
-            vec!["tenant_id", "id"],
-        ),
-        (RESULTS.name, RESULTS.full_row(), RESULTS.key.to_vec()),
-        (REPORTS.name, REPORTS.full_row(), REPORTS.key.to_vec()),
-    ];
+    // In the store's order: tables others refer to come first.
     let mut report = MigrationReport::default();
-    for (table, columns, key) in &tables {
-        let counted = copy_table(&source, &target, table, columns, key).await?;
+    for t in crate::store::stored_tables() {
+        let counted = copy_table(&source, &target, t.name, &t.columns, &t.key).await?;
         // What the report counts is connections; the agent rows come with them.
-        if *table == "external_partners" {
+        if t.name == PARTNERS_TABLE {
             report = counted;
         }
     }
@@ -117,7 +108,7 @@ async fn copy_table(
             Ok(n) => n,
             Err(e) if e.is_unique_violation() => {
                 let named = match table {
-                    "external_partners" => taken_partners(target, columns, &rows).await,
+                    PARTNERS_TABLE => taken_partners(target, columns, &rows).await,
                     _ => String::new(),
                 };
                 bail!(

@@ -283,3 +283,51 @@ impl EntityView {
         self.properties().find(|p| self.name(p) == name)
     }
 }
+
+/// Everything one service describes, listed once: what `$metadata`, the OpenAPI
+/// document and the routes (and so the unknown-path hints) iterate. Adding an entity
+/// type is adding it here, with its description.
+#[derive(Debug)]
+pub struct Catalog {
+    /// The entity sets below `virtualEndpoint`, as views of the records.
+    pub sets: &'static [EntitySet],
+    /// The view whose type the operations are bound to.
+    pub bound_to: &'static EntityView,
+    /// Operations bound to that view's type.
+    pub operations: &'static [Operation],
+    /// The views of the rows the functions return (complex types in Graph's schema,
+    /// described like entities so the same query options apply).
+    pub row_views: &'static [&'static EntityView],
+    pub complex_types: &'static [&'static ComplexType],
+    pub enums: &'static [&'static EnumType],
+}
+
+/// An entity set of a [`Catalog`].
+#[derive(Debug)]
+pub struct EntitySet {
+    pub view: &'static EntityView,
+    /// What the set holds, for the documents.
+    pub about: &'static str,
+    /// For a view Microsoft deprecated: served only while its switch is on, marked
+    /// so in the documents, and answered with the headers that say so.
+    pub deprecated: Option<Deprecation>,
+}
+
+/// When a view was deprecated and removed, and what replaces it.
+#[derive(Debug)]
+pub struct Deprecation {
+    /// RFC 9745's form: `@` and Unix time.
+    pub announced: &'static str,
+    /// RFC 8594's form: an HTTP date.
+    pub sunset: &'static str,
+    pub successor: &'static EntityView,
+}
+
+impl Catalog {
+    /// The sets served: every one, or the current ones only.
+    pub fn sets(&self, deprecated_too: bool) -> impl Iterator<Item = &EntitySet> {
+        self.sets
+            .iter()
+            .filter(move |s| deprecated_too || s.deprecated.is_none())
+    }
+}

@@ -4,9 +4,7 @@
 //! in `graph/mod.rs` register each beside its handler.
 
 use crate::edm::{EntityView, FilterOps, Operation, Returns};
-use crate::model::schema::{
-    ACTION_REPORTS, ACTION_RESULTS, AGENT_SETTING, ENUMS, PARTNERS, PARTNER_OPERATIONS,
-};
+use crate::model::schema::CATALOG;
 use crate::odata::query::{MAX_SKIP, MAX_TOP, PAGE_SIZE};
 use crate::openapi::schema::{self, component, reference};
 use crate::openapi::{json_content, operation, Auth};
@@ -162,7 +160,8 @@ pub fn view_schemas(view: &EntityView) -> Map<String, Value> {
 /// The bound agent functions, each at its call form below `entity` (the templated
 /// path the one function route serves).
 pub fn agent_functions(entity: &str) -> Vec<(String, Value)> {
-    PARTNER_OPERATIONS
+    CATALOG
+        .operations
         .iter()
         .filter(|op| !op.is_action)
         .map(|op| {
@@ -174,7 +173,8 @@ pub fn agent_functions(entity: &str) -> Vec<(String, Value)> {
 
 /// The bound agent action `name`.
 pub fn agent_action(name: &str) -> Value {
-    PARTNER_OPERATIONS
+    CATALOG
+        .operations
         .iter()
         .find(|op| op.is_action && op.name == name)
         .map(|op| agent_operation(op).1)
@@ -243,12 +243,12 @@ fn agent_operation(op: &Operation) -> (String, Value) {
     } else {
         // Functions take their parameters as Microsoft's SDKs send them: named in the
         // call, with the values in the query string.
-        let view = match op.returns {
-            Some(Returns::CollectionOf(row)) if row.name == ACTION_REPORTS.entity.name => {
-                &ACTION_REPORTS
-            }
-            _ => &ACTION_RESULTS,
-        };
+        // The options are those of the view of the rows it returns.
+        let view = CATALOG
+            .row_views
+            .iter()
+            .find(|v| matches!(op.returns, Some(Returns::CollectionOf(row)) if row.name == v.entity.name))
+            .copied();
         let mut params = vec![key()];
         params.extend(op.parameters.iter().map(|(name, edm)| {
             json!({
@@ -259,7 +259,7 @@ fn agent_operation(op: &Operation) -> (String, Value) {
                 "schema": schema::edm(edm),
             })
         }));
-        params.extend(collection_options(view));
+        params.extend(view.map(collection_options).unwrap_or_default());
         let call = op
             .parameters
             .iter()
@@ -279,10 +279,11 @@ fn agent_operation(op: &Operation) -> (String, Value) {
     }
 }
 
-/// The row types the agent functions return, the agent setting and the enumerations.
-pub fn agent_schemas() -> Map<String, Value> {
+/// The catalog's types besides the entities': the rows the functions return, the
+/// complex types and the enumerations.
+pub fn catalog_schemas() -> Map<String, Value> {
     let mut schemas = Map::new();
-    for view in [&ACTION_RESULTS, &ACTION_REPORTS] {
+    for view in CATALOG.row_views {
         let name = component(view.entity.name);
         schemas.insert(name.clone(), schema::row(view.entity));
         schemas.insert(
@@ -290,13 +291,12 @@ pub fn agent_schemas() -> Map<String, Value> {
             schema::page(reference(&name)),
         );
     }
-    for e in ENUMS {
+    for e in CATALOG.enums {
         schemas.insert(component(e.name), schema::enumeration(e));
     }
-    schemas.insert(
-        component(AGENT_SETTING.name),
-        schema::complex(&AGENT_SETTING),
-    );
+    for c in CATALOG.complex_types {
+        schemas.insert(component(c.name), schema::complex(c));
+    }
     schemas
 }
 
@@ -324,8 +324,8 @@ pub fn batch() -> Value {
         "required": ["requests"],
         "examples": [{
             "requests": [
-                { "id": "1", "method": "GET", "url": format!("/deviceManagement/virtualEndpoint/{}?$top=2", PARTNERS.set_name) },
-                { "id": "2", "method": "GET", "url": format!("/deviceManagement/virtualEndpoint/{}/$count", PARTNERS.set_name), "dependsOn": ["1"] },
+                { "id": "1", "method": "GET", "url": format!("/deviceManagement/virtualEndpoint/{}?$top=2", CATALOG.bound_to.set_name) },
+                { "id": "2", "method": "GET", "url": format!("/deviceManagement/virtualEndpoint/{}/$count", CATALOG.bound_to.set_name), "dependsOn": ["1"] },
             ],
         }],
     });

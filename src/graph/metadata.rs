@@ -3,17 +3,12 @@
 //! (contained navigation from the `deviceManagement` singleton through `virtualEndpoint`).
 
 use crate::edm::{csdl, EntityView};
-use crate::model::schema::{
-    ACTION_REPORT, ACTION_RESULT, AGENT_SETTING, ENUMS, PARTNERS, PARTNER_OPERATIONS, SETTINGS,
-};
+use crate::model::schema::CATALOG;
 
-/// The CSDL document; `legacy` adds the deprecated settings type and set.
+/// The CSDL document of the catalog; `legacy` adds the deprecated views' types and
+/// sets.
 pub fn csdl(legacy: bool) -> String {
-    let views: &[&EntityView] = if legacy {
-        &[&PARTNERS, &SETTINGS]
-    } else {
-        &[&PARTNERS]
-    };
+    let views: Vec<&EntityView> = CATALOG.sets(legacy).map(|s| s.view).collect();
     let types: String = views.iter().map(|v| csdl::entity_type(v)).collect();
     let navigation: String = views
         .iter()
@@ -24,16 +19,22 @@ pub fn csdl(legacy: bool) -> String {
             )
         })
         .collect();
-    let enums: String = ENUMS.iter().map(|e| csdl::enum_type(e)).collect();
-    let complex = [
-        csdl::complex_type(&AGENT_SETTING),
-        csdl::complex_type_of(&ACTION_RESULT),
-        csdl::complex_type_of(&ACTION_REPORT),
-    ]
-    .concat();
-    let operations: String = PARTNER_OPERATIONS
+    let enums: String = CATALOG.enums.iter().map(|e| csdl::enum_type(e)).collect();
+    let complex: String = CATALOG
+        .complex_types
         .iter()
-        .map(|op| csdl::operation(op, PARTNERS.type_name))
+        .map(|c| csdl::complex_type(c))
+        .chain(
+            CATALOG
+                .row_views
+                .iter()
+                .map(|v| csdl::complex_type_of(v.entity)),
+        )
+        .collect();
+    let operations: String = CATALOG
+        .operations
+        .iter()
+        .map(|op| csdl::operation(op, CATALOG.bound_to.type_name))
         .collect();
     format!(
         r#"<?xml version="1.0" encoding="utf-8"?>

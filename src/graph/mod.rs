@@ -9,11 +9,12 @@ pub mod options;
 pub mod partners;
 pub mod render;
 
+use crate::edm::Deprecation;
 use crate::edm::EntityView;
 use crate::http::respond::Xml;
 use crate::http::routes::{Endpoint, Routes};
 use crate::http::ApiError;
-use crate::model::schema::{PARTNERS, SETTINGS};
+use crate::model::schema::CATALOG;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, Uri};
@@ -25,28 +26,21 @@ use std::sync::Arc;
 /// Where every view's sets live.
 const SETS: &str = "/beta/deviceManagement/virtualEndpoint";
 
-/// Microsoft deprecated the settings view on 2025-02-18 (RFC 9745 form: `@` + Unix time).
-const SETTINGS_DEPRECATION: &str = "@1739836800";
-/// ... and removed it on 2026-03-31 (RFC 8594 HTTP-date).
-const SETTINGS_SUNSET: &str = "Tue, 31 Mar 2026 00:00:00 GMT";
-
-/// The `/beta` routes a batch item may address: every one but `$batch` itself.
+/// The `/beta` routes a batch item may address: every one but `$batch` itself;
+/// `legacy_settings` adds the deprecated views.
 pub fn routes(legacy_settings: bool) -> Routes<AppState> {
-    let mut r = Routes::new()
-        .tag(
-            PARTNERS.set_name,
-            "Graph: the tenant's partner connections.",
-        )
-        .merge(set_routes(&PARTNERS, false));
-    if legacy_settings {
-        r = r.merge(
-            set_routes(&SETTINGS, true)
-                .tag(
-                    SETTINGS.set_name,
-                    "Graph: the same records through the view Microsoft deprecated.",
-                )
-                .map(|r| r.layer(axum::middleware::map_response(deprecation_headers))),
-        );
+    let mut r = Routes::new();
+    for set in CATALOG.sets(legacy_settings) {
+        let view = set.view;
+        let routes = set_routes(view, set.deprecated.is_some())
+            .tag(view.set_name, &format!("Graph: {}", set.about));
+        r = r.merge(match &set.deprecated {
+            None => routes,
+            Some(d) => {
+                let headers = deprecation_headers(d);
+                routes.map(|r| r.layer(axum::middleware::map_response(headers)))
+            }
+        });
     }
     r.merge(agent_routes())
         .tag("metadata", "Graph: the CSDL.")
@@ -98,7 +92,8 @@ fn set_routes(view: &'static EntityView, deprecated: bool) -> Routes<AppState> {
 
 /// The agent members, bound to a connection of the current view.
 fn agent_routes() -> Routes<AppState> {
-    let entity = format!("{SETS}/{}/{{id}}", PARTNERS.set_name);
+    let bound = CATALOG.bound_to;
+    let entity = format!("{SETS}/{}/{{id}}", bound.set_name);
     let mut r = Routes::new()
         .tag(
             doc::AGENT_TAG,
@@ -111,7 +106,7 @@ fn agent_routes() -> Routes<AppState> {
                 doc::agent_functions(&entity),
             )],
         );
-    for (name, schema) in doc::agent_schemas() {
+    for (name, schema) in doc::catalog_schemas() {
         r = r.schema(name, schema);
     }
     let configure = format!("{entity}/configureAgent");
@@ -136,23 +131,28 @@ fn agent_routes() -> Routes<AppState> {
         &configure,
     )
     .alias(&format!("{entity}/microsoft.graph.deployAgent"), &deploy)
-    .map(|r| r.layer(Extension(&PARTNERS)))
+    .map(|r| r.layer(Extension(bound)))
 }
 
-async fn deprecation_headers(mut res: Response) -> Response {
-    let h = res.headers_mut();
-    h.insert(
-        "Deprecation",
-        HeaderValue::from_static(SETTINGS_DEPRECATION),
-    );
-    h.insert("Sunset", HeaderValue::from_static(SETTINGS_SUNSET));
-    h.insert(
-        header::LINK,
-        HeaderValue::from_static(
-            "</beta/deviceManagement/virtualEndpoint/externalPartners>; rel=\"successor-version\"",
-        ),
-    );
-    res
+/// The headers a deprecated view answers with: when it was deprecated, when it was
+/// removed, and where its successor is.
+fn deprecation_headers(
+    d: &'static Deprecation,
+) -> impl Fn(Response) -> std::future::Ready<Response> + Clone + Send + Sync + 'static {
+    let successor = HeaderValue::from_str(&format!(
+        "<{SETS}/{}>; rel=\"successor-version\"",
+        d.successor.set_name
+    ))
+    .ok();
+    move |mut res: Response| {
+        let h = res.headers_mut();
+        h.insert("Deprecation", HeaderValue::from_static(d.announced));
+        h.insert("Sunset", HeaderValue::from_static(d.sunset));
+        if let Some(link) = &successor {
+            h.insert(header::LINK, link.clone());
+        }
+        std::future::ready(res)
+    }
 }
 
 /// `GET /beta/$metadata`

@@ -3,8 +3,8 @@
 //! `connectionStatus` `status`.
 
 use crate::edm::{
-    ComplexType, Derived, EdmType, EntityType, EntityView, EnumType, FieldDef, FilterOps,
-    Operation, PropertyDef, Returns, Source, Writable,
+    Catalog, ComplexType, Deprecation, Derived, EdmType, EntitySet, EntityType, EntityView,
+    EnumType, FieldDef, FilterOps, Operation, PropertyDef, Returns, Source, Writable,
 };
 
 /// `cloudPcExternalPartnerStatus` (Microsoft numbers its `unknownFutureValue` 999), in the schema's member order (also the order
@@ -485,6 +485,32 @@ pub static PARTNER_OPERATIONS: [Operation; 4] = [
 ];
 
 /// Every enum type the schema declares.
+/// What this service describes, listed once.
+pub static CATALOG: Catalog = Catalog {
+    sets: &[
+        EntitySet {
+            view: &PARTNERS,
+            about: "the tenant's partner connections.",
+            deprecated: None,
+        },
+        EntitySet {
+            view: &SETTINGS,
+            about: "the same records through the view Microsoft deprecated.",
+            // Deprecated on 2025-02-18, removed on 2026-03-31.
+            deprecated: Some(Deprecation {
+                announced: "@1739836800",
+                sunset: "Tue, 31 Mar 2026 00:00:00 GMT",
+                successor: &PARTNERS,
+            }),
+        },
+    ],
+    bound_to: &PARTNERS,
+    operations: &PARTNER_OPERATIONS,
+    row_views: &[&ACTION_RESULTS, &ACTION_REPORTS],
+    complex_types: &[&AGENT_SETTING],
+    enums: &ENUMS,
+};
+
 pub static ENUMS: [&EnumType; 5] = [
     &STATUS,
     &ACTION_STATE,

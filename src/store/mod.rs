@@ -21,6 +21,33 @@ pub mod sql;
 pub mod sql_store;
 pub mod sqlite;
 
+/// One table the store keeps: its name, every column with its kind, and its key.
+#[derive(Debug, Clone)]
+pub struct StoredTable {
+    pub name: &'static str,
+    pub columns: Vec<(&'static str, row::Kind)>,
+    pub key: Vec<&'static str>,
+}
+
+/// Every table the store keeps, those others refer to first: what `migrate-data`
+/// copies.
+pub fn stored_tables() -> Vec<StoredTable> {
+    let described = |t: &agent::DescribedTable| StoredTable {
+        name: t.name,
+        columns: t.full_row(),
+        key: t.key.to_vec(),
+    };
+    vec![
+        StoredTable {
+            name: sql::PARTNERS_TABLE,
+            columns: row::FULL_ROW_COLUMNS.clone(),
+            key: vec!["tenant_id", "id"],
+        },
+        described(&agent::RESULTS),
+        described(&agent::REPORTS),
+    ]
+}
+
 pub use agent::{AgentStore, ResultScope, ResultUpdate, RowsPage};
 pub use open::{open, redact, DatabaseUrl, SQLITE_FILE};
 pub use pools::PgSettings;

@@ -211,10 +211,13 @@ pub struct Table<'a> {
     pub keyset: Option<&'static [(&'static str, EdmType)]>,
 }
 
+/// The table the partner connections are kept in.
+pub const PARTNERS_TABLE: &str = "external_partners";
+
 /// The partner connections: pages by `(created_at, id)` after the `$orderby` keys.
 pub fn partners_table() -> Table<'static> {
     Table {
-        name: "external_partners",
+        name: PARTNERS_TABLE,
         columns: &SELECT_LIST,
         tiebreak: "created_at ASC, id ASC",
         keyset: Some(&PARTNER_KEYSET),
