@@ -64,10 +64,11 @@ fn parse_key_file(number: u64, text: &str) -> anyhow::Result<SigningKey> {
             .filter(|l| !l.starts_with("-----"))
             .collect::<String>(),
     )?;
-    let key = <rsa::RsaPrivateKey as rsa::pkcs8::DecodePrivateKey>::from_pkcs8_pem(key_pem)?;
+    let key = <rsa::PrivateKey as rsa::pkcs8::DecodePrivateKey>::from_pkcs8_pem(key_pem)?;
     let public = key.to_public_key();
-    let n = URL_SAFE_NO_PAD.encode(public.n().to_bytes_be());
-    let e = URL_SAFE_NO_PAD.encode(public.e().to_bytes_be());
+    // A JWK's integers are big-endian with no leading zeros (RFC 7518, 6.3.1).
+    let n = URL_SAFE_NO_PAD.encode(public.n().to_be_bytes_trimmed_vartime());
+    let e = URL_SAFE_NO_PAD.encode(public.e().to_be_bytes_trimmed_vartime());
     let kid = URL_SAFE_NO_PAD.encode(sha1::Sha1::digest(&cert_der));
     let created = created_of(text).unwrap_or(0);
     let jwk = json!({
@@ -102,8 +103,8 @@ fn created_of(text: &str) -> Option<i64> {
 
 /// A new key file's text: a comment with the time, the PKCS#8 key, a certificate.
 fn new_key_file(now: i64) -> anyhow::Result<String> {
-    // rsa's own generator (the OS's), from the rand_core version rsa is built on.
-    let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, RSA_BITS)?;
+    // The operating system's generator; rsa 0.10 and rand 0.10 share rand_core.
+    let key = rsa::PrivateKey::new(&mut rand::rngs::SysRng, RSA_BITS)?;
     let pem = key.to_pkcs8_pem(LineEnding::LF)?;
     let pair = rcgen::KeyPair::from_pkcs8_pem_and_sign_algo(&pem, &rcgen::PKCS_RSA_SHA256)?;
     let mut params = rcgen::CertificateParams::new(Vec::new())?;
