@@ -612,7 +612,7 @@ fn wrk(base: &str, script: &Path, o: &Options, pid: u32) -> Run {
 fn create(base: &str, admin: &str, partners: &[Uuid]) -> Vec<String> {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
-        let client = reqwest::Client::new();
+        let client = support::http_client();
         let mut ids = Vec::with_capacity(partners.len());
         for p in partners {
             let res = client
@@ -807,7 +807,7 @@ fn scale_run(name: &str, postgres: Option<&str>, n: usize, work: &Path, o: &Opti
     let tokens = Tokens::for_data_dir(dir.path());
     let admin = tokens.admin(tenant, chrono::Utc::now().timestamp());
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let client = reqwest::Client::new();
+    let client = support::http_client();
     let base = server.base.clone();
     let mut s = String::new();
     let _ = writeln!(
@@ -1046,7 +1046,7 @@ fn soak(work: &Path, seconds: u64, o: &Options) {
 fn rt_count(b: &Backend) -> String {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
-        reqwest::Client::new()
+        support::http_client()
             .get(format!("{}{SET}/$count", b.server.base))
             .bearer_auth(&b.admin)
             .send()

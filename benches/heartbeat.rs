@@ -68,7 +68,7 @@ async fn run(backend: &str, database: Option<&str>, processes: usize, o: &Option
         .collect();
     let tokens = Tokens::for_data_dir(dir.path());
     let now = || chrono::Utc::now().timestamp();
-    let client = reqwest::Client::builder()
+    let client = support::http_client_builder()
         .pool_max_idle_per_host(o.concurrency * 2)
         .build()
         .expect("client");

@@ -447,6 +447,7 @@ where
 
 /// Binds, builds and starts serving; returns once the port is open.
 pub async fn start(config: &ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result<Server> {
+    crate::tls::install_crypto_provider();
     let limits = &config.connections;
     let tls = match config.tls.files(&config.data_dir)? {
         Some(files) => {

@@ -60,6 +60,7 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    cloudpc_partners::tls::install_crypto_provider();
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     // `--in-memory` without `--data-dir` keeps its keys and certificates in a

@@ -132,6 +132,13 @@ impl DevCa {
     }
 }
 
+/// Makes ring the process's rustls provider, for the HTTP clients (reqwest takes
+/// the process default; the listeners name ring themselves). Idempotent: a provider
+/// already installed, by us or an embedding program, is kept.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// The development CA and `localhost` certificate in `data_dir/tls`, created on first use.
 pub fn development_certificate(data_dir: &Path) -> anyhow::Result<TlsFiles> {
     DevCa::load_or_create(data_dir)?.leaf("localhost", &["localhost", "127.0.0.1", "::1"])

@@ -58,6 +58,7 @@ impl Authority {
             parsed.scheme() == "https",
             "--authority '{url}' must be an https URL: keys fetched over plain HTTP could be anyone's"
         );
+        crate::tls::install_crypto_provider();
         let mut client = reqwest::Client::builder()
             .timeout(FETCH_TIMEOUT)
             .connect_timeout(FETCH_TIMEOUT)

@@ -313,7 +313,7 @@ fn the_largest_batch_stays_within_its_memory_bound() {
         .build()
         .unwrap();
     let (sent, before, after) = rt.block_on(async {
-        let client = reqwest::Client::new();
+        let client = crate::support::http_client();
         let items: Vec<Value> = (0..20)
             .map(|i| json!({"id": i.to_string(), "method": "GET", "url": format!("{REL_SET}?$top=999")}))
             .collect();

@@ -157,7 +157,7 @@ impl TestServer {
             .unwrap();
         let tokens = Tokens::for_data_dir(&config.data_dir);
         // Over HTTPS, trust the development CA the server created, as a user would.
-        let mut client = reqwest::Client::builder();
+        let mut client = crate::support::http_client_builder();
         if config.tls.tls_dev {
             let ca = std::fs::read(config.data_dir.join("tls/dev-ca.pem")).unwrap();
             client = client.add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap());

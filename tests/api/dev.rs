@@ -227,7 +227,7 @@ fn serve_seed_loads_a_file_at_start() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let client = reqwest::Client::new();
+        let client = crate::support::http_client();
         for (tenant, status) in [(TENANT_A, "unhealthy"), (TENANT_B, "healthy")] {
             let api = Api::new(
                 client.clone(),
@@ -242,7 +242,7 @@ fn serve_seed_loads_a_file_at_start() {
     drop(server);
     let again = ServerProcess::spawn(dir.path(), &["--dev", "--seed", seed.to_str().unwrap()]);
     rt.block_on(async {
-        let client = reqwest::Client::new();
+        let client = crate::support::http_client();
         for tenant in [TENANT_A, TENANT_B] {
             let api = Api::new(
                 client.clone(),

@@ -52,7 +52,7 @@ async fn pair() -> Option<Pair> {
 async fn a_create_on_one_process_is_read_on_the_other() {
     let Some(p) = pair().await else { return };
     let tok = token_from_cli(p.dir.path(), TENANT_A);
-    let client = reqwest::Client::new();
+    let client = crate::support::http_client();
     let res = client
         .post(format!("{}{SET}", p.url_a))
         .bearer_auth(&tok)
@@ -101,7 +101,7 @@ async fn a_heartbeat_on_one_process_makes_the_partner_healthy_on_the_other() {
     let Some(p) = pair().await else { return };
     let admin = token_from_cli(p.dir.path(), TENANT_A);
     let partner_id = Uuid::new_v4();
-    let client = reqwest::Client::new();
+    let client = crate::support::http_client();
     let created: Value = client
         .post(format!("{}{SET}", p.url_a))
         .bearer_auth(&admin)
@@ -174,7 +174,7 @@ async fn a_heartbeat_on_one_process_makes_the_partner_healthy_on_the_other() {
 async fn concurrent_creates_of_one_partner_give_one_201_and_409s() {
     let Some(p) = pair().await else { return };
     let tok = token_from_cli(p.dir.path(), TENANT_A);
-    let client = reqwest::Client::new();
+    let client = crate::support::http_client();
     for _round in 0..3 {
         let partner_id = Uuid::new_v4();
         let mut tasks = Vec::new();
@@ -218,7 +218,7 @@ async fn migrate_data_moves_an_embedded_deployment_to_postgres() {
     let base = child.base.clone();
     let tok = token_from_cli(dir.path(), TENANT_A);
     let other = token_from_cli(dir.path(), TENANT_B);
-    let client = reqwest::Client::new();
+    let client = crate::support::http_client();
     let mut before = Vec::new();
     for (i, t) in [&tok, &tok, &tok, &other].into_iter().enumerate() {
         let v: Value = client
@@ -392,7 +392,7 @@ async fn processes_share_one_throttling_budget() {
             .map(|_| ServerProcess::spawn(dir.path(), &args))
             .collect();
         let tok = token_from_cli(dir.path(), TENANT_A);
-        let client = reqwest::Client::new();
+        let client = crate::support::http_client();
         let mut created = 0;
         let mut refused = 0;
         for i in 0..360 {

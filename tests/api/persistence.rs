@@ -52,7 +52,7 @@ async fn acknowledged_writes_survive_kill_9() {
         );
     }
     let tok = token_from_cli(dir.path(), TENANT_A);
-    let client = reqwest::Client::new();
+    let client = crate::support::http_client();
     let mut acknowledged = Vec::new();
     for i in 0..40 {
         let res = client
@@ -117,7 +117,7 @@ async fn serve_drains_and_exits_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = ServerProcess::spawn(dir.path(), &[]);
     let base = child.base.clone();
-    let client = reqwest::Client::new();
+    let client = crate::support::http_client();
     assert_eq!(
         client
             .get(format!("{base}/healthz"))
@@ -171,7 +171,7 @@ async fn serve_without_flags_works_in_an_empty_folder() {
         .output()
         .unwrap();
     let tok = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-    let res = reqwest::Client::new()
+    let res = crate::support::http_client()
         .get(format!("{base}{SET}"))
         .bearer_auth(tok)
         .send()
@@ -188,7 +188,7 @@ async fn an_in_memory_database_reads_what_it_wrote() {
         let before = throwaways();
         let mut server = ServerProcess::spawn(dir.path(), flags);
         let tok = token_from_cli(dir.path(), TENANT_A);
-        let api = Api::new(reqwest::Client::new(), &server.base, &tok);
+        let api = Api::new(crate::support::http_client(), &server.base, &tok);
         let created = api.create(Uuid::new_v4(), true).await;
         let id = created["id"].as_str().unwrap();
         assert_eq!(api.get(id).await["id"], id, "{flags:?}");

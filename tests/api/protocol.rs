@@ -35,7 +35,7 @@ async fn https_with_a_development_certificate_writes_https_links() {
         .unwrap()
         .starts_with("https://"));
     // Plain HTTP on the HTTPS port gets no answer a client could mistake for success.
-    let plain = reqwest::Client::new()
+    let plain = crate::support::http_client()
         .get(s.url(SET).replacen("https://", "http://", 1))
         .bearer_auth(&tok)
         .send()

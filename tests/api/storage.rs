@@ -92,7 +92,7 @@ async fn a_full_disk_is_a_503_nothing_acknowledged_is_lost_and_reads_go_on() {
     .stderr(log);
     let server = ServerProcess::start(cmd).expect("the server starts");
     let tok = token_from_cli(&data, TENANT_A);
-    let client = reqwest::Client::new();
+    let client = crate::support::http_client();
     let api = Api::new(client.clone(), &server.base, &tok);
     let partner = Uuid::new_v4();
     let stored = api.create(partner, true).await;
@@ -320,7 +320,7 @@ async fn migrate_data_reads_a_read_only_source_and_names_a_conflict() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = ServerProcess::spawn(dir.path(), &[]);
     let tok = token_from_cli(dir.path(), TENANT_A);
-    let api = Api::new(reqwest::Client::new(), &server.base, &tok);
+    let api = Api::new(crate::support::http_client(), &server.base, &tok);
     let taken = Uuid::new_v4();
     let here = api.create(taken, true).await["id"]
         .as_str()
@@ -341,7 +341,7 @@ async fn migrate_data_reads_a_read_only_source_and_names_a_conflict() {
     let target_dir = tempfile::tempdir().unwrap();
     let mut target = ServerProcess::spawn(target_dir.path(), &["--database", &db.url]);
     let there = Api::new(
-        reqwest::Client::new(),
+        crate::support::http_client(),
         &target.base,
         token_from_cli(target_dir.path(), TENANT_A),
     )

@@ -15,6 +15,20 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use uuid::Uuid;
 
+/// An HTTP client, with the process's TLS provider installed first (reqwest takes
+/// the process default, and panics without one).
+pub fn http_client() -> reqwest::Client {
+    http_client_builder()
+        .build()
+        .expect("an HTTP client with default settings builds")
+}
+
+/// A client builder, with the process's TLS provider installed first.
+pub fn http_client_builder() -> reqwest::ClientBuilder {
+    cloudpc_partners::tls::install_crypto_provider();
+    reqwest::Client::builder()
+}
+
 pub const SET: &str = "/beta/deviceManagement/virtualEndpoint/externalPartners";
 pub const SETTINGS: &str = "/beta/deviceManagement/virtualEndpoint/externalPartnerSettings";
 
