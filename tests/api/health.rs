@@ -302,10 +302,7 @@ async fn deleted_connection_refuses_its_partner_at_once() {
     let id = s.create_id(&admin, partner_id, true).await;
     let partner = s.partner(TENANT_A, partner_id);
     assert_eq!(s.heartbeat(&partner).await.status(), StatusCode::NO_CONTENT);
-    s.request(Method::DELETE, &format!("{SET}/{id}"), &admin)
-        .send()
-        .await
-        .unwrap();
+    s.api(&admin).delete(&id).await;
     assert_error(
         s.heartbeat(&partner).await,
         StatusCode::NOT_FOUND,
@@ -525,22 +522,11 @@ async fn counts_agree_with_the_rows_after_every_kind_of_write() {
         s.advance(Duration::milliseconds(250));
     }
     for (i, (id, _)) in partners.iter().enumerate() {
-        let path = format!("{SET}/{id}");
         match i % 8 {
             1 => {
-                let res = s
-                    .patch_json(&path, &admin, &json!({"enableConnection": false}))
-                    .await;
-                assert_eq!(res.status(), StatusCode::OK);
+                s.api(&admin).set_enabled(id, false).await;
             }
-            4 => {
-                let res = s
-                    .request(Method::DELETE, &path, &admin)
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(res.status(), StatusCode::NO_CONTENT);
-            }
+            4 => s.api(&admin).delete(id).await,
             _ => {}
         }
     }
@@ -627,19 +613,11 @@ async fn a_read_by_id_always_shows_the_last_write() {
         assert_eq!(read().await["connectionStatus"], "healthy");
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    let res = s
-        .patch_json(&path, &admin, &json!({"enableConnection": false}))
-        .await;
-    assert!(res.status().is_success(), "{}", res.status());
+    s.api(&admin).set_enabled(&id, false).await;
     let v = read().await;
     assert_eq!(v["enableConnection"], false);
     assert_eq!(v["connectionStatus"], "notAvailable");
-    let res = s
-        .request(Method::DELETE, &path, &admin)
-        .send()
-        .await
-        .unwrap();
-    assert!(res.status().is_success(), "{}", res.status());
+    s.api(&admin).delete(&id).await;
     assert_error(
         s.get(&path, &admin).await,
         StatusCode::NOT_FOUND,
