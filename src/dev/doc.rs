@@ -5,7 +5,7 @@
 use crate::edm::EdmType;
 use crate::model::schema::STATUS;
 use crate::openapi::schema::{edm, reference};
-use crate::openapi::{closed, json_content, operation, operation_id, Auth};
+use crate::openapi::{closed, Auth, Op};
 use serde_json::{json, Value};
 
 /// Every dev call may answer these besides its own.
@@ -13,6 +13,16 @@ const ANY: &[u16] = &[400, 401, 403];
 const WITH_BODY: &[u16] = &[400, 401, 403, 413, 415];
 
 pub const TAG: &str = "dev";
+
+/// A control: the admin token the Graph API takes calls it.
+fn control(summary: &str) -> Op {
+    Op::new(TAG, Auth::GraphWrite, summary)
+}
+
+/// An endpoint of the dev authority: anyone calls it, as Entra's.
+fn endpoint(summary: &str) -> Op {
+    Op::new(TAG, Auth::None, summary)
+}
 
 /// The controls' operations, and the schemas they name.
 pub struct ControlDocs {
@@ -36,7 +46,6 @@ pub struct ControlDocs {
 }
 
 pub fn controls() -> ControlDocs {
-    let tag = TAG;
     let mut schemas = Vec::new();
     let s = |name: &str| reference(&format!("cloudpcPartners.{name}"));
 
@@ -47,52 +56,35 @@ pub fn controls() -> ControlDocs {
             "offsetSeconds": { "type": "number", "description": "How far the service's clock is from the real one." },
         }), &["now", "offsetSeconds"]),
     ));
-    let clock = operation(
-        "Read the service's clock",
-        tag,
-        Auth::GraphWrite,
-        vec![],
-        None,
-        &[(200, "The clock", json_content(s("clock")))],
-        ANY,
-    );
-    let move_clock = operation(
-        "Move the service's clock",
-        tag,
-        Auth::GraphWrite,
-        vec![],
-        Some(json!({
+    let clock = control("Read the service's clock")
+        .json(200, "The clock", s("clock"))
+        .errors(ANY)
+        .build();
+    let move_clock = control("Move the service's clock").body(json!({
             "description": "Exactly one of advance, set or reset.",
             "oneOf": [
                 closed(json!({ "advance": { "type": "string", "description": "A duration such as 90m." } }), &["advance"]),
                 closed(json!({ "set": { "type": "string", "format": "date-time" } }), &["set"]),
                 closed(json!({ "reset": { "const": true } }), &["reset"]),
             ],
-        })),
-        &[(200, "The clock after the move", json_content(s("clock")))],
-        WITH_BODY,
-    );
+        })).json(200, "The clock after the move", s("clock")).errors(WITH_BODY).build();
 
-    let reset = operation(
-        "Delete the tenant's connections",
-        tag,
-        Auth::GraphWrite,
-        vec![json!({
+    let reset = control("Delete the tenant's connections")
+        .params(vec![json!({
             "name": "scope", "in": "query", "required": false,
             "description": "tenant (the token's, the default) or all (every tenant's).",
             "schema": { "type": "string", "enum": ["tenant", "all"] },
-        })],
-        None,
-        &[(
+        })])
+        .json(
             200,
             "How many were deleted",
-            json_content(closed(
+            closed(
                 json!({ "deleted": { "type": "integer", "minimum": 0 } }),
                 &["deleted"],
-            )),
-        )],
-        ANY,
-    );
+            ),
+        )
+        .errors(ANY)
+        .build();
 
     let seeded = closed(
         json!({
@@ -104,25 +96,13 @@ pub fn controls() -> ControlDocs {
         }),
         &["partnerId"],
     );
-    let seed = operation(
-        "Add connections in chosen states",
-        tag,
-        Auth::GraphWrite,
-        vec![],
-        Some(closed(
+    let seed = control("Add connections in chosen states").body(closed(
             json!({ "connections": { "type": "array", "items": seeded } }),
             &["connections"],
-        )),
-        &[(
-            201,
-            "Their ids",
-            json_content(closed(
+        )).json(201, "Their ids", closed(
                 json!({ "ids": { "type": "array", "items": { "type": "string", "format": "uuid" } } }),
                 &["ids"],
-            )),
-        )],
-        &[WITH_BODY, &[409]].concat(),
-    );
+            )).errors(&[WITH_BODY, &[409]].concat()).build();
 
     let settings = closed(
         json!({
@@ -150,37 +130,19 @@ pub fn controls() -> ControlDocs {
             &["faults", "startFaults"],
         ),
     ));
-    let get_faults = operation(
-        "Read the fault settings",
-        tag,
-        Auth::GraphWrite,
-        vec![],
-        None,
-        &[(
-            200,
-            "The settings in force; null for none",
-            json_content(s("faults")),
-        )],
-        ANY,
-    );
-    let set_faults = operation(
-        "Inject faults",
-        tag,
-        Auth::GraphWrite,
-        vec![],
-        Some(settings),
-        &[(200, "The settings now in force", json_content(s("faults")))],
-        WITH_BODY,
-    );
-    let clear_faults = operation(
-        "Stop injecting faults",
-        tag,
-        Auth::GraphWrite,
-        vec![],
-        None,
-        &[(204, "No faults", Value::Null)],
-        ANY,
-    );
+    let get_faults = control("Read the fault settings")
+        .json(200, "The settings in force; null for none", s("faults"))
+        .errors(ANY)
+        .build();
+    let set_faults = control("Inject faults")
+        .body(settings)
+        .json(200, "The settings now in force", s("faults"))
+        .errors(WITH_BODY)
+        .build();
+    let clear_faults = control("Stop injecting faults")
+        .answers(204, "No faults")
+        .errors(ANY)
+        .build();
 
     let entry = json!({
         "type": "object",
@@ -216,38 +178,26 @@ pub fn controls() -> ControlDocs {
     .collect::<Vec<_>>();
     let mut read_query = journal_query.clone();
     read_query.push(json!({ "name": "top", "in": "query", "required": false, "description": "The newest this many (default 100).", "schema": { "type": "integer", "minimum": 1 } }));
-    let read_journal = operation(
-        "Read the request journal",
-        tag,
-        Auth::GraphWrite,
-        read_query,
-        None,
-        &[(
+    let read_journal = control("Read the request journal")
+        .params(read_query)
+        .json(
             200,
             "Recent requests, oldest first",
-            json_content(closed(
+            closed(
                 json!({
                     "capacity": { "type": "integer" },
                     "value": { "type": "array", "items": entry },
                 }),
                 &["capacity", "value"],
-            )),
-        )],
-        ANY,
-    );
-    let clear_journal = operation(
-        "Forget journal entries",
-        tag,
-        Auth::GraphWrite,
-        journal_query,
-        None,
-        &[(
-            204,
-            "Forgotten: those the same query would show",
-            Value::Null,
-        )],
-        ANY,
-    );
+            ),
+        )
+        .errors(ANY)
+        .build();
+    let clear_journal = control("Forget journal entries")
+        .params(journal_query)
+        .answers(204, "Forgotten: those the same query would show")
+        .errors(ANY)
+        .build();
 
     schemas.push((
         "cloudpcPartners.simulation".into(),
@@ -280,51 +230,34 @@ pub fn controls() -> ControlDocs {
         }),
         &["partnerId"],
     );
-    let start_simulation = operation(
-        "Simulate a partner",
-        tag,
-        Auth::GraphWrite,
-        vec![],
-        Some(plan),
-        &[(201, "The simulation", json_content(s("simulation")))],
-        &[WITH_BODY, &[409]].concat(),
-    );
-    let list_simulations = operation(
-        "List simulated partners",
-        tag,
-        Auth::GraphWrite,
-        vec![],
-        None,
-        &[(
+    let start_simulation = control("Simulate a partner")
+        .body(plan)
+        .json(201, "The simulation", s("simulation"))
+        .errors(&[WITH_BODY, &[409]].concat())
+        .build();
+    let list_simulations = control("List simulated partners")
+        .json(
             200,
             "The tenant's simulations",
-            json_content(closed(
+            closed(
                 json!({ "value": { "type": "array", "items": s("simulation") } }),
                 &["value"],
-            )),
-        )],
-        ANY,
-    );
+            ),
+        )
+        .errors(ANY)
+        .build();
     let id =
         json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } });
-    let get_simulation = operation(
-        "Read a simulated partner",
-        tag,
-        Auth::GraphWrite,
-        vec![id.clone()],
-        None,
-        &[(200, "The simulation", json_content(s("simulation")))],
-        &[ANY, &[404]].concat(),
-    );
-    let stop_simulation = operation(
-        "Stop a simulated partner",
-        tag,
-        Auth::GraphWrite,
-        vec![id],
-        None,
-        &[(204, "Stopped; the connection stays", Value::Null)],
-        &[ANY, &[404]].concat(),
-    );
+    let get_simulation = control("Read a simulated partner")
+        .params(vec![id.clone()])
+        .json(200, "The simulation", s("simulation"))
+        .errors(&[ANY, &[404]].concat())
+        .build();
+    let stop_simulation = control("Stop a simulated partner")
+        .params(vec![id])
+        .answers(204, "Stopped; the connection stays")
+        .errors(&[ANY, &[404]].concat())
+        .build();
 
     let key = json!({
         "type": "object",
@@ -336,42 +269,29 @@ pub fn controls() -> ControlDocs {
         "required": ["kid", "current", "createdDateTime"],
         "additionalProperties": false,
     });
-    let list_keys = operation(
-        "List the signing keys, current first",
-        tag,
-        Auth::GraphWrite,
-        vec![],
-        None,
-        &[(
+    let list_keys = control("List the signing keys, current first")
+        .json(
             200,
             "The keys local tokens are signed and checked with",
-            json_content(closed(
+            closed(
                 json!({ "value": { "type": "array", "items": key.clone() } }),
                 &["value"],
-            )),
-        )],
-        ANY,
-    );
-    let rotate_key = operation(
-        "Make a new signing key current (a rollover); the others stay accepted",
-        tag,
-        Auth::GraphWrite,
-        vec![],
-        None,
-        &[(201, "The new current key", json_content(key))],
-        ANY,
-    );
+            ),
+        )
+        .errors(ANY)
+        .build();
+    let rotate_key =
+        control("Make a new signing key current (a rollover); the others stay accepted")
+            .json(201, "The new current key", key)
+            .errors(ANY)
+            .build();
     let kid =
         json!({ "name": "kid", "in": "path", "required": true, "schema": { "type": "string" } });
-    let withdraw_key = operation(
-        "Withdraw a signing key: no longer published nor accepted",
-        tag,
-        Auth::GraphWrite,
-        vec![kid],
-        None,
-        &[(204, "Withdrawn", Value::Null)],
-        &[ANY, &[404, 409]].concat(),
-    );
+    let withdraw_key = control("Withdraw a signing key: no longer published nor accepted")
+        .params(vec![kid])
+        .answers(204, "Withdrawn")
+        .errors(&[ANY, &[404, 409]].concat())
+        .build();
 
     ControlDocs {
         schemas,
@@ -408,7 +328,6 @@ pub struct AuthorityDocs {
 }
 
 pub fn authority() -> AuthorityDocs {
-    let tag = TAG;
     let error = (
         "cloudpcPartners.oauthError".to_owned(),
         json!({
@@ -430,140 +349,107 @@ pub fn authority() -> AuthorityDocs {
         "description": "The tenant's GUID, or a domain-style name such as contoso.onmicrosoft.com.",
         "schema": { "type": "string" },
     });
-    let mut discovery = operation(
-        "OpenID configuration",
-        tag,
-        Auth::None,
-        vec![tenant.clone()],
-        None,
-        &[(
-            200,
-            "Where the token endpoint is",
-            json_content(json!({ "type": "object", "required": ["issuer", "token_endpoint"] })),
-        )],
-        &[],
-    );
-    discovery["responses"]["400"] = oauth_error("The tenant is neither a GUID nor a domain");
-    let discovery_v2 = discovery.clone();
-    let v1 = "OpenID configuration (v1 endpoints)";
-    discovery["summary"] = json!(v1);
-    discovery["operationId"] = json!(operation_id(tag, v1));
-    let discovery_v1 = discovery;
-    let mut instance = operation(
-        "MSAL's instance discovery",
-        tag,
-        Auth::None,
-        vec![
+    let not_a_tenant = "The tenant is neither a GUID nor a domain";
+    let discovery = |summary: &str| {
+        endpoint(summary)
+            .param(tenant.clone())
+            .json(
+                200,
+                "Where the token endpoint is",
+                json!({ "type": "object", "required": ["issuer", "token_endpoint"] }),
+            )
+            .response(400, oauth_error(not_a_tenant))
+            .build()
+    };
+    let instance = endpoint("MSAL's instance discovery")
+        .params([
             tenant.clone(),
             json!({ "name": "authorization_endpoint", "in": "query", "required": true, "schema": { "type": "string", "format": "uri" } }),
             json!({ "name": "api-version", "in": "query", "required": false, "schema": { "type": "string" } }),
-        ],
-        None,
-        &[(
+        ])
+        .json(
             200,
             "Where the tenant's OpenID configuration is, and the host's aliases",
-            json_content(
-                json!({ "type": "object", "required": ["tenant_discovery_endpoint", "metadata"] }),
-            ),
-        )],
-        &[],
-    );
-    instance["responses"]["400"] =
-        oauth_error("No usable authorization_endpoint, or no usable tenant");
-
-    let mut keys = operation(
-        "Signing keys",
-        tag,
-        Auth::None,
-        vec![tenant.clone()],
-        None,
-        &[(
-            200,
-            "The public keys local tokens are signed with (RS256)",
-            json_content(closed(json!({ "keys": { "type": "array" } }), &["keys"])),
-        )],
-        &[],
-    );
-    keys["responses"]["400"] = oauth_error("The tenant is neither a GUID nor a domain");
-    let keys_v2 = keys.clone();
-    let v1 = "Signing keys (v1 path)";
-    keys["summary"] = json!(v1);
-    keys["operationId"] = json!(operation_id(tag, v1));
-    let keys_v1 = keys;
-    let form = json!({
-        "type": "object",
-        "properties": {
-            "grant_type": { "const": "client_credentials" },
-            "client_id": { "type": "string", "minLength": 1 },
-            "client_secret": { "type": "string", "minLength": 1 },
-            "scope": { "const": "https://graph.microsoft.com/.default" },
-        },
-        "required": ["grant_type", "client_id", "client_secret", "scope"],
-    });
-    let mut token = operation(
+            json!({ "type": "object", "required": ["tenant_discovery_endpoint", "metadata"] }),
+        )
+        .response(400, oauth_error("No usable authorization_endpoint, or no usable tenant"))
+        .build();
+    let keys = |summary: &str| {
+        endpoint(summary)
+            .param(tenant.clone())
+            .json(
+                200,
+                "The public keys local tokens are signed with (RS256)",
+                closed(json!({ "keys": { "type": "array" } }), &["keys"]),
+            )
+            .response(400, oauth_error(not_a_tenant))
+            .build()
+    };
+    let form = |audience: (&str, &str)| {
+        json!({
+            "type": "object",
+            "properties": {
+                "grant_type": { "const": "client_credentials" },
+                "client_id": { "type": "string", "minLength": 1 },
+                "client_secret": { "type": "string", "minLength": 1 },
+                audience.0: { "const": audience.1 },
+            },
+            "required": ["grant_type", "client_id", "client_secret", audience.0],
+        })
+    };
+    let token = |summary: &str, form: Value, answer: Value| {
+        endpoint(summary)
+            .param(tenant.clone())
+            .json(
+                200,
+                "An application token with CloudPC.ReadWrite.All for the tenant",
+                answer,
+            )
+            .form_body(form)
+            .response(400, oauth_error("A parameter is missing or not valid"))
+            .response(401, oauth_error("No client secret"))
+            .build()
+    };
+    let token_v2 = token(
         "A client-credentials token",
-        tag,
-        Auth::None,
-        vec![tenant],
-        None,
-        &[(
-            200,
-            "An application token with CloudPC.ReadWrite.All for the tenant",
-            json_content(json!({
-                "type": "object",
-                "properties": {
-                    "token_type": { "const": "Bearer" },
-                    "expires_in": { "type": "integer" },
-                    "ext_expires_in": { "type": "integer" },
-                    "access_token": { "type": "string" },
-                },
-                "required": ["token_type", "expires_in", "access_token"],
-            })),
-        )],
-        &[],
+        form(("scope", "https://graph.microsoft.com/.default")),
+        json!({
+            "type": "object",
+            "properties": {
+                "token_type": { "const": "Bearer" },
+                "expires_in": { "type": "integer" },
+                "ext_expires_in": { "type": "integer" },
+                "access_token": { "type": "string" },
+            },
+            "required": ["token_type", "expires_in", "access_token"],
+        }),
     );
-    token["requestBody"] = json!({
-        "required": true,
-        "content": { "application/x-www-form-urlencoded": { "schema": form } },
-    });
-    token["responses"]["400"] = oauth_error("A parameter is missing or not valid");
-    token["responses"]["401"] = oauth_error("No client secret");
-    let token_v2 = token.clone();
     // The v1 endpoint: `resource` instead of `scope`, numbers as strings.
-    let v1 = "A client-credentials token (v1 endpoint)";
-    token["summary"] = json!(v1);
-    token["operationId"] = json!(operation_id(tag, v1));
-    token["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"] = json!({
-        "type": "object",
-        "properties": {
-            "grant_type": { "const": "client_credentials" },
-            "client_id": { "type": "string", "minLength": 1 },
-            "client_secret": { "type": "string", "minLength": 1 },
-            "resource": { "const": "https://graph.microsoft.com" },
-        },
-        "required": ["grant_type", "client_id", "client_secret", "resource"],
-    });
-    token["responses"]["200"]["content"]["application/json"]["schema"] = json!({
-        "type": "object",
-        "properties": {
-            "token_type": { "const": "Bearer" },
-            "expires_in": { "type": "string" },
-            "ext_expires_in": { "type": "string" },
-            "expires_on": { "type": "string" },
-            "not_before": { "type": "string" },
-            "resource": { "type": "string" },
-            "access_token": { "type": "string" },
-        },
-        "required": ["token_type", "expires_in", "access_token", "resource"],
-    });
+    let token_v1 = token(
+        "A client-credentials token (v1 endpoint)",
+        form(("resource", "https://graph.microsoft.com")),
+        json!({
+            "type": "object",
+            "properties": {
+                "token_type": { "const": "Bearer" },
+                "expires_in": { "type": "string" },
+                "ext_expires_in": { "type": "string" },
+                "expires_on": { "type": "string" },
+                "not_before": { "type": "string" },
+                "resource": { "type": "string" },
+                "access_token": { "type": "string" },
+            },
+            "required": ["token_type", "expires_in", "access_token", "resource"],
+        }),
+    );
     AuthorityDocs {
         error,
-        discovery_v2,
-        discovery_v1,
+        discovery_v2: discovery("OpenID configuration"),
+        discovery_v1: discovery("OpenID configuration (v1 endpoints)"),
         instance,
-        keys_v2,
-        keys_v1,
+        keys_v2: keys("Signing keys"),
+        keys_v1: keys("Signing keys (v1 path)"),
         token_v2,
-        token_v1: token,
+        token_v1,
     }
 }

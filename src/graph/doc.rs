@@ -7,7 +7,7 @@ use crate::edm::{EntityView, FilterOps, Operation, Returns};
 use crate::model::schema::CATALOG;
 use crate::odata::query::{MAX_SKIP, MAX_TOP, PAGE_SIZE};
 use crate::openapi::schema::{self, component, reference};
-use crate::openapi::{json_content, operation, Auth};
+use crate::openapi::{json_content, Auth, Op};
 use serde_json::{json, Map, Value};
 
 /// The tag of the agent operations.
@@ -27,111 +27,81 @@ impl ViewDocs {
         ViewDocs { view, deprecated }
     }
 
+    /// An operation on this view's set, marked deprecated when the view is.
+    fn op(&self, auth: Auth, summary: String) -> Op {
+        Op::new(self.view.set_name, auth, &summary).deprecated(self.deprecated)
+    }
+
     pub fn list(&self) -> Value {
         let view = self.view;
-        let mut list = operation(
-            &format!("List {}", view.set_name),
-            view.set_name,
-            Auth::GraphRead,
-            collection_options(view),
-            None,
-            &[(
+        self.op(Auth::GraphRead, format!("List {}", view.set_name))
+            .describe(&format!(
+                "The tenant's connections, {PAGE_SIZE} a page unless $top or Prefer: odata.maxpagesize says otherwise; follow @odata.nextLink for the rest."
+            ))
+            .params(collection_options(view))
+            .json(
                 200,
                 "A page of the tenant's connections",
-                json_content(reference(&format!(
-                    "{}CollectionResponse",
-                    component(view.type_name)
-                ))),
-            )],
-            ANY,
-        );
-        list["description"] = json!(format!(
-            "The tenant's connections, {PAGE_SIZE} a page unless $top or Prefer: odata.maxpagesize says otherwise; follow @odata.nextLink for the rest."
-        ));
-        self.mark(list)
+                reference(&format!("{}CollectionResponse", component(view.type_name))),
+            )
+            .errors(ANY)
+            .build()
     }
 
     pub fn create(&self) -> Value {
         let ty = self.view.type_name;
-        self.mark(operation(
-            &format!("Create a {ty}"),
-            self.view.set_name,
-            Auth::GraphWrite,
-            vec![],
-            Some(reference(&format!("{}Create", component(ty)))),
-            &[(
-                201,
-                "Created; Location names it",
-                json_content(self.entity()),
-            )],
-            &[ANY, &[409, 413, 415]].concat(),
-        ))
+        self.op(Auth::GraphWrite, format!("Create a {ty}"))
+            .body(reference(&format!("{}Create", component(ty))))
+            .json(201, "Created; Location names it", self.entity())
+            .errors(&[ANY, &[409, 413, 415]].concat())
+            .build()
     }
 
     pub fn count(&self) -> Value {
         let view = self.view;
-        self.mark(operation(
-            &format!("Count {}", view.set_name),
-            view.set_name,
-            Auth::GraphRead,
-            vec![filter(view)],
-            None,
-            &[(
+        self.op(Auth::GraphRead, format!("Count {}", view.set_name))
+            .param(filter(view))
+            .content(
                 200,
                 "The number of matching connections",
                 json!({ "text/plain": { "schema": { "type": "string", "pattern": "^[0-9]+$" } } }),
-            )],
-            ANY,
-        ))
+            )
+            .errors(ANY)
+            .build()
     }
 
     pub fn get(&self) -> Value {
         let view = self.view;
-        self.mark(operation(
-            &format!("Get a {}", view.type_name),
-            view.set_name,
-            Auth::GraphRead,
-            vec![key(), select(view)],
-            None,
-            &[(200, "The connection", json_content(self.entity()))],
-            &[ANY, &[404]].concat(),
-        ))
+        self.op(Auth::GraphRead, format!("Get a {}", view.type_name))
+            .params([key(), select(view)])
+            .json(200, "The connection", self.entity())
+            .errors(&[ANY, &[404]].concat())
+            .build()
     }
 
     pub fn update(&self) -> Value {
         let ty = self.view.type_name;
-        self.mark(operation(
-            &format!("Update a {ty}"),
-            self.view.set_name,
-            Auth::GraphWrite,
-            vec![key(), if_match()],
-            Some(reference(&format!("{}Update", component(ty)))),
-            &[(200, "The updated connection", json_content(self.entity()))],
-            &[ANY, &[404, 412, 413, 415]].concat(),
-        ))
+        self.op(Auth::GraphWrite, format!("Update a {ty}"))
+            .params([key(), if_match()])
+            .body(reference(&format!("{}Update", component(ty))))
+            .json(200, "The updated connection", self.entity())
+            .errors(&[ANY, &[404, 412, 413, 415]].concat())
+            .build()
     }
 
     pub fn delete(&self) -> Value {
-        self.mark(operation(
-            &format!("Delete a {}", self.view.type_name),
-            self.view.set_name,
+        self.op(
             Auth::GraphWrite,
-            vec![key(), if_match()],
-            None,
-            &[(204, "Deleted", Value::Null)],
-            &[ANY, &[404, 412]].concat(),
-        ))
+            format!("Delete a {}", self.view.type_name),
+        )
+        .params([key(), if_match()])
+        .answers(204, "Deleted")
+        .errors(&[ANY, &[404, 412]].concat())
+        .build()
     }
 
     fn entity(&self) -> Value {
         reference(&format!("{}Response", component(self.view.type_name)))
-    }
-
-    fn mark(&self, mut op: Value) -> Value {
-        if self.deprecated {
-            op["deprecated"] = json!(true);
-        }
-        op
     }
 }
 
@@ -230,15 +200,12 @@ fn agent_operation(op: &Operation) -> (String, Value) {
             _ => json!([{ "cloudPcIds": ["5e1a7c1e-5b77-4d4c-9d1a-0c3a4f1d2b6e"] }]),
         };
         // Deploying acts on the caller's behalf, so Graph takes only a delegated token.
-        let value = operation(
-            op.name,
-            tag,
-            Auth::GraphDelegatedWrite,
-            vec![key()],
-            Some(body),
-            &[success],
-            &[ANY, &[404, 413, 415]].concat(),
-        );
+        let value = Op::new(tag, Auth::GraphDelegatedWrite, op.name)
+            .params(vec![key()])
+            .body(body)
+            .content(success.0, success.1, success.2)
+            .errors(&[ANY, &[404, 413, 415]].concat())
+            .build();
         (op.name.to_owned(), value)
     } else {
         // Functions take their parameters as Microsoft's SDKs send them: named in the
@@ -266,15 +233,11 @@ fn agent_operation(op: &Operation) -> (String, Value) {
             .map(|(name, _)| format!("{name}='@{name}'"))
             .collect::<Vec<_>>()
             .join(",");
-        let value = operation(
-            op.name,
-            tag,
-            Auth::GraphRead,
-            params,
-            None,
-            &[success],
-            &[ANY, &[404]].concat(),
-        );
+        let value = Op::new(tag, Auth::GraphRead, op.name)
+            .params(params)
+            .content(success.0, success.1, success.2)
+            .errors(&[ANY, &[404]].concat())
+            .build();
         (format!("{}({call})", op.name), value)
     }
 }
@@ -348,36 +311,23 @@ pub fn batch() -> Value {
         },
         "required": ["responses"],
     });
-    let mut batch = operation(
-        "Run up to 20 requests in one",
-        "batch",
-        Auth::GraphAny,
-        vec![],
-        Some(body),
-        &[(200, "Each request's answer", json_content(answer))],
-        &[400, 401, 413, 415],
-    );
-    batch["description"] = json!(
-        "JSON batching as Graph does it: each item is authorized with the batch's token, throttled and answered as a direct call; dependsOn orders them, and dependents of a failed item answer 424."
-    );
-    batch
+    Op::new("batch", Auth::GraphAny, "Run up to 20 requests in one")
+        .describe("JSON batching as Graph does it: each item is authorized with the batch's token, throttled and answered as a direct call; dependsOn orders them, and dependents of a failed item answer 424.")
+        .body(body)
+        .json(200, "Each request's answer", answer)
+        .errors(&[400, 401, 413, 415])
+        .build()
 }
 
 /// `GET /beta/$metadata`.
 pub fn metadata() -> Value {
-    operation(
-        "The CSDL of the types served here",
-        "metadata",
-        Auth::None,
-        vec![],
-        None,
-        &[(
+    Op::new("metadata", Auth::None, "The CSDL of the types served here")
+        .content(
             200,
             "CSDL",
             json!({ "application/xml": { "schema": { "type": "string" } } }),
-        )],
-        &[],
-    )
+        )
+        .build()
 }
 
 fn key() -> Value {

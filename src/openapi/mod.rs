@@ -148,52 +148,145 @@ impl Auth {
     }
 }
 
-/// One operation: its success answers (status, description, content or null) and the
-/// error statuses it documents.
-pub fn operation(
-    summary: &str,
-    tag: &str,
+/// One operation, built up: who may call it, what it takes, what it answers.
+#[derive(Debug, Clone)]
+pub struct Op {
+    summary: String,
+    tag: String,
     auth: Auth,
     parameters: Vec<Value>,
-    body: Option<Value>,
-    success: &[(u16, &str, Value)],
-    errors: &[u16],
-) -> Value {
-    let mut responses = Map::new();
-    for (status, description, content) in success {
+    /// Media type, schema, and whether it is required.
+    body: Option<(&'static str, Value, bool)>,
+    /// Each answer's status and response object.
+    answers: Vec<(u16, Value)>,
+    errors: Vec<u16>,
+    description: Option<String>,
+    deprecated: bool,
+}
+
+impl Op {
+    /// An operation of `tag`, callable as `auth` says, named by `summary` (its
+    /// operation id is made from the two).
+    pub fn new(tag: &str, auth: Auth, summary: &str) -> Self {
+        Op {
+            summary: summary.to_owned(),
+            tag: tag.to_owned(),
+            auth,
+            parameters: Vec::new(),
+            body: None,
+            answers: Vec::new(),
+            errors: Vec::new(),
+            description: None,
+            deprecated: false,
+        }
+    }
+
+    /// What it does, in place of the sentence naming its permission.
+    pub fn describe(mut self, text: &str) -> Self {
+        self.description = Some(text.to_owned());
+        self
+    }
+
+    pub fn deprecated(mut self, deprecated: bool) -> Self {
+        self.deprecated = deprecated;
+        self
+    }
+
+    pub fn param(mut self, parameter: Value) -> Self {
+        self.parameters.push(parameter);
+        self
+    }
+
+    pub fn params(mut self, parameters: impl IntoIterator<Item = Value>) -> Self {
+        self.parameters.extend(parameters);
+        self
+    }
+
+    /// A JSON body it requires.
+    pub fn body(mut self, schema: Value) -> Self {
+        self.body = Some(("application/json", schema, true));
+        self
+    }
+
+    /// A JSON body it takes or goes without.
+    pub fn optional_body(mut self, schema: Value) -> Self {
+        self.body = Some(("application/json", schema, false));
+        self
+    }
+
+    /// A form body it requires (`application/x-www-form-urlencoded`).
+    pub fn form_body(mut self, schema: Value) -> Self {
+        self.body = Some(("application/x-www-form-urlencoded", schema, true));
+        self
+    }
+
+    /// A success answer with no body.
+    pub fn answers(self, status: u16, description: &str) -> Self {
+        self.response(status, json!({ "description": description }))
+    }
+
+    /// An answer given whole, such as an error in another shape than Graph's.
+    pub fn response(mut self, status: u16, response: Value) -> Self {
+        self.answers.push((status, response));
+        self
+    }
+
+    /// A success answer with a JSON body of `schema`.
+    pub fn json(self, status: u16, description: &str, schema: Value) -> Self {
+        self.content(status, description, json_content(schema))
+    }
+
+    /// A success answer with `content` (by media type; null for none).
+    pub fn content(self, status: u16, description: &str, content: Value) -> Self {
         let mut r = json!({ "description": description });
         if !content.is_null() {
-            r["content"] = content.clone();
+            r["content"] = content;
         }
-        responses.insert(status.to_string(), r);
+        self.response(status, r)
     }
-    let mut errors = errors.to_vec();
-    errors.sort_unstable();
-    errors.dedup();
-    for status in errors {
-        responses.insert(
-            status.to_string(),
-            json!({ "$ref": format!("#/components/responses/{}", error_name(status)) }),
-        );
+
+    /// Error statuses it may answer, each Graph's error body.
+    pub fn errors(mut self, statuses: &[u16]) -> Self {
+        self.errors.extend_from_slice(statuses);
+        self
     }
-    let mut op = json!({
-        "summary": summary,
-        "tags": [tag],
-        "operationId": operation_id(tag, summary),
-        "security": auth.security(),
-        "parameters": parameters,
-        "responses": responses,
-    });
-    if let Some(says) = auth.says() {
-        op["description"] = json!(says);
-    }
-    if let Some(schema) = body {
-        op["requestBody"] = json!({
-            "required": true,
-            "content": { "application/json": { "schema": schema } },
+
+    pub fn build(self) -> Value {
+        let mut responses = Map::new();
+        for (status, response) in self.answers {
+            responses.insert(status.to_string(), response);
+        }
+        let mut errors = self.errors;
+        errors.sort_unstable();
+        errors.dedup();
+        for status in errors {
+            responses.insert(
+                status.to_string(),
+                json!({ "$ref": format!("#/components/responses/{}", error_name(status)) }),
+            );
+        }
+        let mut op = json!({
+            "summary": self.summary,
+            "tags": [self.tag],
+            "operationId": operation_id(&self.tag, &self.summary),
+            "security": self.auth.security(),
+            "parameters": self.parameters,
+            "responses": responses,
         });
+        if let Some(says) = self.description.as_deref().or(self.auth.says()) {
+            op["description"] = json!(says);
+        }
+        if let Some((media, schema, required)) = self.body {
+            op["requestBody"] = json!({
+                "required": required,
+                "content": { media: { "schema": schema } },
+            });
+        }
+        if self.deprecated {
+            op["deprecated"] = json!(true);
+        }
+        op
     }
-    op
 }
 
 pub fn operation_id(tag: &str, summary: &str) -> String {

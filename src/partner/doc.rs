@@ -6,7 +6,7 @@ use crate::model::agent::MAX_CLOUD_PCS;
 use crate::model::schema::{ACTION_ERROR_CODE, ACTION_RESULT, ACTION_STATE};
 use crate::odata::query::MAX_TOP;
 use crate::openapi::schema::{component, edm, reference};
-use crate::openapi::{json_content, operation, Auth};
+use crate::openapi::{Auth, Op};
 use serde_json::{json, Value};
 
 /// Every partner call may answer these besides its own.
@@ -14,47 +14,27 @@ const ANY: &[u16] = &[400, 401, 403, 404, 429, 503];
 
 pub const TAG: &str = "partner";
 
+/// An operation of the partner API: a partner credential calls it.
+fn op(summary: &str) -> Op {
+    Op::new(TAG, Auth::Partner, summary)
+}
+
 /// `POST …/heartbeat`
 pub fn heartbeat() -> Value {
-    let tag = TAG;
-    let heartbeat = operation(
-        "Report that the partner is alive",
-        tag,
-        Auth::Partner,
-        vec![],
-        None,
-        &[(
+    op("Report that the partner is alive")
+        .optional_body(json!({ "type": "object", "properties": {}, "additionalProperties": false }))
+        .answers(
             204,
             "Recorded: the connection is healthy until the heartbeat timeout passes",
-            Value::Null,
-        )],
-        &[ANY, &[413, 415]].concat(),
-    );
-    optional_body(
-        heartbeat,
-        json!({ "type": "object", "properties": {}, "additionalProperties": false }),
-    )
+        )
+        .errors(&[ANY, &[413, 415]].concat())
+        .build()
 }
 
 /// `POST …/sync`
 pub fn sync() -> Value {
-    let tag = TAG;
-    let sync = operation(
-        "Report a finished data sync",
-        tag,
-        Auth::Partner,
-        vec![],
-        None,
-        &[(
-            204,
-            "Recorded as the connection's lastSyncDateTime",
-            Value::Null,
-        )],
-        &[ANY, &[413, 415]].concat(),
-    );
-    optional_body(
-        sync,
-        json!({
+    op("Report a finished data sync")
+        .optional_body(json!({
             "type": "object",
             "properties": {
                 "syncDateTime": {
@@ -64,19 +44,16 @@ pub fn sync() -> Value {
                 },
             },
             "additionalProperties": false,
-        }),
-    )
+        }))
+        .answers(204, "Recorded as the connection's lastSyncDateTime")
+        .errors(&[ANY, &[413, 415]].concat())
+        .build()
 }
 
 /// `GET …/deployments`
 pub fn deployments() -> Value {
-    let tag = TAG;
     let results = component(ACTION_RESULT.name);
-    operation(
-        "List the deployments this partner has been asked to make",
-        tag,
-        Auth::Partner,
-        vec![
+    op("List the deployments this partner has been asked to make").params(vec![
             json!({
                 "name": "state",
                 "in": "query",
@@ -88,15 +65,7 @@ pub fn deployments() -> Value {
             json!({ "name": "$top", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 0, "maximum": MAX_TOP } }),
             json!({ "name": "$skiptoken", "in": "query", "required": false, "schema": { "type": "string" } }),
             json!({ "name": "$count", "in": "query", "required": false, "schema": { "type": "boolean" } }),
-        ],
-        None,
-        &[(
-            200,
-            "A page of deployment results, oldest first",
-            json_content(reference(&format!("{results}CollectionResponse"))),
-        )],
-        &[400, 401, 403, 404, 429, 503],
-    )
+        ]).json(200, "A page of deployment results, oldest first", reference(&format!("{results}CollectionResponse"))).errors(&[400, 401, 403, 404, 429, 503]).build()
 }
 
 /// The name of the body `report` takes.
@@ -127,29 +96,16 @@ pub fn progress() -> Value {
 
 /// `POST …/deployments/{activityId}/results`
 pub fn report() -> Value {
-    let tag = TAG;
-    operation(
-        "Report progress on Cloud PCs of a deployment",
-        tag,
-        Auth::Partner,
-        vec![json!({
+    op("Report progress on Cloud PCs of a deployment")
+        .param(json!({
             "name": "activityId",
             "in": "path",
             "required": true,
             "description": "The deployment's activity id, as deployAgent returned it.",
             "schema": { "type": "string" },
-        })],
-        Some(reference(PROGRESS)),
-        &[(204, "Recorded", Value::Null)],
-        &[ANY, &[409, 413, 415]].concat(),
-    )
-}
-
-/// A body the call takes or goes without.
-fn optional_body(mut op: Value, schema: Value) -> Value {
-    op["requestBody"] = json!({
-        "required": false,
-        "content": { "application/json": { "schema": schema } },
-    });
-    op
+        }))
+        .body(reference(PROGRESS))
+        .answers(204, "Recorded")
+        .errors(&[ANY, &[409, 413, 415]].concat())
+        .build()
 }
