@@ -81,7 +81,11 @@ impl Authority {
                 "{}/.well-known/openid-configuration",
                 url.trim_end_matches('/')
             ),
-            client: client.build()?,
+            client: anyhow::Context::with_context(client.build(), || {
+                format!(
+                    "cannot set up HTTPS to --authority '{url}' (it trusts the system's CA certificates, from the ca-certificates package, and any --authority-ca FILE)"
+                )
+            })?,
             loaded: RwLock::default(),
             fetching: tokio::sync::Mutex::new(()),
             last_kid_refresh: Mutex::default(),

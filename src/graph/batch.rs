@@ -223,13 +223,9 @@ fn parse_item(n: usize, value: &Value) -> Result<Item, ApiError> {
             Some(item_body(value, content_type).map_err(|why| bad(format!("{at}: {why}")))?)
         }
     };
-    r.finish_with(|name, known| {
-        format!(
-            "{at} has an unknown property {name}; a request has {}.",
-            known.join(", ")
-        )
-    })
-    .map_err(bad)?;
+    // Graph ignores what else an item holds; msgraph-core for Python writes
+    // `depends_on` beside the others, and its batches work against Graph.
+    r.ignore_rest();
     Ok(Item {
         id,
         method,

@@ -174,6 +174,12 @@ impl<'a> Fields<'a> {
         })
     }
 
+    /// Leaves whatever no getter asked for, unread and unrefused: only for objects
+    /// whose unknown fields Graph itself ignores (a `$batch` item, where
+    /// msgraph-core for Python sends `depends_on`). Said by name, so a reader that
+    /// does not refuse the rest says so.
+    pub fn ignore_rest(self) {}
+
     /// As [`finish`](Self::finish), with the caller's sentence for an unknown field,
     /// given its quoted name and the fields understood.
     pub fn finish_with(self, message: impl FnOnce(&str, &[&str]) -> String) -> Result<(), String> {

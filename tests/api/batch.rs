@@ -42,7 +42,10 @@ async fn a_batch_runs_each_item_as_a_direct_call() {
             {"id": "patch", "method": "PATCH", "url": format!("{REL_SET}/{id}/"),
              "headers": {"content-type": "application/json", "If-Match": etag},
              "body": {"enableConnection": false}},
-            {"id": "missing", "method": "GET", "url": format!("{REL_SET}/{}", Uuid::new_v4())},
+            // What else an item holds is ignored, as Graph ignores it (msgraph-core
+            // for Python writes `depends_on`).
+            {"id": "missing", "method": "GET", "url": format!("{REL_SET}/{}", Uuid::new_v4()),
+             "depends_on": ["create"], "atomicityGroup": "g"},
         ]}),
     )
     .await;
@@ -202,10 +205,6 @@ async fn an_invalid_envelope_is_a_400_for_the_whole_batch() {
         (
             json!({"requests": [item("1")], "atomic": true}),
             "unknown property 'atomic'",
-        ),
-        (
-            json!({"requests": [{"id": "1", "method": "GET", "url": REL_SET, "retries": 2}]}),
-            "unknown property 'requests[0].retries'",
         ),
         (
             json!({"requests": [{"id": 1, "method": "GET", "url": REL_SET}]}),
