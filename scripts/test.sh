@@ -2,7 +2,8 @@
 # Runs every test: the Rust suites (unit, property, and integration over HTTP), then
 # against the real server binary: Microsoft's Graph SDKs over HTTPS (the beta SDK for
 # Python; for JavaScript the classic client and the Kiota beta SDK), the status page
-# in Debian's Chromium, and schemathesis holding /openapi.json to the live server.
+# in Debian's Chromium, and schemathesis holding /openapi.json to the live server;
+# clippy beside them; then the packages and the image from the built binary.
 # With DATABASE_URL set, the integration tests and those suites run on PostgreSQL too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -109,6 +110,12 @@ promtool check metrics <"$metrics_dir/metrics"
 rm -rf "$metrics_dir"
 echo "== [${SECONDS}s] /metrics passes promtool check metrics"
 
+# The lints run beside the SDK halves, which mostly wait on their clients and
+# servers: clippy checks only this crate's targets (the dependencies' metadata is the
+# test build's), a minute that would otherwise come at the end.
+cargo clippy --all-targets -- -D warnings >"$target_dir/clippy.log" 2>&1 &
+clippy_pid=$!
+
 # The embedded and the PostgreSQL halves run side by side (each mostly waits on its
 # clients and servers), each into its own log, shown when both have ended.
 halves=()
@@ -141,6 +148,12 @@ if [ -n "$failed" ]; then
   exit 1
 fi
 echo "== [${SECONDS}s] the SDK, browser and OpenAPI suites passed"
+if ! wait "$clippy_pid"; then
+  cat "$target_dir/clippy.log" >&2
+  echo "*** cargo clippy --all-targets -- -D warnings failed ***" >&2
+  exit 1
+fi
+echo "== [${SECONDS}s] clippy passed"
 
 # The Python wheel: maturin builds it with the tests' own cargo profile (a cache hit:
 # nothing is compiled twice), then the plugin's suite runs in a fresh virtualenv that
