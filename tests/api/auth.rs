@@ -228,29 +228,14 @@ async fn tenants_are_kept_apart() {
         "ResourceNotFound",
     )
     .await;
-    let list: serde_json::Value = s.get(SET, &b).await.json().await.unwrap();
-    assert_eq!(list["value"].as_array().unwrap().len(), 0);
-    assert_eq!(
-        s.get(&format!("{SET}/$count"), &b)
-            .await
-            .text()
-            .await
-            .unwrap(),
-        "0"
-    );
-    let filtered: serde_json::Value = s
-        .get(
-            &format!("{SET}?$filter=id eq '{}'", created["id"].as_str().unwrap()),
-            &b,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let theirs = s.api(&b);
+    assert_eq!(theirs.list("").await["value"].as_array().unwrap().len(), 0);
+    assert_eq!(theirs.count(None).await, 0);
+    let id = created["id"].as_str().unwrap();
+    let filtered = theirs.list(&format!("$filter=id eq '{id}'")).await;
     assert_eq!(filtered["value"].as_array().unwrap().len(), 0);
     // Untouched for its owner.
-    let mine: serde_json::Value = s.get(&path, &a).await.json().await.unwrap();
-    assert_eq!(mine["enableConnection"], true);
+    assert_eq!(s.api(&a).get(id).await["enableConnection"], true);
 }
 
 #[tokio::test]

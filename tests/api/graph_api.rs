@@ -528,7 +528,7 @@ async fn etags_guard_against_lost_updates() {
     let path = format!("{SET}/{}", created["id"].as_str().unwrap());
     let res = s.get(&path, &tok).await;
     assert_eq!(res.headers()["etag"].to_str().unwrap(), etag);
-    let list: Value = s.get(SET, &tok).await.json().await.unwrap();
+    let list = s.api(&tok).list("").await;
     assert_eq!(list["value"][0]["@odata.etag"], etag.as_str());
 
     // Matching If-Match: applied, new ETag.
