@@ -113,6 +113,11 @@ pub struct ServeConfig {
     /// Log format: `text` for people, `json` for log pipelines.
     #[arg(long, env = "CLOUDPC_PARTNERS_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
+
+    /// Threads that serve requests; default one per core. On a machine shared with
+    /// PostgreSQL, fewer than the cores cut wake-ups between threads (see the README).
+    #[arg(long, env = "CLOUDPC_PARTNERS_WORKER_THREADS", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub worker_threads: Option<u16>,
 }
 
 /// The data dir every command defaults to.
@@ -123,6 +128,7 @@ impl ServeConfig {
     pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             listen: "127.0.0.1:0".into(),
+            worker_threads: None,
             data_dir: data_dir.into(),
             database: None,
             in_memory: false,

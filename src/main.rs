@@ -149,7 +149,11 @@ fn serve(mut config: ServeConfig, data_dir_given: bool) -> anyhow::Result<()> {
         }
         false => None,
     };
-    let runtime = tokio::runtime::Runtime::new()?;
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = config.worker_threads {
+        runtime.worker_threads(usize::from(n));
+    }
+    let runtime = runtime.enable_all().build()?;
     runtime.block_on(async {
         let server = cloudpc_partners::start(&config, Arc::new(SystemClock)).await?;
         let mut signals = Signals::install();

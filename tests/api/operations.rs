@@ -125,3 +125,39 @@ fn completions_and_the_manual_page_are_printed() {
     assert!(man.contains(".TH cloudpc-partners 1"), "{man}");
     assert!(man.contains("serve"), "{man}");
 }
+
+/// `--worker-threads` sets how many threads serve requests; a count the runtime
+/// cannot use is refused before anything starts.
+#[tokio::test]
+async fn worker_threads_are_set_or_refused() {
+    // The runtime's threads, workers and blocking ones alike, once it serves.
+    async fn runtime_threads(extra: &[&str]) -> usize {
+        let dir = tempfile::tempdir().unwrap();
+        let server = ServerProcess::spawn(dir.path(), extra);
+        let res = crate::support::http_client()
+            .get(format!("{}/healthz", server.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        std::fs::read_dir(format!("/proc/{}/task", server.child.id()))
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .filter(|name| name.trim() == "tokio-rt-worker")
+            .count()
+    }
+    let one = runtime_threads(&["--worker-threads", "1"]).await;
+    let three = runtime_threads(&["--worker-threads", "3"]).await;
+    // Two workers more (the blocking threads started so far may differ by one, as
+    // startup's file work overlaps or not).
+    assert!(three > one, "{one} and {three} runtime threads");
+    for bad in ["0", "many"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_cloudpc-partners"))
+            .args(["serve", "--worker-threads", bad])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--worker-threads"), "{bad}: {err}");
+    }
+}
