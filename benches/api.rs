@@ -7,6 +7,7 @@
 //!                                [--postgres postgres://…] [--scale 1000000]
 //!                                [--binary path/to/another/cloudpc-partners] [--throttling]
 //!                                [--pool-size 10] [--processes 2]
+//!                                [--server-arg=--worker-threads=1 …]
 //!     cargo bench --bench api -- --soak 600      (RSS over ten minutes of mixed load)
 //!
 //! Prints, per request kind and database: req/s, p50, p99, server CPU per request and
@@ -77,6 +78,10 @@ struct Options {
     /// connections split evenly among them, and print each process's CPU.
     #[arg(long, default_value_t = 1)]
     processes: usize,
+    /// An argument for every service process, such as `--server-arg=--worker-threads=1`
+    /// (repeat it for several; the hello anchor is not affected).
+    #[arg(long = "server-arg", allow_hyphen_values = true)]
+    server_args: Vec<String>,
     /// Passed by `cargo bench`.
     #[arg(long, hide = true)]
     bench: bool,
@@ -726,8 +731,15 @@ fn table(results: &[Series], o: &Options) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "\nwrk -t1 -c{} -d{}s, {} interleaved rounds; ratio = service / anchor in the same round (min / median / max); on PostgreSQL the second anchor is pgbench -M prepared -c{} on the service's own statement, and DB CPU is every postgres process's\n",
-        o.connections, o.seconds, o.rounds, o.pool_size
+        "\nwrk -t1 -c{} -d{}s, {} interleaved rounds; ratio = service / anchor in the same round (min / median / max); on PostgreSQL the second anchor is pgbench -M prepared -c{} on the service's own statement, and DB CPU is every postgres process's{}\n",
+        o.connections,
+        o.seconds,
+        o.rounds,
+        o.pool_size,
+        match o.server_args.is_empty() {
+            true => String::new(),
+            false => format!("; the service ran with {}", o.server_args.join(" ")),
+        }
     );
     let _ = writeln!(
         s,
@@ -945,9 +957,11 @@ fn scale_run(name: &str, postgres: Option<&str>, n: usize, work: &Path, o: &Opti
 }
 
 fn spawn(dir: &Path, extra: &[&str], o: &Options) -> ServerProcess {
+    let mut extra = extra.to_vec();
+    extra.extend(o.server_args.iter().map(String::as_str));
     match &o.binary {
-        Some(b) => ServerProcess::spawn_binary(b, dir, extra),
-        None => ServerProcess::spawn(dir, extra),
+        Some(b) => ServerProcess::spawn_binary(b, dir, &extra),
+        None => ServerProcess::spawn(dir, &extra),
     }
 }
 
