@@ -84,10 +84,10 @@ pub struct RowsPage<'a> {
 }
 
 impl RowsPage<'_> {
-    pub fn to_json(&self) -> Value {
+    pub fn into_json(self) -> Value {
         let mut body = Map::new();
-        if let Some(context) = &self.context {
-            body.insert("@odata.context".into(), Value::String(context.clone()));
+        if let Some(context) = self.context {
+            body.insert("@odata.context".into(), Value::String(context));
         }
         if let Some(n) = self.count {
             body.insert("@odata.count".into(), Value::from(n));
@@ -98,8 +98,8 @@ impl RowsPage<'_> {
             .map(|values| Value::Object(described(self.view, values, self.select)))
             .collect();
         body.insert("value".into(), Value::Array(items));
-        if let Some(link) = &self.next_link {
-            body.insert("@odata.nextLink".into(), Value::String(link.clone()));
+        if let Some(link) = self.next_link {
+            body.insert("@odata.nextLink".into(), Value::String(link));
         }
         Value::Object(body)
     }

@@ -287,7 +287,10 @@ fn function_collection(
             .map(|token| q.next_link(&format!("{}{}", origin.0, uri.path()), &keep, &token)),
     };
     Collection {
-        body: crate::http::respond::SerializedJson::of(axum::http::StatusCode::OK, &page.to_json()),
+        body: crate::http::respond::SerializedJson::of(
+            axum::http::StatusCode::OK,
+            &page.into_json(),
+        ),
         max_page_size_applied: None,
     }
 }

@@ -235,6 +235,13 @@ impl ServiceOrigin {
     pub fn graph_root(&self) -> String {
         format!("{}{GRAPH_VERSION_ROOT}", self.0)
     }
+
+    /// The same, taking the origin's string rather than writing a new one (every
+    /// Graph request reads its root).
+    pub fn into_graph_root(mut self) -> String {
+        self.0.push_str(GRAPH_VERSION_ROOT);
+        self.0
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for ServiceOrigin {
@@ -284,7 +291,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ServiceRoot {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let origin = ServiceOrigin::from_request_parts(parts, state).await?;
-        Ok(ServiceRoot(origin.graph_root()))
+        Ok(ServiceRoot(origin.into_graph_root()))
     }
 }
 

@@ -136,9 +136,6 @@ where
     S: Clone + Send + Sync + 'static,
 {
     r.fallback(move |method: axum::http::Method| async move {
-        super::ApiError::MethodNotAllowed {
-            method: method.to_string(),
-            allow: allow.to_owned(),
-        }
+        super::routes::graph_refusal(method, allow.to_owned())
     })
 }

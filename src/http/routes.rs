@@ -15,7 +15,7 @@ use serde_json::Value;
 /// list: Graph's error body by default, Entra's on the token endpoint.
 pub type Refusal = fn(Method, String) -> Response;
 
-fn graph_refusal(method: Method, allow: String) -> Response {
+pub(crate) fn graph_refusal(method: Method, allow: String) -> Response {
     super::ApiError::MethodNotAllowed {
         method: method.to_string(),
         allow,
@@ -128,18 +128,30 @@ impl<S: Clone + Send + Sync + 'static> Routes<S> {
 
     /// `path` with its methods, each documented.
     pub fn route(mut self, path: &str, endpoints: impl IntoIterator<Item = Endpoint<S>>) -> Self {
-        let endpoints: Vec<Endpoint<S>> = endpoints.into_iter().collect();
-        for e in &endpoints {
-            match &e.docs {
-                Docs::Here(op) => self.described.operation(path, &e.method, op.clone()),
+        let mut allow = Vec::new();
+        let mut methods = MethodRouter::new();
+        for e in endpoints {
+            match e.docs {
+                Docs::Here(op) => self.described.operation(path, &e.method, op),
                 Docs::At(paths) => {
                     for (at, op) in paths {
-                        self.described.operation(at, &e.method, op.clone());
+                        self.described.operation(&at, &e.method, op);
                     }
                 }
             }
+            allow.push(e.method.to_string());
+            methods = methods.merge(e.handler);
         }
-        self.serve(path, endpoints)
+        let allow = allow.join(", ");
+        let refusal = self.refusal;
+        let methods = methods.fallback(move |method: Method| {
+            let allow = allow.clone();
+            async move { refusal(method, allow) }
+        });
+        self.router = self.router.route(path, methods.clone());
+        self.paths.push(path.to_owned());
+        self.methods.push((path.to_owned(), methods));
+        self
     }
 
     /// `path` served exactly as the registered path `of` (such as an OData action
@@ -152,27 +164,6 @@ impl<S: Clone + Send + Sync + 'static> Routes<S> {
             }
             None => tracing::error!(path, of, "an alias of a path not registered"),
         }
-        self
-    }
-
-    fn serve(mut self, path: &str, endpoints: Vec<Endpoint<S>>) -> Self {
-        let allow = endpoints
-            .iter()
-            .map(|e| e.method.as_str())
-            .collect::<Vec<_>>()
-            .join(", ");
-        let refusal = self.refusal;
-        let mut methods = MethodRouter::new();
-        for e in endpoints {
-            methods = methods.merge(e.handler);
-        }
-        let methods = methods.fallback(move |method: Method| {
-            let allow = allow.clone();
-            async move { refusal(method, allow) }
-        });
-        self.router = self.router.route(path, methods.clone());
-        self.paths.push(path.to_owned());
-        self.methods.push((path.to_owned(), methods));
         self
     }
 

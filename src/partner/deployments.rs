@@ -42,7 +42,7 @@ pub async fn list(
             .filter(|_| rows.more)
             .map(|token| q.next_link(&format!("{origin}{}", uri.path()), &[], &token)),
     };
-    Ok(GraphJson(StatusCode::OK, page.to_json()))
+    Ok(GraphJson(StatusCode::OK, page.into_json()))
 }
 
 /// `state=pending` as the `$filter` it stands for; the query options otherwise as given.
