@@ -6,6 +6,7 @@
 //!                                [--only get,list,count,post,patch,heartbeat]
 //!                                [--postgres postgres://…] [--scale 1000000]
 //!                                [--binary path/to/another/cloudpc-partners] [--throttling]
+//!                                [--baseline path/to/an/earlier/cloudpc-partners]
 //!                                [--pool-size 10] [--processes 2]
 //!                                [--server-arg=--worker-threads=1 …]
 //!     cargo bench --bench api -- --soak 600      (RSS over ten minutes of mixed load)
@@ -68,6 +69,10 @@ struct Options {
     /// print its RSS every tenth of it.
     #[arg(long)]
     soak: Option<u64>,
+    /// Also load this build (an earlier commit's) on each database, in the same
+    /// interleaved rounds, as rows named "… baseline": an A/B on one noisy machine.
+    #[arg(long)]
+    baseline: Option<PathBuf>,
     /// Also load each database with throttling on, to show what counting costs.
     #[arg(long)]
     throttling: bool,
@@ -112,12 +117,17 @@ fn main() {
             continue;
         }
         for (name, url) in &databases {
-            backends.push(Backend::start(name, work.path(), *url, throttled, &o));
+            backends.push(Backend::start(name, work.path(), *url, throttled, None, &o));
+            if let Some(binary) = &o.baseline {
+                let name = format!("{name} baseline");
+                let b = Backend::start(&name, work.path(), *url, throttled, Some(binary), &o);
+                backends.push(b);
+            }
         }
     }
     if let Some(url) = o.postgres.as_deref().filter(|_| o.processes > 1) {
         let name = format!("postgres ×{}", o.processes);
-        let mut b = Backend::start(&name, work.path(), Some(url), false, &o);
+        let mut b = Backend::start(&name, work.path(), Some(url), false, None, &o);
         b.add_processes(o.processes - 1, &o);
         backends.push(b);
     }
@@ -352,6 +362,8 @@ struct Backend {
     pgbench: Vec<(Kind, pgbench::Script)>,
     /// More processes serving the same database and data dir (`--processes`).
     others: Vec<ServerProcess>,
+    /// The build it runs, when not this one (`--baseline`).
+    binary: Option<PathBuf>,
     _dir: tempfile::TempDir,
 }
 
@@ -361,6 +373,7 @@ impl Backend {
         work: &Path,
         postgres: Option<&str>,
         throttled: bool,
+        binary: Option<&Path>,
         o: &Options,
     ) -> Self {
         let dir = tempfile::tempdir_in(work).expect("tempdir");
@@ -379,7 +392,7 @@ impl Backend {
         if let Some(db) = &database {
             extra.extend(["--database", db.as_str(), "--db-pool-size", &pool_size]);
         }
-        let server = spawn(dir.path(), &extra, o);
+        let server = spawn(dir.path(), &extra, binary, o);
         let tokens = Tokens::for_data_dir(dir.path());
         let now = chrono::Utc::now().timestamp();
         let tenant = Uuid::new_v4();
@@ -420,6 +433,7 @@ impl Backend {
             ids,
             pgbench,
             others: Vec::new(),
+            binary: binary.map(Path::to_owned),
             _dir: dir,
         }
     }
@@ -436,7 +450,8 @@ impl Backend {
             &pool_size,
         ];
         for _ in 0..n {
-            self.others.push(spawn(self._dir.path(), &extra, o));
+            let process = spawn(self._dir.path(), &extra, self.binary.as_deref(), o);
+            self.others.push(process);
         }
     }
 
@@ -810,12 +825,12 @@ fn scale_run(name: &str, postgres: Option<&str>, n: usize, work: &Path, o: &Opti
     }
     let tenant = Uuid::new_v4();
     // Start once to create the schema, stop, fill, start again.
-    let mut first = spawn(dir.path(), &extra, o);
+    let mut first = spawn(dir.path(), &extra, None, o);
     first.terminate();
     let started = std::time::Instant::now();
     fill(dir.path(), database.as_deref(), tenant, n);
     let fill_secs = started.elapsed().as_secs_f64();
-    let server = spawn(dir.path(), &extra, o);
+    let server = spawn(dir.path(), &extra, None, o);
     let tokens = Tokens::for_data_dir(dir.path());
     let admin = tokens.admin(tenant, chrono::Utc::now().timestamp());
     let rt = tokio::runtime::Runtime::new().expect("runtime");
@@ -956,10 +971,11 @@ fn scale_run(name: &str, postgres: Option<&str>, n: usize, work: &Path, o: &Opti
     s
 }
 
-fn spawn(dir: &Path, extra: &[&str], o: &Options) -> ServerProcess {
+/// A service process: `binary` if given, else `--binary`, else this build.
+fn spawn(dir: &Path, extra: &[&str], binary: Option<&Path>, o: &Options) -> ServerProcess {
     let mut extra = extra.to_vec();
     extra.extend(o.server_args.iter().map(String::as_str));
-    match &o.binary {
+    match binary.or(o.binary.as_deref()) {
         Some(b) => ServerProcess::spawn_binary(b, dir, &extra),
         None => ServerProcess::spawn(dir, &extra),
     }
@@ -1022,7 +1038,7 @@ fn fill(data_dir: &Path, postgres: Option<&str>, tenant: Uuid, n: usize) {
 /// RSS over a long run of mixed load: creates, reads by id, list pages and heartbeats
 /// from four wrk processes at once, sampled ten times.
 fn soak(work: &Path, seconds: u64, o: &Options) {
-    let b = Backend::start("sqlite", work, None, false, o);
+    let b = Backend::start("sqlite", work, None, false, None, o);
     let pid = b.server.child.id();
     let kinds = [Kind::Post, Kind::Get, Kind::List, Kind::Heartbeat];
     let loads: Vec<std::process::Child> = kinds

@@ -23,6 +23,8 @@ mod graph_api;
 mod health;
 #[path = "api/multiprocess.rs"]
 mod multiprocess;
+#[path = "api/pg_pool.rs"]
+mod pg_pool;
 #[path = "api/protocol.rs"]
 mod protocol;
 #[path = "api/query_options.rs"]

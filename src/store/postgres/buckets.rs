@@ -35,20 +35,21 @@ impl Buckets {
         want: u32,
         now_ms: i64,
     ) -> Result<(u32, f64), StoreError> {
-        let client = self.0.client().await?;
-        let prepared = super::prepare(
-            &client,
-            LEASE,
-            &[
-                Type::TEXT,
-                Type::FLOAT8,
-                Type::FLOAT8,
-                Type::INT8,
-                Type::FLOAT8,
-            ],
-        )
-        .await?;
-        let row = client
+        let lease = self.0.pool.exclusive().await?;
+        let prepared = lease
+            .prepare(
+                LEASE,
+                &[
+                    Type::TEXT,
+                    Type::FLOAT8,
+                    Type::FLOAT8,
+                    Type::INT8,
+                    Type::FLOAT8,
+                ],
+            )
+            .await?;
+        let row = lease
+            .client
             .query_one(
                 &prepared,
                 &[&key, &capacity, &per_ms, &now_ms, &f64::from(want)],
@@ -62,14 +63,15 @@ impl Buckets {
 
     /// Drops buckets idle long enough to be full again; answers how many went.
     pub async fn forget_idle(&self, now_ms: i64) -> Result<u64, StoreError> {
-        let client = self.0.client().await?;
-        let prepared = super::prepare(
-            &client,
-            "DELETE FROM throttle_buckets WHERE at_ms < $1",
-            &[Type::INT8],
-        )
-        .await?;
-        client
+        let lease = self.0.pool.exclusive().await?;
+        let prepared = lease
+            .prepare(
+                "DELETE FROM throttle_buckets WHERE at_ms < $1",
+                &[Type::INT8],
+            )
+            .await?;
+        lease
+            .client
             .execute(&prepared, &[&(now_ms - FORGET_AFTER_MS)])
             .await
             .map_err(super::store_error)

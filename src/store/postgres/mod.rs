@@ -1,18 +1,18 @@
-//! How PostgreSQL runs what the store asks, on `tokio-postgres` with a `deadpool`
-//! pool. Chosen on the bench (issue 27): the same GET statement at 32 clients over
-//! 10 connections cost 28–30 µs of this process's CPU here, against 70 µs through
-//! sqlx 0.9. Each statement is prepared once per connection and then run in one
-//! round trip; values are bound and read by position.
+//! How PostgreSQL runs what the store asks, on `tokio-postgres` with the process's
+//! own pool (`pool`). Chosen on the bench (issue 27): the same GET statement at 32
+//! clients over 10 connections cost 28–30 µs of this process's CPU here, against
+//! 70 µs through sqlx 0.9. Each statement is prepared once per connection and then
+//! run in one round trip; values are bound and read by position.
 
 pub mod buckets;
-mod shared;
+mod pool;
 
 use super::migrations::{self, Applied};
 use super::row::{Cell, Kind};
 use super::sql::{self, Statement};
 use super::{Heartbeat, StoreError, Violation};
 use crate::clock::to_millis;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
+use pool::Pool;
 use std::error::Error as _;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -31,27 +31,21 @@ pub struct PgSettings {
     pub statement_timeout: Duration,
 }
 
-/// Statements kept prepared on one connection. The SQL of a list depends on the
-/// shape of its `$filter`, so clients choose how many there are; beyond this many
-/// the connection's statements are dropped (and closed on the server) and prepared
-/// again as they come.
-const PREPARED_PER_CONNECTION: usize = 256;
-
 /// A PostgreSQL database: a pool of connections, shared by clones.
 #[derive(Clone)]
 pub struct Postgres {
-    /// Connections checked out whole: transactions, scans, batches.
     pool: Pool,
-    /// Connections every request uses at once, for single short statements.
-    shared: Option<Arc<shared::Shared>>,
     /// For direct connections: migrations, and telling why the pool cannot connect.
     config: Arc<tokio_postgres::Config>,
 }
 
 impl std::fmt::Debug for Postgres {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (open, shared, exclusive) = self.pool.status();
         f.debug_struct("Postgres")
-            .field("status", &self.pool.status())
+            .field("open", &open)
+            .field("shared", &shared)
+            .field("exclusive", &exclusive)
             .finish()
     }
 }
@@ -62,7 +56,11 @@ impl Postgres {
     pub async fn connect(url: &str, settings: &PgSettings) -> Result<Self, StoreError> {
         let mut config = tokio_postgres::Config::from_str(url)
             .map_err(|e| StoreError::CannotOpen(format!("the database URL is not valid: {e}")))?;
-        config.application_name("cloudpc-partners");
+        // Named for `pg_stat_activity`, unless the URL names it (one name per
+        // process, say, to tell several apart).
+        if config.get_application_name().is_none() {
+            config.application_name("cloudpc-partners");
+        }
         let timeout = format!(
             "-c statement_timeout={}",
             settings.statement_timeout.as_millis()
@@ -78,38 +76,9 @@ impl Postgres {
         // A direct connection first: it migrates, and a server that cannot be
         // reached says why ("connection refused", a bad password) right here.
         migrate(&config).await?;
-        let manager = Manager::from_config(
-            config.clone(),
-            NoTls,
-            ManagerConfig {
-                // A connection the server closed is seen as closed; no query per checkout.
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
         let config = Arc::new(config);
-        let (shared, pooled) = split(settings.pool_size);
-        let shared = (shared > 0).then(|| {
-            Arc::new(shared::Shared::new(
-                config.clone(),
-                shared,
-                settings.acquire_timeout,
-            ))
-        });
-        let pool = Pool::builder(manager)
-            .max_size(pooled)
-            .wait_timeout(Some(settings.acquire_timeout))
-            .runtime(Runtime::Tokio1)
-            .build()
-            .map_err(|e| StoreError::CannotOpen(e.to_string()))?;
-        Ok(Self {
-            pool,
-            shared,
-            config,
-        })
-    }
-
-    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        self.pool.get().await.map_err(pool_error)
+        let pool = Pool::new(config.clone(), settings.pool_size, settings.acquire_timeout);
+        Ok(Self { pool, config })
     }
 
     /// Runs a statement to completion; returns the rows it affected. Writes take a
@@ -117,9 +86,10 @@ impl Postgres {
     /// statement pipelined behind it on a shared connection would wait with it,
     /// where separate connections' commits share one flush.
     pub async fn execute(&self, s: &Statement) -> Result<u64, StoreError> {
-        let client = self.client().await?;
-        let prepared = prepare(&client, &s.sql, &types(&s.binds)).await?;
-        client
+        let lease = self.pool.exclusive().await?;
+        let prepared = lease.prepare(&s.sql, &types(&s.binds)).await?;
+        lease
+            .client
             .execute(&prepared, &params(&s.binds))
             .await
             .map_err(store_error)
@@ -134,20 +104,13 @@ impl Postgres {
         kinds: &[Kind],
         short_read: bool,
     ) -> Result<Vec<Vec<Cell>>, StoreError> {
-        if let Some(shared) = self.shared.as_ref().filter(|_| short_read) {
-            let lent = shared.lend().await?;
-            let prepared = lent.connection.prepare(&s.sql, &types(&s.binds)).await?;
-            let rows = lent
-                .connection
-                .client
-                .query(&prepared, &params(&s.binds))
-                .await
-                .map_err(store_error)?;
-            return rows.iter().map(|r| decode(r, kinds)).collect();
-        }
-        let client = self.client().await?;
-        let prepared = prepare(&client, &s.sql, &types(&s.binds)).await?;
-        let rows = client
+        let lease = match short_read {
+            true => self.pool.shared().await?,
+            false => self.pool.exclusive().await?,
+        };
+        let prepared = lease.prepare(&s.sql, &types(&s.binds)).await?;
+        let rows = lease
+            .client
             .query(&prepared, &params(&s.binds))
             .await
             .map_err(store_error)?;
@@ -159,24 +122,21 @@ impl Postgres {
         &self,
         steps: &[(Statement, Option<u64>)],
     ) -> Result<Result<(), usize>, StoreError> {
-        let mut client = self.client().await?;
-        bound_prepared(&client);
-        let tx = client.transaction().await.map_err(store_error)?;
+        let mut lease = self.pool.exclusive().await?;
+        lease.begin().await?;
         for (i, (s, expect)) in steps.iter().enumerate() {
-            let prepared = tx
-                .prepare_typed_cached(&s.sql, &types(&s.binds))
-                .await
-                .map_err(store_error)?;
-            let n = tx
+            let prepared = lease.prepare(&s.sql, &types(&s.binds)).await?;
+            let n = lease
+                .client
                 .execute(&prepared, &params(&s.binds))
                 .await
                 .map_err(store_error)?;
             if expect.is_some_and(|e| e != n) {
-                tx.rollback().await.map_err(store_error)?;
+                lease.end("ROLLBACK").await?;
                 return Ok(Err(i));
             }
         }
-        tx.commit().await.map_err(store_error)?;
+        lease.end("COMMIT").await?;
         Ok(Ok(()))
     }
 
@@ -188,9 +148,10 @@ impl Postgres {
         let at: Vec<i64> = sorted.iter().map(|b| to_millis(b.at)).collect();
         let tenants: Vec<String> = sorted.iter().map(|b| b.tenant.to_string()).collect();
         let ids: Vec<String> = sorted.iter().map(|b| b.id.to_string()).collect();
-        let client = self.client().await?;
-        let prepared = prepare(&client, sql::HEARTBEATS_POSTGRES, &[]).await?;
-        client
+        let lease = self.pool.exclusive().await?;
+        let prepared = lease.prepare(sql::HEARTBEATS_POSTGRES, &[]).await?;
+        lease
+            .client
             .execute(&prepared, &[&at, &tenants, &ids])
             .await
             .map_err(store_error)?;
@@ -200,29 +161,32 @@ impl Postgres {
     /// Folds appended count changes into the running totals and drops the totals
     /// that reached zero.
     pub async fn fold_counts(&self) -> Result<(), StoreError> {
-        let client = self.client().await?;
+        let lease = self.pool.exclusive().await?;
         for text in [sql::FOLD_COUNTS_POSTGRES, sql::DROP_EMPTY_COUNTS] {
-            let prepared = prepare(&client, text, &[]).await?;
-            client.execute(&prepared, &[]).await.map_err(store_error)?;
+            let prepared = lease.prepare(text, &[]).await?;
+            lease
+                .client
+                .execute(&prepared, &[])
+                .await
+                .map_err(store_error)?;
         }
         Ok(())
     }
 
     /// Opens a write transaction and rolls it back: fails when writes would.
     pub async fn check_writable(&self) -> Result<(), StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(store_error)?;
-        tx.batch_execute("LOCK TABLE external_partners IN ROW EXCLUSIVE MODE")
+        let mut lease = self.pool.exclusive().await?;
+        lease.begin().await?;
+        lease
+            .client
+            .batch_execute("LOCK TABLE external_partners IN ROW EXCLUSIVE MODE")
             .await
             .map_err(store_error)?;
-        tx.rollback().await.map_err(store_error)
+        lease.end("ROLLBACK").await
     }
 
     /// Closes the pool; connections in use close when they come back.
     pub fn close(&self) {
-        if let Some(shared) = &self.shared {
-            shared.close();
-        }
         self.pool.close();
     }
 
@@ -231,8 +195,12 @@ impl Postgres {
     pub async fn ping(&self) -> Result<(), StoreError> {
         const PROBE: Duration = Duration::from_millis(450);
         let pooled = async {
-            let client = self.client().await?;
-            client.simple_query("SELECT 1").await.map_err(store_error)
+            let lease = self.pool.shared().await?;
+            lease
+                .client
+                .simple_query("SELECT 1")
+                .await
+                .map_err(store_error)
         };
         match tokio::time::timeout(PROBE, pooled).await {
             Ok(Ok(_)) => return Ok(()),
@@ -255,41 +223,6 @@ impl Postgres {
                 PROBE.as_millis()
             ))),
         }
-    }
-}
-
-/// How `pool_size` connections divide: about a quarter shared (at least one), the
-/// rest checked out whole (at least one). Below two, none is shared.
-fn split(pool_size: u32) -> (usize, usize) {
-    let total = pool_size.max(1) as usize;
-    if total < 2 {
-        return (0, 1);
-    }
-    let shared = total.div_ceil(4);
-    (shared, total - shared)
-}
-
-/// The connection's prepared statement for `text` with parameters of `types`,
-/// prepared on first use. The types are given, as the values are typed: a parameter
-/// the SQL leaves untyped (one a branch of the statement does not use) is then not
-/// an error, and an integer compared with a float column stays an integer.
-async fn prepare(
-    client: &deadpool_postgres::Object,
-    text: &str,
-    types: &[Type],
-) -> Result<tokio_postgres::Statement, StoreError> {
-    bound_prepared(client);
-    client
-        .prepare_typed_cached(text, types)
-        .await
-        .map_err(store_error)
-}
-
-/// Drops the connection's prepared statements once there are
-/// [`PREPARED_PER_CONNECTION`] (they are prepared again as they come).
-fn bound_prepared(client: &deadpool_postgres::Object) {
-    if client.statement_cache.size() >= PREPARED_PER_CONNECTION {
-        client.statement_cache.clear();
     }
 }
 
@@ -483,33 +416,9 @@ fn store_error(e: tokio_postgres::Error) -> StoreError {
     }
 }
 
-fn pool_error(e: PoolError) -> StoreError {
-    match e {
-        PoolError::Timeout(_) => {
-            StoreError::Busy("no database connection came free within the acquire timeout".into())
-        }
-        PoolError::Backend(e) => store_error(e),
-        PoolError::Closed => StoreError::Unreachable("the connection pool is closed".into()),
-        other => StoreError::Unreachable(other.to_string()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_quarter_of_the_connections_is_shared_and_the_total_kept() {
-        assert_eq!(split(1), (0, 1));
-        assert_eq!(split(2), (1, 1));
-        assert_eq!(split(10), (3, 7));
-        assert_eq!(split(100), (25, 75));
-        for n in 2..200 {
-            let (shared, pooled) = split(n);
-            assert!(shared >= 1 && pooled >= 1);
-            assert_eq!(shared + pooled, n as usize);
-        }
-    }
 
     #[test]
     fn cells_bind_to_the_types_the_server_asks_for() {
