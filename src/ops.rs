@@ -149,6 +149,11 @@ fn describe() {
         Unit::Count,
         "Writes sharing one commit (and one fsync) on the embedded database."
     );
+    describe_histogram!(
+        "postgres_group_commit_batch_size",
+        Unit::Count,
+        "Writes sharing one commit on PostgreSQL (1: a write that found a committer free)."
+    );
     describe_gauge!(
         "cloudpc_partners_connections",
         "Partner connections across all tenants, by status (at most 5 s old)."

@@ -54,7 +54,7 @@ pub use pools::PgSettings;
 pub use sql_store::SqlStore;
 
 /// What a store call can fail with.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("a connection for partner {0} already exists in this tenant")]
     DuplicatePartner(Uuid),

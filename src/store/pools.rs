@@ -66,6 +66,7 @@ impl Pools {
         match (self, access) {
             (Pools::Sqlite(db), Access::Write) => db.write_rows(s, kinds).await,
             (Pools::Sqlite(db), access) => db.read(s, kinds, access == Access::Read).await,
+            (Pools::Postgres(db), Access::Write) => db.write_rows(s, kinds).await,
             (Pools::Postgres(db), access) => db.rows(s, kinds, access == Access::Read).await,
         }
     }

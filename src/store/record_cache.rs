@@ -231,6 +231,7 @@ mod tests {
         let page = |tenant: &str| Statement {
             sql: "SELECT … WHERE tenant_id = $1".into(),
             binds: vec![crate::store::row::Cell::Text(tenant.into())],
+            row: None,
         };
         let start = cache.page(&page("a")).unwrap_err();
         cache.keep_page(start, &page("a"), &[record(1), record(2)]);

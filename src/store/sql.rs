@@ -21,6 +21,10 @@ pub type Bind = Cell;
 pub struct Statement {
     pub sql: String,
     pub binds: Vec<Bind>,
+    /// The one row a write takes, as a key that orders rows: writes committed
+    /// together take their rows in this order, so two transactions never wait for
+    /// each other's rows in opposite orders.
+    pub row: Option<String>,
 }
 
 impl Statement {
@@ -423,6 +427,11 @@ pub fn count(tenant: &str, filter: Option<&Filter>, status: StatusClock) -> Stat
     count_rows(&partners_table(), tenant, &[], filter, status)
 }
 
+/// The order-key of a tenant's row (see [`Statement::row`]).
+fn row_key(tenant: &str, key: &str) -> String {
+    format!("{tenant}/{key}")
+}
+
 /// Reads one record.
 pub fn get(tenant: &str, id: &str) -> Statement {
     let mut s = Statement::default();
@@ -437,7 +446,10 @@ pub fn get(tenant: &str, id: &str) -> Statement {
 
 /// Inserts one record: its key, every stored property, and the system columns.
 pub fn insert(tenant: &str, rec: &PartnerRecord) -> Statement {
-    let mut s = Statement::default();
+    let mut s = Statement {
+        row: Some(row_key(tenant, &rec.id.to_string())),
+        ..Statement::default()
+    };
     let mut columns = vec!["tenant_id", "id"];
     let mut params = vec![
         s.bind(Bind::Text(tenant.into())),
@@ -477,7 +489,10 @@ pub fn update(
     expected_version: Option<i64>,
     now_ms: i64,
 ) -> Statement {
-    let mut s = Statement::default();
+    let mut s = Statement {
+        row: Some(row_key(tenant, id)),
+        ..Statement::default()
+    };
     let now = s.bind(Bind::Int(now_ms));
     let mut set = format!("updated_at = {now}, version = version + 1");
     for (p, c) in PARTNER.columns() {
@@ -506,7 +521,10 @@ pub fn update(
 
 /// Deletes one record, if at the expected version.
 pub fn delete(tenant: &str, id: &str, expected_version: Option<i64>) -> Statement {
-    let mut s = Statement::default();
+    let mut s = Statement {
+        row: Some(row_key(tenant, id)),
+        ..Statement::default()
+    };
     let t = s.bind(Bind::Text(tenant.into()));
     let i = s.bind(Bind::Text(id.into()));
     s.sql = format!("DELETE FROM external_partners WHERE tenant_id = {t} AND id = {i}");
@@ -560,7 +578,13 @@ pub const HEARTBEATS_POSTGRES: &str = concat!(
 
 /// Moves `last_sync_at` forward on an enabled connection; returns the id if it did.
 pub fn sync(tenant: &str, partner_id: &str, at_ms: i64) -> Statement {
-    let mut s = Statement::default();
+    // Keyed by partner, not by id: the row's id is not known here. A group holding
+    // a sync and a PATCH of the same row in the other order is possible; the
+    // database then breaks the deadlock and the group runs again one by one.
+    let mut s = Statement {
+        row: Some(row_key(tenant, partner_id)),
+        ..Statement::default()
+    };
     let at = s.bind(Bind::Int(at_ms));
     let t = s.bind(Bind::Text(tenant.into()));
     let p = s.bind(Bind::Text(partner_id.into()));

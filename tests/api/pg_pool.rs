@@ -1,6 +1,7 @@
-//! How one process lends its PostgreSQL connections: writes may take every one of
-//! them, reads and writes share a pool of one, a full pool answers 503 with a code
-//! after the acquire timeout, and connections the server cuts are opened again.
+//! How one process lends its PostgreSQL connections: waiting writes hold at most half
+//! of them, writes queued behind them share commits and answer each for itself, or
+//! 503 with a code after the acquire timeout; reads and writes share a pool of one;
+//! connections the server cuts are opened again.
 //! Each server names its connections (`application_name` in the URL), so a test sees
 //! only its own in `pg_stat_activity`.
 
@@ -53,19 +54,19 @@ fn admin_url() -> String {
     std::env::var("DATABASE_URL").unwrap()
 }
 
-/// With every partner row locked by another session, a PATCH per connection waits
-/// on its lock: all `pool_size` of them at once, not only the connections reads
-/// leave free. A GET then finds no connection and gets a 503 with its code after the
-/// acquire timeout; once the locks go, every PATCH is stored.
+/// With every partner row locked by another session, writes wait on their locks on
+/// half the pool (2 of 4 connections) and no more: reads still get an answer at once,
+/// and the writes queued behind the waiting ones get a 503 with its code after the
+/// acquire timeout, unstored. Once the locks go, the writes that waited are stored.
 #[tokio::test]
-async fn writes_take_every_connection_and_a_full_pool_answers_503() {
+async fn waiting_writes_hold_half_the_pool_and_the_queue_behind_them_answers_503() {
     let name = format!("cpt-pool-{}", Uuid::new_v4().simple());
     let Some(s) = named_server(&name, 4, Duration::from_millis(800)).await else {
         return;
     };
     let tok = s.admin(TENANT_A);
     let mut ids = Vec::new();
-    for _ in 0..4 {
+    for _ in 0..6 {
         ids.push(s.create_id(&tok, Uuid::new_v4(), false).await);
     }
 
@@ -85,14 +86,16 @@ async fn writes_take_every_connection_and_a_full_pool_answers_503() {
         .map(|id| {
             let (client, url, tok) = (s.client.clone(), s.url(&format!("{SET}/{id}")), tok.clone());
             tokio::spawn(async move {
-                client
+                let res = client
                     .patch(url)
                     .bearer_auth(tok)
                     .json(&json!({"enableConnection": true}))
                     .send()
                     .await
-                    .unwrap()
-                    .status()
+                    .unwrap();
+                let status = res.status();
+                let body: serde_json::Value = res.json().await.unwrap();
+                (status, body)
             })
         })
         .collect();
@@ -104,35 +107,155 @@ async fn writes_take_every_connection_and_a_full_pool_answers_503() {
             .iter()
             .filter(|(_, wait)| wait == "Lock")
             .count();
-        if waiting == 4 || Instant::now() > deadline {
+        if waiting == 2 || Instant::now() > deadline {
             break waiting;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    assert_eq!(waiting, 4, "every connection should carry a waiting write");
-    assert_eq!(
-        backends(&admin, &name).await.len(),
-        4,
-        "never more than the pool"
-    );
+    assert_eq!(waiting, 2, "half the pool should carry a waiting write");
 
+    // Reads keep their connections while writes wait.
     let started = Instant::now();
-    let res = s.get(&format!("{SET}/{}", ids[0]), &tok).await;
-    assert_error(res, StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable").await;
+    assert_eq!(s.api(&tok).get(&ids[0]).await["enableConnection"], false);
     assert!(
-        started.elapsed() >= Duration::from_millis(700),
+        started.elapsed() < Duration::from_millis(700),
         "{:?}",
         started.elapsed()
     );
 
+    // The four queued writes give up after the acquire timeout; hold the locks
+    // until they have.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while patches.iter().filter(|p| p.is_finished()).count() < 4 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let waiting = backends(&admin, &name)
+        .await
+        .iter()
+        .filter(|(_, wait)| wait == "Lock")
+        .count();
+    assert_eq!(waiting, 2, "never more writes waiting than committers");
+    assert!(
+        backends(&admin, &name).await.len() <= 4,
+        "never more than the pool"
+    );
+
     tx.rollback().await.unwrap();
-    for patch in patches {
-        assert_eq!(patch.await.unwrap(), StatusCode::OK);
+    let mut stored = 0;
+    for (patch, id) in patches.into_iter().zip(&ids) {
+        let (status, body) = patch.await.unwrap();
+        let now = s.api(&tok).get(id).await["enableConnection"].clone();
+        match status {
+            StatusCode::OK => {
+                stored += 1;
+                assert_eq!(now, true, "a 200 is stored");
+            }
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert_eq!(body["error"]["code"], "ServiceUnavailable", "{body}");
+                assert_eq!(now, false, "a 503 is not stored");
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
     }
-    for id in &ids {
-        let got = s.api(&tok).get(id).await;
-        assert_eq!(got["enableConnection"], true);
+    assert_eq!(stored, 2);
+}
+
+/// Writes that queue behind a busy committer share transactions, and each still gets
+/// the answer it would have had alone: of one partner created many times at once,
+/// one 201 and the rest 409; of many PATCHes carrying one ETag, one 200 and the rest
+/// 412; every distinct create stored.
+#[tokio::test]
+async fn grouped_writes_each_get_their_own_answer() {
+    let name = format!("cpt-pool-{}", Uuid::new_v4().simple());
+    // Two connections: one committer, so concurrent writes queue and group.
+    let Some(s) = named_server(&name, 2, Duration::from_secs(5)).await else {
+        return;
+    };
+    let tok = s.admin(TENANT_A);
+    let created = s
+        .post_json(
+            SET,
+            &tok,
+            &json!({"partnerId": Uuid::new_v4(), "enableConnection": false}),
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let etag = created.headers()["etag"].to_str().unwrap().to_owned();
+    let target: serde_json::Value = created.json().await.unwrap();
+    let target = target["id"].as_str().unwrap().to_owned();
+
+    for round in 0..3 {
+        let twin = Uuid::new_v4();
+        let etag = if round == 0 {
+            etag.clone()
+        } else {
+            s.get(&format!("{SET}/{target}"), &tok).await.headers()["etag"]
+                .to_str()
+                .unwrap()
+                .to_owned()
+        };
+        let requests = (0..60).map(|i| {
+            let req = match i % 3 {
+                0 => s
+                    .request(reqwest::Method::POST, SET, &tok)
+                    .json(&json!({"partnerId": twin, "enableConnection": true})),
+                1 => s
+                    .request(reqwest::Method::PATCH, &format!("{SET}/{target}"), &tok)
+                    .header("If-Match", &etag)
+                    .json(&json!({"enableConnection": round % 2 == 0})),
+                _ => s
+                    .request(reqwest::Method::POST, SET, &tok)
+                    .json(&json!({"partnerId": Uuid::new_v4(), "enableConnection": true})),
+            };
+            async move {
+                let res = req.send().await.unwrap();
+                let status = res.status();
+                let body: serde_json::Value = res.json().await.unwrap();
+                (i % 3, status, body)
+            }
+        });
+        let answers = futures_util::future::join_all(requests).await;
+        let mut tally = std::collections::BTreeMap::new();
+        for (kind, status, body) in answers {
+            let code = body["error"]["code"].as_str().unwrap_or("").to_owned();
+            match (kind, status.as_u16(), code.as_str()) {
+                (0, 201, "") | (0, 409, "Conflict") => {}
+                (1, 200, "") | (1, 412, "PreconditionFailed") => {}
+                (2, 201, "") => {}
+                other => panic!("unexpected answer {other:?}: {body}"),
+            }
+            *tally.entry((kind, status.as_u16())).or_insert(0) += 1;
+        }
+        let expected = [
+            ((0, 201), 1),
+            ((0, 409), 19),
+            ((1, 200), 1),
+            ((1, 412), 19),
+            ((2, 201), 20),
+        ];
+        assert_eq!(tally, expected.into_iter().collect(), "round {round}");
+        let now = s.api(&tok).get(&target).await;
+        assert_eq!(now["enableConnection"], round % 2 == 0);
     }
+    assert_eq!(s.api(&tok).count(None).await, 1 + 3 * 21);
+    let admin = pg_client(&admin_url()).await.unwrap();
+    assert!(
+        backends(&admin, &name).await.len() <= 2,
+        "never more than the pool"
+    );
+    // Some writes did share a commit (the sum of the group sizes exceeds their count).
+    let metrics = s.text("/metrics").await;
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {metrics}"))
+    };
+    assert!(
+        value("postgres_group_commit_batch_size_sum")
+            > value("postgres_group_commit_batch_size_count"),
+        "{metrics}"
+    );
 }
 
 /// One connection serves reads and writes in turn: many of each at once all succeed,

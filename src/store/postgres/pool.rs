@@ -13,9 +13,8 @@
 //!
 //! Every connection can be lent either way. Shared reads keep to the first quarter
 //! of the connections while they can, so the rest stay free for writes; a write takes
-//! any connection no read is using. Under writes alone, all of them commit side by
-//! side: with a fixed quarter kept for reads, a PATCH got 0.73× of `pgbench` at the
-//! same connection count, and 0.88× with every connection open to it (issue 27).
+//! any connection no read is using. How many writes commit at once, and how the rest
+//! share commits, is `group`'s business.
 //!
 //! Waiters queue in arrival order and are handed a connection as it comes free,
 //! each woken once, never all of them to race for it.
@@ -449,6 +448,17 @@ impl Lease {
             .batch_execute("BEGIN")
             .await
             .map_err(store_error)
+    }
+
+    /// A transaction was begun by a statement sent without waiting (see
+    /// [`Lease::begin`]).
+    pub fn transaction_opened(&mut self) {
+        self.grant.discard = true;
+    }
+
+    /// The transaction begun ended, and the server said so.
+    pub fn transaction_closed(&mut self) {
+        self.grant.discard = false;
     }
 
     /// Commits (`COMMIT`) or rolls back (`ROLLBACK`) the transaction begun.

@@ -193,6 +193,7 @@ mod tests {
         Statement {
             sql: sql.into(),
             binds,
+            row: None,
         }
     }
 

@@ -147,6 +147,7 @@ impl Sqlite {
         let s = Statement {
             sql: sql::HEARTBEATS_SQLITE.to_owned(),
             binds: vec![Cell::Text(json)],
+            row: None,
         };
         self.execute(&s).await.map(|_| ())
     }
@@ -161,6 +162,7 @@ impl Sqlite {
         let one = Statement {
             sql: "SELECT 1".into(),
             binds: Vec::new(),
+            row: None,
         };
         self.readers.rows(&one, &[Kind::Int]).await.map(|_| ())
     }
@@ -313,6 +315,7 @@ mod tests {
                     &Statement {
                         sql: "SELECT COUNT(*) FROM _sqlx_migrations WHERE success".into(),
                         binds: vec![],
+                        row: None,
                     },
                     &[Kind::Int],
                     true,
