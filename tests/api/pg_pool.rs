@@ -1,5 +1,5 @@
-//! How one process lends its PostgreSQL connections: waiting writes hold at most half
-//! of them, writes queued behind them share commits and answer each for itself, or
+//! How one process lends its PostgreSQL connections: waiting writes hold at most a
+//! quarter of them, writes queued behind them share commits and answer each for itself, or
 //! 503 with a code after the acquire timeout; reads and writes share a pool of one;
 //! connections the server cuts are opened again.
 //! Each server names its connections (`application_name` in the URL), so a test sees
@@ -55,13 +55,13 @@ fn admin_url() -> String {
 }
 
 /// With every partner row locked by another session, writes wait on their locks on
-/// half the pool (2 of 4 connections) and no more: reads still get an answer at once,
+/// a quarter of the pool (2 of 8 connections) and no more: reads still get an answer at once,
 /// and the writes queued behind the waiting ones get a 503 with its code after the
 /// acquire timeout, unstored. Once the locks go, the writes that waited are stored.
 #[tokio::test]
-async fn waiting_writes_hold_half_the_pool_and_the_queue_behind_them_answers_503() {
+async fn waiting_writes_hold_a_quarter_of_the_pool_and_the_queue_behind_them_answers_503() {
     let name = format!("cpt-pool-{}", Uuid::new_v4().simple());
-    let Some(s) = named_server(&name, 4, Duration::from_millis(800)).await else {
+    let Some(s) = named_server(&name, 8, Duration::from_millis(800)).await else {
         return;
     };
     let tok = s.admin(TENANT_A);
@@ -112,7 +112,10 @@ async fn waiting_writes_hold_half_the_pool_and_the_queue_behind_them_answers_503
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    assert_eq!(waiting, 2, "half the pool should carry a waiting write");
+    assert_eq!(
+        waiting, 2,
+        "a quarter of the pool should carry a waiting write"
+    );
 
     // Reads keep their connections while writes wait.
     let started = Instant::now();

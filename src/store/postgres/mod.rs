@@ -250,12 +250,14 @@ impl Postgres {
 }
 
 /// How many writes of a process commit at once, alone or in groups, over `pool_size`
-/// connections: half of them, so that under load writes queue and share commits,
-/// and connections stay free for reads. Side by side against `pgbench` (issue 27,
-/// 32 clients): half the pool, POST 1.00× and PATCH 1.05×; every connection, 1.13×
-/// and 0.88× (within the rounds' spread), which would leave reads none.
+/// connections: a quarter of them (2 of 10), so that under load writes queue and
+/// share commits, and connections stay free for reads. Against `pgbench` (issue 27,
+/// 32 clients, 10 connections; neighbours measured side by side), POST and PATCH: every
+/// connection 1.13× and 0.88×; half 1.05× and 1.01×; a quarter 1.20× and 1.08×;
+/// one 1.49× and 1.47×. One is not the default: a single write waiting on a row
+/// another session holds would then hold up every write of the process.
 fn committers(pool_size: u32) -> usize {
-    (pool_size as usize / 2).max(1)
+    (pool_size as usize / 4).max(1)
 }
 
 /// The parameter types of a statement's values.
