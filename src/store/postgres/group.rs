@@ -17,7 +17,7 @@
 //! alone.
 
 use super::pool::{Lease, Pool};
-use super::{params, store_error, types};
+use super::{decode_all, params, store_error, types};
 use crate::store::row::{Cell, Kind};
 use crate::store::sql::Statement;
 use crate::store::StoreError;
@@ -55,7 +55,8 @@ pub struct Writes {
 
 struct Inner {
     pool: Pool,
-    /// Most writes committing at once, alone or grouped; the rest queue.
+    /// Most writes committing at once, alone or grouped (at least one); the rest
+    /// queue.
     committers: usize,
     acquire_timeout: Duration,
     state: Mutex<State>,
@@ -249,10 +250,7 @@ async fn alone(lease: &Lease, s: &Statement, kinds: Option<&[Kind]>) -> Result<D
                 .query(&prepared, &params)
                 .await
                 .map_err(store_error)?;
-            rows.iter()
-                .map(|r| super::decode(r, kinds))
-                .collect::<Result<_, _>>()
-                .map(Done::Rows)
+            decode_all(&rows, kinds).map(Done::Rows)
         }
     }
 }
@@ -316,11 +314,7 @@ async fn together(lease: &mut Lease, group: &[Job]) -> Option<Vec<Result<Done, S
             .iter()
             .zip(results)
             .map(|(job, result)| match (result, &job.kinds) {
-                (Ok(Raw::Rows(rows)), Some(kinds)) => rows
-                    .iter()
-                    .map(|r| super::decode(r, kinds))
-                    .collect::<Result<_, _>>()
-                    .map(Done::Rows),
+                (Ok(Raw::Rows(rows)), Some(kinds)) => decode_all(&rows, kinds).map(Done::Rows),
                 (Ok(Raw::Rows(rows)), None) => Ok(Done::Affected(rows.len() as u64)),
                 (Ok(Raw::Affected(n)), _) => Ok(Done::Affected(n)),
                 (Err(e), _) => Err(store_error(e)),

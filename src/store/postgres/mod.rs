@@ -137,7 +137,7 @@ impl Postgres {
             .query(&prepared, &params(&s.binds))
             .await
             .map_err(store_error)?;
-        rows.iter().map(|r| decode(r, kinds)).collect()
+        decode_all(&rows, kinds)
     }
 
     /// Statements in one transaction (see `Pools::transaction`).
@@ -255,9 +255,10 @@ impl Postgres {
 /// 32 clients, 10 connections; neighbours measured side by side), POST and PATCH: every
 /// connection 1.13× and 0.88×; half 1.05× and 1.01×; a quarter 1.20× and 1.08×;
 /// one 1.49× and 1.47×. One is not the default: a single write waiting on a row
-/// another session holds would then hold up every write of the process.
+/// another session holds would then hold up every write of the process. (`Writes`
+/// keeps at least one.)
 fn committers(pool_size: u32) -> usize {
-    (pool_size as usize / 4).max(1)
+    pool_size as usize / 4
 }
 
 /// The parameter types of a statement's values.
@@ -310,6 +311,10 @@ impl ToSql for Cell {
 }
 
 /// One row's columns as cells.
+fn decode_all(rows: &[tokio_postgres::Row], kinds: &[Kind]) -> Result<Vec<Vec<Cell>>, StoreError> {
+    rows.iter().map(|r| decode(r, kinds)).collect()
+}
+
 fn decode(row: &tokio_postgres::Row, kinds: &[Kind]) -> Result<Vec<Cell>, StoreError> {
     let wrong = |i: usize, e: tokio_postgres::Error| {
         StoreError::Corrupt(format!("column {i} cannot be read as wanted: {e}"))
